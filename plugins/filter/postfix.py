@@ -1,0 +1,65 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters that render and validate Postfix configuration values (documented in *.yml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    PostfixSyntaxError,
+    render_value,
+    table_ref,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    PostfixValidationError,
+    validate_cidr_list,
+    validate_restrictions,
+)
+
+
+def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
+    try:
+        return func()
+    except (PostfixSyntaxError, PostfixValidationError) as exc:
+        message = str(exc)
+        if param and param not in message:
+            message = f"parameter {param}: {message}"
+        raise AnsibleFilterError(f"{name}: {message}") from exc
+
+
+def postfix_value(value: Any, param: str | None = None) -> str:
+    """Render a Python value (bool, int, str, list) as a Postfix parameter value."""
+    return _wrap("postfix_value", lambda: render_value(value), param)
+
+
+def postfix_table(path: str, table_type: str = "hash", param: str | None = None) -> str:
+    """Return ``type:path``."""
+    return _wrap("postfix_table", lambda: table_ref(table_type, path), param)
+
+
+def postfix_cidrs(value: Any, param: str = "mynetworks") -> list[str]:
+    """Validate and normalize a list of addresses and networks."""
+    return _wrap("postfix_cidrs", lambda: validate_cidr_list(param, value), param)
+
+
+def postfix_restrictions(
+    value: Any, param: str = "smtpd_recipient_restrictions", restriction_classes: list[str] | None = None
+) -> list[str]:
+    """Validate a restriction list and return its normalized entries."""
+    return _wrap("postfix_restrictions", lambda: validate_restrictions(param, value, restriction_classes or ()), param)
+
+
+class FilterModule:
+    """Postfix filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "postfix_value": postfix_value,
+            "postfix_table": postfix_table,
+            "postfix_cidrs": postfix_cidrs,
+            "postfix_restrictions": postfix_restrictions,
+        }

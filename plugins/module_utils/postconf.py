@@ -1,0 +1,152 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backend of the postconf module: read and set many main.cf parameters in one call each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    PostfixSyntaxError,
+    is_valid_param_name,
+    normalize_value,
+    render_value,
+    split_list,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    CIDR_PARAMS,
+    PostfixValidationError,
+    is_restriction_param,
+    validate_cidr_list,
+    validate_restrictions,
+)
+
+ENV = {"LC_ALL": "C"}
+
+
+class PostconfError(Exception):
+    """postconf failed, or a requested value is invalid."""
+
+
+def parse_postconf_output(text: str) -> dict[str, str]:
+    """Parse ``name = value`` lines printed by ``postconf`` (with or without ``-n``)."""
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            result[name.strip()] = value.strip()
+    return result
+
+
+def render_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Render and check desired values; raise PostconfError naming the bad parameter."""
+    rendered: dict[str, str] = {}
+    for name, value in params.items():
+        if not is_valid_param_name(name):
+            raise PostconfError(f"invalid parameter name {name!r}")
+        if isinstance(value, (list, tuple)) and not all(isinstance(item, (str, int)) for item in value):
+            raise PostconfError(f"parameter {name}: list items must be strings")
+        if isinstance(value, (dict, float)):
+            raise PostconfError(f"parameter {name}: value must be a string, number, boolean or list")
+        try:
+            rendered[name] = render_value(value)
+        except PostfixSyntaxError as exc:
+            raise PostconfError(f"parameter {name}: {exc}") from exc
+    classes = split_list(rendered.get("smtpd_restriction_classes", ""))
+    try:
+        for name, value in rendered.items():
+            if is_restriction_param(name, classes):
+                if "$" not in value:
+                    validate_restrictions(name, value, classes)
+            elif name in CIDR_PARAMS:
+                rendered[name] = ", ".join(validate_cidr_list(name, value))
+    except PostfixValidationError as exc:
+        raise PostconfError(str(exc)) from exc
+    return rendered
+
+
+def compute_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str]:
+    """Return the desired parameters whose value differs from *current* (after normalisation)."""
+    return {
+        name: value
+        for name, value in desired.items()
+        if name not in current or normalize_value(current[name]) != normalize_value(value)
+    }
+
+
+class Postconf:
+    """Read with one ``postconf -c DIR -n``, set with one ``postconf -c DIR -e k=v ...``."""
+
+    def __init__(self, run_command: Callable[..., Any], config_dir: str, postconf_bin: str = "postconf") -> None:
+        self._run = run_command
+        self.config_dir = config_dir
+        self.postconf_bin = postconf_bin
+
+    def _call(self, args: Iterable[str]) -> str:
+        argv = [self.postconf_bin, "-c", self.config_dir, *args]
+        rc, out, err = self._run(argv, environ_update=dict(ENV))
+        if rc != 0:
+            raise PostconfError(f"{' '.join(argv[:4])} failed (rc={rc}): {(err or out or '').strip()}")
+        return out or ""
+
+    def read_explicit(self) -> dict[str, str]:
+        """Parameters set explicitly in main.cf."""
+        return parse_postconf_output(self._call(["-n"]))
+
+    def read(self, names: Iterable[str]) -> dict[str, str]:
+        """Effective values (explicit or default) of *names*; one call."""
+        names = list(names)
+        if not names:
+            return {}
+        return parse_postconf_output(self._call(names))
+
+    def set(self, values: Mapping[str, str]) -> None:
+        """Set all *values* with one ``postconf -e`` call."""
+        if values:
+            self._call(["-e", *(f"{name}={value}" for name, value in values.items())])
+
+
+def _excerpt(values: Mapping[str, str]) -> str:
+    return "".join(f"{name} = {value}\n" for name, value in values.items())
+
+
+def run_postconf(
+    postconf: Postconf,
+    params: Mapping[str, Any] | None,
+    read: Iterable[str] | None = None,
+    check_mode: bool = False,
+) -> dict[str, Any]:
+    """Set *params*, read *read*; return changed, changed_params, values and diff."""
+    desired = render_params(params or {})
+    read_names = list(read or [])
+    for name in read_names:
+        if not is_valid_param_name(name):
+            raise PostconfError(f"invalid parameter name {name!r} in read")
+    current = postconf.read_explicit()
+    changes = compute_changes(current, desired)
+    if changes and not check_mode:
+        postconf.set(changes)
+    missing = [name for name in read_names if name not in current and name not in desired]
+    defaults = postconf.read(missing)
+    values: dict[str, str] = {}
+    for name in [*read_names, *desired]:
+        if name in desired:
+            values[name] = desired[name]
+        elif name in current:
+            values[name] = current[name]
+        elif name in defaults:
+            values[name] = defaults[name]
+    before = {name: current.get(name, "") for name in changes}
+    return {
+        "changed": bool(changes),
+        "changed_params": list(changes),
+        "values": values,
+        "diff": {
+            "before_header": f"{postconf.config_dir}/main.cf",
+            "after_header": f"{postconf.config_dir}/main.cf",
+            "before": _excerpt(before),
+            "after": _excerpt(changes),
+        },
+    }

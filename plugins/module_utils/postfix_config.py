@@ -1,0 +1,418 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backend of the postfix_config module: assemble, validate, replace, reload, health-check.
+
+The class takes the command runner and other side effects as callables, so that it can be
+unit tested with fakes.  Errors are raised as PostfixConfigError; the module turns them into
+``fail_json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+    FragmentError,
+    load_fragments,
+    merge_fragments,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    PostfixSyntaxError,
+    render_main_cf,
+    render_master_cf,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    PostfixValidationError,
+    normalize_main,
+    parse_postconf_warnings,
+    validate_main,
+)
+
+HEADER_TEMPLATE = (
+    "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
+)
+#: Files and directories of the live config directory that a candidate needs.
+CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d", "postfix-files", "postfix-files.d")
+ENV = {"LC_ALL": "C"}
+JOURNAL_BAD_PREFIXES = ("fatal:", "panic:", "error:")
+
+
+class PostfixConfigError(Exception):
+    """Assembly, validation, apply or health check failed."""
+
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class HealthCheckError(Exception):
+    """The server did not answer as expected."""
+
+
+def _read_reply(reader: Any) -> str:
+    lines = []
+    while True:
+        raw = reader.readline(4096)
+        if not raw:
+            raise HealthCheckError("connection closed before a complete SMTP reply")
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] != "-":
+            return "\n".join(lines)
+
+
+def smtp_probe(host: str, port: int, timeout: float) -> str:
+    """Connect, expect a 220 greeting and a 250 EHLO reply, then QUIT; return the greeting."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        greeting = _read_reply(reader)
+        if not greeting.startswith("220"):
+            raise HealthCheckError(f"SMTP greeting from {host}:{port} was {greeting!r}, expected 220")
+        sock.sendall(b"EHLO postmaster-health-check.invalid\r\n")
+        reply = _read_reply(reader)
+        if not reply.startswith("250"):
+            raise HealthCheckError(f"EHLO to {host}:{port} was answered {reply!r}, expected 250")
+        sock.sendall(b"QUIT\r\n")
+    return greeting
+
+
+def journal_errors(output: str, since: float) -> list[str]:
+    """Return postfix error entries of ``journalctl -o json`` output logged at or after *since*."""
+    found = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        ident = str(entry.get("SYSLOG_IDENTIFIER", ""))
+        if not ident.startswith("postfix"):
+            continue
+        stamp = entry.get("__REALTIME_TIMESTAMP")
+        if stamp is not None and str(stamp).isdigit() and int(stamp) < int(since * 1_000_000):
+            continue
+        message = entry.get("MESSAGE", "")
+        if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
+            message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+        message = str(message)
+        try:
+            priority = int(entry.get("PRIORITY", 6))
+        except (TypeError, ValueError):
+            priority = 6
+        if priority <= 3 or message.startswith(JOURNAL_BAD_PREFIXES):
+            found.append(f"{ident}: {message}")
+    return found
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class PostfixConfig:
+    """Assemble main.cf/master.cf from fragments and apply them safely."""
+
+    def __init__(
+        self,
+        *,
+        fragment_dir: str,
+        config_dir: str,
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        atomic_move: Callable[[str, str], Any] | None = None,
+        check_mode: bool = False,
+        reload: bool = True,
+        health_check: bool = True,
+        health_host: str = "127.0.0.1",
+        health_port: int = 25,
+        health_timeout: int = 30,
+        probe: Callable[[str, int, float], str] = smtp_probe,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        exists: Callable[[str], bool] = os.path.exists,
+    ) -> None:
+        self.fragment_dir = fragment_dir
+        self.config_dir = config_dir
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self._atomic_move = atomic_move or os.replace
+        self.check_mode = check_mode
+        self.reload = reload
+        self.health_check = health_check
+        self.health_host = health_host
+        self.health_port = health_port
+        self.health_timeout = health_timeout
+        self._probe = probe
+        self._sleep = sleep
+        self._clock = clock
+        self._exists = exists
+        self.warnings: list[str] = []
+        self.main_cf = os.path.join(config_dir, "main.cf")
+        self.master_cf = os.path.join(config_dir, "master.cf")
+
+    # -- helpers -------------------------------------------------------------
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
+        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
+        return rc, out or "", err or ""
+
+    def _bin(self, name: str, required: bool) -> str | None:
+        path = self._get_bin_path(name)
+        if not path and required:
+            raise PostfixConfigError(f"{name} was not found; is Postfix installed?")
+        return path
+
+    @property
+    def header(self) -> str:
+        return HEADER_TEMPLATE.format(fragment_dir=self.fragment_dir)
+
+    # -- assembly ------------------------------------------------------------
+
+    def assemble(self) -> dict[str, Any]:
+        """Load and merge the fragments; return main/services and the candidate texts."""
+        try:
+            fragments = load_fragments(self.fragment_dir)
+            if not fragments:
+                raise PostfixConfigError(f"no fragments (NN-name.json) found in {self.fragment_dir}")
+            main, services = merge_fragments(fragments)
+            main = normalize_main(main)
+            main_text = render_main_cf(main, self.header)
+            master_text = render_master_cf(services, self.header) if services else None
+        except (FragmentError, PostfixSyntaxError) as exc:
+            raise PostfixConfigError(str(exc)) from exc
+        return {
+            "fragments": [name for name, _data in fragments],
+            "main": main,
+            "services": services,
+            "main_text": main_text,
+            "master_text": master_text,
+        }
+
+    # -- validation ----------------------------------------------------------
+
+    def supported_table_types(self, postconf: str) -> list[str]:
+        rc, out, err = self.run([postconf, "-m"])
+        if rc != 0:
+            raise PostfixConfigError(f"postconf -m failed (rc={rc}): {err.strip()}")
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def _make_candidate_dir(self, main_text: str, master_text: str | None) -> str:
+        parent = os.path.dirname(os.path.abspath(self.config_dir)) or "/"
+        tmp = tempfile.mkdtemp(prefix=".postmaster-candidate-", dir=parent)
+        os.chmod(tmp, 0o700)
+        for name in CANDIDATE_FILES:
+            source = os.path.join(self.config_dir, name)
+            target = os.path.join(tmp, name)
+            if os.path.isdir(source):
+                shutil.copytree(source, target, symlinks=True)
+            elif os.path.isfile(source):
+                shutil.copy2(source, target)
+        with open(os.path.join(tmp, "main.cf"), "w", encoding="utf-8") as handle:
+            handle.write(main_text)
+        if master_text is not None:
+            with open(os.path.join(tmp, "master.cf"), "w", encoding="utf-8") as handle:
+                handle.write(master_text)
+        return tmp
+
+    def validate_candidate(self, main: dict[str, Any], main_text: str, master_text: str | None) -> None:
+        """Validate in Python, then with postconf and postfix check on a candidate directory."""
+        postconf = self._bin("postconf", required=not self.check_mode)
+        postfix = self._bin("postfix", required=not self.check_mode)
+        supported = self.supported_table_types(postconf) if postconf else None
+        if not postconf:
+            self.warnings.append("postconf not found: only the Python validation ran (check mode)")
+        try:
+            self.warnings.extend(validate_main(main, supported, self._exists))
+        except PostfixValidationError as exc:
+            raise PostfixConfigError(str(exc)) from exc
+        if not (postconf and postfix):
+            return
+        tmp = self._make_candidate_dir(main_text, master_text)
+        try:
+            rc, out, err = self.run([postconf, "-c", tmp, "-n"])
+            warnings = parse_postconf_warnings(err)
+            if rc != 0 or warnings:
+                detail = "\n".join(warnings) or err.strip()
+                raise PostfixConfigError(
+                    f"postconf rejected the candidate configuration (rc={rc}):\n{detail}", warnings=warnings
+                )
+            rc, out, err = self.run([postfix, "-c", tmp, "check"])
+            warnings = parse_postconf_warnings(err) + parse_postconf_warnings(out)
+            if rc != 0 or warnings:
+                detail = "\n".join(warnings) or err.strip() or out.strip()
+                raise PostfixConfigError(
+                    f"postfix check rejected the candidate configuration (rc={rc}):\n{detail}", warnings=warnings
+                )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- apply ---------------------------------------------------------------
+
+    def write_file(self, path: str, text: str) -> None:
+        """Write *text* to *path* atomically, keeping the mode and owner of an existing file."""
+        directory = os.path.dirname(path) or "."
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else 0o644)
+            if st is not None and hasattr(os, "chown"):
+                with contextlib.suppress(PermissionError):
+                    os.chown(tmp, st.st_uid, st.st_gid)
+            self._atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _restore(self, backups: dict[str, str | None]) -> None:
+        for path, text in backups.items():
+            if text is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                self.write_file(path, text)
+
+    def _postfix_running(self, postfix: str) -> bool:
+        rc, _out, _err = self.run([postfix, "status"])
+        return rc == 0
+
+    def _reload(self, postfix: str) -> None:
+        rc, out, err = self.run([postfix, "reload"])
+        if rc != 0:
+            raise HealthCheckError(f"postfix reload failed (rc={rc}): {(err or out).strip()}")
+
+    def _wait_for_smtp(self) -> None:
+        deadline = self._clock() + max(self.health_timeout, 0)
+        last: Exception | None = None
+        while True:
+            remaining = max(deadline - self._clock(), 1.0)
+            try:
+                self._probe(self.health_host, self.health_port, min(remaining, 10.0))
+                return
+            except (OSError, HealthCheckError) as exc:
+                last = exc
+            if self._clock() >= deadline:
+                break
+            self._sleep(1)
+        raise HealthCheckError(
+            f"no SMTP 220 greeting from {self.health_host}:{self.health_port} within {self.health_timeout}s: {last}"
+        )
+
+    def _check_journal(self, since: float) -> None:
+        journalctl = self._get_bin_path("journalctl")
+        if not journalctl:
+            self.warnings.append("journalctl not found: the health check did not look for logged errors")
+            return
+        rc, out, err = self.run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
+        if rc != 0:
+            self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
+            return
+        errors = journal_errors(out, since)
+        if errors:
+            raise HealthCheckError("postfix logged errors after the reload:\n" + "\n".join(errors[:20]))
+
+    def health(self, since: float) -> None:
+        """Raise HealthCheckError unless smtpd answers and no error was logged since *since*."""
+        self._wait_for_smtp()
+        self._sleep(1)  # give journald a moment to receive what the probe caused
+        self._check_journal(since)
+
+    def apply(self, texts: dict[str, str], live: dict[str, str | None]) -> dict[str, Any]:
+        """Replace the live files, reload and health-check; roll back on failure."""
+        postfix = self._bin("postfix", required=True)
+        backup_files = {}
+        written: dict[str, str | None] = {}
+        try:
+            for path in texts:
+                if live.get(path) is not None:
+                    backup = f"{path}.postmaster-previous"
+                    shutil.copy2(path, backup)
+                    backup_files[os.path.basename(path)] = backup
+            for path, text in texts.items():
+                self.write_file(path, text)
+                written[path] = live.get(path)
+        except OSError as exc:
+            self._restore(written)
+            raise PostfixConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
+        result: dict[str, Any] = {"reloaded": False, "backup_files": backup_files}
+        if not self.reload:
+            return result
+        if not self._postfix_running(postfix):
+            self.warnings.append("postfix is not running: the new configuration was not reloaded")
+            return result
+        since = self._clock()
+        try:
+            self._reload(postfix)
+            result["reloaded"] = True
+            if self.health_check:
+                self.health(since)
+        except HealthCheckError as exc:
+            self._restore(written)
+            rollback = "the previous configuration was restored and reloaded"
+            try:
+                self._reload(postfix)
+            except HealthCheckError as again:
+                rollback = f"the previous configuration was restored, but reloading it failed: {again}"
+            raise PostfixConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        return result
+
+    # -- entry point -----------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Do everything; return the module result (without ``diff`` filtering)."""
+        assembled = self.assemble()
+        live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
+        texts = {}
+        if assembled["main_text"] != live[self.main_cf]:
+            texts[self.main_cf] = assembled["main_text"]
+        if assembled["master_text"] is not None and assembled["master_text"] != live[self.master_cf]:
+            texts[self.master_cf] = assembled["master_text"]
+        if assembled["master_text"] is None:
+            self.warnings.append("no fragment defines master.cf services: master.cf is left as it is")
+        result: dict[str, Any] = {
+            "changed": bool(texts),
+            "main_cf": self.main_cf,
+            "master_cf": self.master_cf,
+            "fragments": assembled["fragments"],
+            "parameters": assembled["main"],
+            "services": [service.key for service in assembled["services"]],
+            "reloaded": False,
+            "diff": [
+                {
+                    "before_header": path,
+                    "after_header": path,
+                    "before": live[path] or "",
+                    "after": texts.get(path, live[path] or ""),
+                }
+                for path in (self.main_cf, self.master_cf)
+            ],
+        }
+        if texts:
+            self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
+            if not self.check_mode:
+                result.update(self.apply(texts, live))
+        result["warnings"] = list(self.warnings)
+        return result

@@ -1,0 +1,256 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Load and merge Postfix configuration fragments.
+
+A fragment is a JSON file ``NN-name.json`` in the fragment directory.  Fragments are merged in
+sorted file name order::
+
+    {"main": {"param": "value" | 1 | true | ["list", "items"]},
+     "overrides": ["param"],
+     "insert": [{"param": "smtpd_recipient_restrictions", "after": "reject_unauth_destination",
+                 "values": ["check_policy_service unix:private/policy-spf"]}],
+     "master": [{"name": "submission", "type": "inet", "command": "smtpd", "args": ["-o", "a=b"]}],
+     "master_overrides": ["submission/inet"]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    MasterService,
+    PostfixSyntaxError,
+    is_valid_param_name,
+    normalize_value,
+    split_list,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    group_restrictions,
+    is_restriction_param,
+)
+
+FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides")
+INSERT_KEYS = ("param", "after", "before", "values")
+FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json$")
+DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
+
+
+class FragmentError(ValueError):
+    """A fragment is malformed, or two fragments conflict; the message names the files."""
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise FragmentError(f"key '{key}' appears twice")
+        result[key] = value
+    return result
+
+
+def parse_fragment(name: str, text: str) -> dict[str, Any]:
+    """Parse and check one fragment's JSON text; errors name the fragment."""
+    try:
+        data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except FragmentError as exc:
+        raise FragmentError(f"fragment {name}: {exc}") from exc
+    except ValueError as exc:
+        raise FragmentError(f"fragment {name}: invalid JSON: {exc}") from exc
+    check_fragment(name, data)
+    return data
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _check_main_value(name: str, key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not is_valid_param_name(key):
+        raise FragmentError(f"fragment {name}: invalid main.cf parameter name {key!r}")
+    if isinstance(value, list):
+        if not _is_str_list(value):
+            raise FragmentError(f"fragment {name}: main.{key}: list items must be strings")
+        items = value
+    elif isinstance(value, (str, bool, int)):
+        items = [value] if isinstance(value, str) else []
+    else:
+        raise FragmentError(
+            f"fragment {name}: main.{key}: value must be a string, number, boolean or list of strings, "
+            f"got {type(value).__name__}"
+        )
+    for item in items:
+        if "\n" in item or "\r" in item:
+            raise FragmentError(f"fragment {name}: main.{key}: value contains a line break")
+
+
+def _check_insert(name: str, index: int, entry: Any) -> None:
+    where = f"fragment {name}: insert[{index}]"
+    if not isinstance(entry, dict):
+        raise FragmentError(f"{where}: must be an object")
+    unknown = sorted(set(entry) - set(INSERT_KEYS))
+    if unknown:
+        raise FragmentError(f"{where}: unknown keys: {', '.join(unknown)}")
+    param = entry.get("param")
+    if not isinstance(param, str) or not is_valid_param_name(param):
+        raise FragmentError(f"{where}: 'param' must be a parameter name")
+    if "after" in entry and "before" in entry:
+        raise FragmentError(f"{where} ({param}): use either 'after' or 'before', not both")
+    for anchor in ("after", "before"):
+        if anchor in entry and (not isinstance(entry[anchor], str) or not entry[anchor].strip()):
+            raise FragmentError(f"{where} ({param}): '{anchor}' must be a non-empty string")
+    values = entry.get("values")
+    if not _is_str_list(values) or not values or not all(v.strip() for v in values):
+        raise FragmentError(f"{where} ({param}): 'values' must be a non-empty list of non-empty strings")
+
+
+def check_fragment(name: str, data: Any) -> None:
+    """Raise FragmentError (naming the fragment) unless *data* follows the fragment schema."""
+    if not isinstance(data, dict):
+        raise FragmentError(f"fragment {name}: must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(FRAGMENT_KEYS))
+    if unknown:
+        raise FragmentError(
+            f"fragment {name}: unknown top-level keys: {', '.join(unknown)} (allowed: {', '.join(FRAGMENT_KEYS)})"
+        )
+    main = data.get("main", {})
+    if not isinstance(main, dict):
+        raise FragmentError(f"fragment {name}: 'main' must be an object")
+    for key, value in main.items():
+        _check_main_value(name, key, value)
+    for key in ("overrides", "master_overrides"):
+        if not _is_str_list(data.get(key, [])):
+            raise FragmentError(f"fragment {name}: '{key}' must be a list of strings")
+    for key in data.get("overrides", []):
+        if key not in main:
+            raise FragmentError(f"fragment {name}: overrides lists '{key}', which its 'main' does not set")
+    inserts = data.get("insert", [])
+    if not isinstance(inserts, list):
+        raise FragmentError(f"fragment {name}: 'insert' must be a list")
+    for index, entry in enumerate(inserts):
+        _check_insert(name, index, entry)
+    services = data.get("master", [])
+    if not isinstance(services, list):
+        raise FragmentError(f"fragment {name}: 'master' must be a list")
+    keys = []
+    for index, service in enumerate(services):
+        try:
+            keys.append(MasterService.from_dict(service).key)
+        except PostfixSyntaxError as exc:
+            raise FragmentError(f"fragment {name}: master[{index}]: {exc}") from exc
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise FragmentError(f"fragment {name}: master service {', '.join(duplicates)} is defined twice")
+    for key in data.get("master_overrides", []):
+        if key not in keys:
+            raise FragmentError(f"fragment {name}: master_overrides lists '{key}', which its 'master' does not define")
+
+
+def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
+    """Read every ``*.json`` fragment of *directory*, in sorted file name order."""
+    try:
+        names = sorted(entry for entry in os.listdir(directory) if entry.endswith(".json"))
+    except OSError as exc:
+        raise FragmentError(f"cannot read fragment directory {directory}: {exc.strerror or exc}") from exc
+    fragments = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            continue
+        if not FRAGMENT_NAME_RE.match(name):
+            raise FragmentError(f"fragment {name}: file name must look like NN-name.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FragmentError(f"fragment {name}: cannot read: {exc}") from exc
+        fragments.append((name, parse_fragment(name, text)))
+    return fragments
+
+
+def split_entries(param: str, value: Any) -> list[str]:
+    """Split a list parameter into entries; restriction lists keep ``name arg`` together."""
+    if is_restriction_param(param):
+        return group_restrictions(value)
+    if isinstance(value, list):
+        return [item.strip() for item in value if item.strip()]
+    return split_list(value)
+
+
+def _entry_name(entry: str) -> str:
+    words = entry.split(maxsplit=1)
+    return words[0] if words else ""
+
+
+def apply_insert(fragment: str, main: dict[str, Any], insert: Mapping[str, Any]) -> None:
+    """Apply one ``insert`` entry to *main* in place (idempotent)."""
+    param = insert["param"]
+    values = [value.strip() for value in insert["values"]]
+    if param not in main:
+        main[param] = list(dict.fromkeys(values))
+        return
+    entries = split_entries(param, main[param])
+    present = {normalize_value(entry) for entry in entries}
+    missing = []
+    for value in values:
+        if normalize_value(value) not in present and value not in missing:
+            missing.append(value)
+    if not missing:
+        main[param] = entries
+        return
+    if "after" in insert or "before" in insert:
+        anchor = (insert.get("after") or insert.get("before")).strip()
+        positions = [index for index, entry in enumerate(entries) if _entry_name(entry) == anchor]
+        if not positions:
+            where = "after" if "after" in insert else "before"
+            raise FragmentError(
+                f"fragment {fragment}: cannot insert into {param} {where} '{anchor}': "
+                f"'{anchor}' is not in {param} ({', '.join(entries) or 'empty'})"
+            )
+        position = positions[0] + 1 if "after" in insert else positions[0]
+    else:
+        position = len(entries)
+    main[param] = entries[:position] + missing + entries[position:]
+
+
+def merge_fragments(
+    fragments: Sequence[tuple[str, Mapping[str, Any]]],
+) -> tuple[dict[str, Any], list[MasterService]]:
+    """Merge fragments (already in order) into ``(main, services)``.
+
+    A main.cf parameter or master.cf service set by two fragments is an error naming both
+    files, unless the later fragment lists it in ``overrides``/``master_overrides``.
+    """
+    main: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    services: dict[str, MasterService] = {}
+    service_origin: dict[str, str] = {}
+    for name, data in fragments:
+        check_fragment(name, data)
+        overrides = set(data.get("overrides", []))
+        for key, value in data.get("main", {}).items():
+            if key in main and key not in overrides:
+                raise FragmentError(
+                    f"main.cf parameter '{key}' is set by both {origin[key]} and {name}; "
+                    f'list it in "overrides" of {name} if it should win'
+                )
+            main[key] = list(value) if isinstance(value, list) else value
+            origin[key] = name
+        master_overrides = set(data.get("master_overrides", []))
+        for raw in data.get("master", []):
+            service = MasterService.from_dict(raw)
+            if service.key in services and service.key not in master_overrides:
+                raise FragmentError(
+                    f"master.cf service '{service.key}' is defined by both {service_origin[service.key]} and "
+                    f'{name}; list it in "master_overrides" of {name} if it should win'
+                )
+            services[service.key] = service
+            service_origin[service.key] = name
+    for name, data in fragments:
+        for insert in data.get("insert", []):
+            apply_insert(name, main, insert)
+    return main, list(services.values())

@@ -1,0 +1,340 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Render Python values to Postfix syntax, and parse/render main.cf and master.cf.
+
+Everything here is pure: no files, no commands.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# Lines of a list parameter are wrapped when the one-line form is longer than this.
+WRAP_WIDTH = 80
+CONTINUATION_INDENT = "    "
+
+MASTER_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
+MASTER_FLAG_FIELDS = ("private", "unpriv", "chroot")
+MASTER_FIELDS = ("name", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command", "args")
+MASTER_HEADER = (
+    "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
+    "#               (yes)   (yes)   (no)    (never) (100)\n"
+)
+
+_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_WAKEUP_RE = re.compile(r"^(-|\d+\??)$")
+_MAXPROC_RE = re.compile(r"^(-|\d+)$")
+_SEPARATORS = ", \t\r\n"
+
+
+class PostfixSyntaxError(ValueError):
+    """A value cannot be represented in, or parsed from, Postfix configuration syntax."""
+
+
+def is_valid_param_name(name: str) -> bool:
+    """Return whether *name* is usable as a main.cf parameter name."""
+    return isinstance(name, str) and bool(_PARAM_NAME_RE.match(name))
+
+
+def render_scalar(value: Any) -> str:
+    """Render one scalar: bool -> yes/no, int -> decimal, str -> stripped, None -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if "\n" in value or "\r" in value:
+            raise PostfixSyntaxError(f"value {value!r} contains a line break")
+        return value.strip()
+    raise PostfixSyntaxError(f"cannot render a value of type {type(value).__name__} ({value!r})")
+
+
+def render_value(value: Any) -> str:
+    """Render a Python value as a Postfix parameter value.
+
+    Lists and tuples are joined with ``", "``; empty items are dropped.
+    """
+    if isinstance(value, (list, tuple)):
+        items = [render_scalar(item) for item in value]
+        return ", ".join(item for item in items if item)
+    return render_scalar(value)
+
+
+def table_ref(table_type: str, path: str) -> str:
+    """Return a ``type:name`` lookup table reference, e.g. ``hash:/etc/postfix/access``."""
+    if not isinstance(table_type, str) or not re.match(r"^[a-z][a-z0-9_]*$", table_type):
+        raise PostfixSyntaxError(f"invalid lookup table type {table_type!r}")
+    if not isinstance(path, str) or not path.strip():
+        raise PostfixSyntaxError("lookup table name must be a non-empty string")
+    if any(ch in path for ch in "\r\n"):
+        raise PostfixSyntaxError(f"lookup table name {path!r} contains a line break")
+    return f"{table_type}:{path.strip()}"
+
+
+def split_list(value: Any) -> list[str]:
+    """Split a Postfix list value on commas and whitespace, keeping ``{ ... }`` groups together.
+
+    A Python list is split item by item, so ``["a, b", "c"]`` gives ``["a", "b", "c"]``.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        tokens: list[str] = []
+        for item in value:
+            tokens.extend(split_list(render_scalar(item)))
+        return tokens
+    text = render_scalar(value)
+    tokens = []
+    current: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+        if depth == 0 and ch in _SEPARATORS:
+            if current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        current.append(ch)
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+def normalize_value(value: Any) -> str:
+    """Return a canonical string for comparing two values of the same parameter.
+
+    Whitespace runs collapse to one space, and commas are written as ``", "``.
+    """
+    text = render_value(value)
+    text = re.sub(r"\s*,\s*", ", ", text)
+    text = re.sub(r"\s+", " ", text)
+    return text.strip().rstrip(",").strip()
+
+
+def parse_main_cf(text: str) -> dict[str, str]:
+    """Parse main.cf text into an ordered ``{name: value}`` dict.
+
+    Comment lines and blank lines are ignored; lines starting with whitespace continue the
+    previous logical line.  A parameter set twice keeps its first position and its last value,
+    which is what Postfix itself uses.
+    """
+    result: dict[str, str] = {}
+    logical: list[tuple[int, str]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if raw[0] in " \t":
+            if not logical:
+                raise PostfixSyntaxError(f"line {lineno}: continuation line without a parameter")
+            start, previous = logical[-1]
+            logical[-1] = (start, f"{previous} {stripped}")
+        else:
+            logical.append((lineno, stripped))
+    for lineno, line in logical:
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not is_valid_param_name(name):
+            raise PostfixSyntaxError(f"line {lineno}: expected 'name = value', got {line!r}")
+        result[name] = value.strip()
+    return result
+
+
+def render_param(name: str, value: Any) -> str:
+    """Render one ``name = value`` entry (without trailing newline).
+
+    A list with more than one item whose one-line form is longer than WRAP_WIDTH is written
+    with one item per continuation line.
+    """
+    if not is_valid_param_name(name):
+        raise PostfixSyntaxError(f"invalid parameter name {name!r}")
+    rendered = render_value(value)
+    line = f"{name} = {rendered}".rstrip()
+    if isinstance(value, (list, tuple)) and len(line) > WRAP_WIDTH:
+        items = [item for item in (render_scalar(v) for v in value) if item]
+        if len(items) > 1:
+            body = ",\n".join(CONTINUATION_INDENT + item for item in items)
+            return f"{name} =\n{body}"
+    return line
+
+
+def _header_lines(header: str | Sequence[str] | None) -> list[str]:
+    if header is None:
+        return []
+    lines = header.splitlines() if isinstance(header, str) else list(header)
+    return [line if line.startswith("#") else f"# {line}".rstrip() for line in lines]
+
+
+def render_main_cf(params: Mapping[str, Any], header: str | Sequence[str] | None = None) -> str:
+    """Render an ordered mapping as main.cf text, with *header* as leading comment lines."""
+    lines = _header_lines(header)
+    if lines:
+        lines.append("")
+    lines.extend(render_param(name, value) for name, value in params.items())
+    return "\n".join(lines) + "\n"
+
+
+class MasterService:
+    """One master.cf service entry."""
+
+    __slots__ = MASTER_FIELDS
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        type: str,
+        command: str,
+        private: str = "-",
+        unpriv: str = "-",
+        chroot: str = "-",
+        wakeup: str = "-",
+        maxproc: str = "-",
+        args: Iterable[str] = (),
+    ) -> None:
+        self.name = name
+        self.type = type
+        self.private = private
+        self.unpriv = unpriv
+        self.chroot = chroot
+        self.wakeup = wakeup
+        self.maxproc = maxproc
+        self.command = command
+        self.args = list(args)
+        self.validate()
+
+    @property
+    def key(self) -> str:
+        """The ``name/type`` pair that identifies the service."""
+        return f"{self.name}/{self.type}"
+
+    def validate(self) -> None:
+        """Raise PostfixSyntaxError when a field cannot appear in master.cf."""
+        for field in ("name", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
+                raise PostfixSyntaxError(f"master.cf field '{field}' must be a non-empty word, got {value!r}")
+        if self.type not in MASTER_TYPES:
+            raise PostfixSyntaxError(
+                f"master.cf service {self.name}: type must be one of {', '.join(MASTER_TYPES)}, got {self.type!r}"
+            )
+        for field in MASTER_FLAG_FIELDS:
+            if getattr(self, field) not in ("y", "n", "-"):
+                raise PostfixSyntaxError(
+                    f"master.cf service {self.key}: '{field}' must be y, n or -, got {getattr(self, field)!r}"
+                )
+        if not _WAKEUP_RE.match(self.wakeup):
+            raise PostfixSyntaxError(f"master.cf service {self.key}: invalid wakeup {self.wakeup!r}")
+        if not _MAXPROC_RE.match(self.maxproc):
+            raise PostfixSyntaxError(f"master.cf service {self.key}: invalid maxproc {self.maxproc!r}")
+        for arg in self.args:
+            if not isinstance(arg, str) or not arg.strip() or "\n" in arg or "\r" in arg:
+                raise PostfixSyntaxError(f"master.cf service {self.key}: invalid argument {arg!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MasterService:
+        """Build a service from a mapping with the keys of MASTER_FIELDS."""
+        if not isinstance(data, Mapping):
+            raise PostfixSyntaxError(f"a master.cf service must be a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(MASTER_FIELDS))
+        if unknown:
+            raise PostfixSyntaxError(f"unknown master.cf service keys: {', '.join(unknown)}")
+        missing = [key for key in ("name", "type", "command") if key not in data]
+        if missing:
+            raise PostfixSyntaxError(f"master.cf service is missing: {', '.join(missing)}")
+        args = data.get("args", [])
+        if not isinstance(args, list):
+            raise PostfixSyntaxError(f"master.cf service {data['name']}: 'args' must be a list of strings")
+        kwargs = {key: data[key] for key in MASTER_FIELDS if key in data and key != "args"}
+        return cls(args=args, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the service as a plain dict."""
+        return {field: (list(self.args) if field == "args" else getattr(self, field)) for field in MASTER_FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MasterService) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"MasterService({self.to_dict()!r})"
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def group_master_args(args: Sequence[str]) -> list[str]:
+    """Group arguments into continuation lines: ``-o`` is kept with its value."""
+    lines: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "-o" and index + 1 < len(args):
+            lines.append(f"-o {args[index + 1]}")
+            index += 2
+            continue
+        lines.append(arg)
+        index += 1
+    return lines
+
+
+def render_master_service(service: MasterService) -> str:
+    """Render one service entry: aligned columns, then args on lines indented by two spaces."""
+    head = (
+        f"{service.name:<10} {service.type:<5} {service.private:<7} {service.unpriv:<7} "
+        f"{service.chroot:<7} {service.wakeup:<7} {service.maxproc:<7} {service.command}"
+    )
+    lines = [head]
+    lines.extend(f"  {line}" for line in group_master_args(service.args))
+    return "\n".join(lines)
+
+
+def render_master_cf(services: Iterable[MasterService], header: str | Sequence[str] | None = None) -> str:
+    """Render master.cf text."""
+    lines = _header_lines(header)
+    if lines:
+        lines.append("")
+    text = "\n".join(lines) + ("\n" if lines else "")
+    text += MASTER_HEADER
+    text += "".join(render_master_service(service) + "\n" for service in services)
+    return text
+
+
+def parse_master_cf(text: str) -> list[MasterService]:
+    """Parse master.cf text into services (continuation lines become args)."""
+    services: list[MasterService] = []
+    entries: list[tuple[int, list[str]]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if raw[0] in " \t":
+            if not entries:
+                raise PostfixSyntaxError(f"master.cf line {lineno}: continuation line without a service")
+            entries[-1][1].extend(stripped.split())
+        else:
+            entries.append((lineno, stripped.split()))
+    for lineno, words in entries:
+        if len(words) < 8:
+            raise PostfixSyntaxError(f"master.cf line {lineno}: expected at least 8 fields, got {len(words)}")
+        name, type_, private, unpriv, chroot, wakeup, maxproc, command = words[:8]
+        services.append(
+            MasterService(
+                name=name,
+                type=type_,
+                private=private,
+                unpriv=unpriv,
+                chroot=chroot,
+                wakeup=wakeup,
+                maxproc=maxproc,
+                command=command,
+                args=words[8:],
+            )
+        )
+    return services

@@ -1,0 +1,131 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backend of the postmap module: compile a lookup table when its source is newer."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from typing import Any
+
+ENV = {"LC_ALL": "C"}
+SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
+
+
+class PostmapError(Exception):
+    """The table cannot be compiled."""
+
+
+def db_path(path: str, table_type: str) -> str:
+    """Return the compiled file of source *path* for *table_type*."""
+    try:
+        return path + SUFFIXES[table_type]
+    except KeyError:
+        raise PostmapError(f"unsupported table type {table_type!r}; use one of {', '.join(SUFFIXES)}") from None
+
+
+class Postmap:
+    """Compile ``type:path`` with postmap (or postalias) and copy the source's owner and mode."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        table_type: str = "hash",
+        aliases: bool = False,
+        config_dir: str = "/etc/postfix",
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        check_mode: bool = False,
+        chown: Callable[[str, int, int], Any] = os.chown,
+        chmod: Callable[[str, int], Any] = os.chmod,
+    ) -> None:
+        self.path = path
+        self.table_type = table_type
+        self.aliases = aliases
+        self.config_dir = config_dir
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self.check_mode = check_mode
+        self._chown = chown
+        self._chmod = chmod
+        self.db_path = db_path(path, table_type)
+
+    @property
+    def command(self) -> str:
+        return "postalias" if self.aliases else "postmap"
+
+    def _source_stat(self) -> os.stat_result:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise PostmapError(f"source file {self.path} does not exist") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise PostmapError(f"source {self.path} is not a regular file")
+        return st
+
+    def state(self) -> str:
+        """Return 'missing', 'stale' or 'current' for the compiled file."""
+        source = self._source_stat()
+        try:
+            compiled = os.stat(self.db_path)
+        except FileNotFoundError:
+            return "missing"
+        return "stale" if compiled.st_mtime < source.st_mtime else "current"
+
+    def argv(self) -> list[str]:
+        binary = self._get_bin_path(self.command)
+        if not binary:
+            raise PostmapError(f"{self.command} was not found; is Postfix installed?")
+        return [binary, "-c", self.config_dir, f"{self.table_type}:{self.path}"]
+
+    @staticmethod
+    def _attrs(st: os.stat_result) -> dict[str, int]:
+        return {"owner": st.st_uid, "group": st.st_gid, "mode": stat.S_IMODE(st.st_mode)}
+
+    def execute(self) -> dict[str, Any]:
+        source = self._attrs(self._source_stat())
+        before_state = self.state()
+        rebuild = before_state != "current"
+        before: dict[str, Any] = {"state": before_state}
+        if before_state != "missing":
+            before.update(self._attrs(os.stat(self.db_path)))
+        after: dict[str, Any] = {"state": "current", **source}
+        if rebuild and not self.check_mode:
+            argv = self.argv()
+            rc, out, err = self._run(argv, environ_update=dict(ENV))
+            if rc != 0:
+                raise PostmapError(f"{' '.join(argv)} failed (rc={rc}): {(err or out or '').strip()}")
+            if not os.path.exists(self.db_path):
+                raise PostmapError(f"{self.command} succeeded but {self.db_path} was not created")
+        fix_attrs = False
+        if not self.check_mode or not rebuild:
+            current = self._attrs(os.stat(self.db_path)) if os.path.exists(self.db_path) else None
+            if current is not None and current != source:
+                fix_attrs = True
+                if not self.check_mode:
+                    if (current["owner"], current["group"]) != (source["owner"], source["group"]):
+                        self._chown(self.db_path, source["owner"], source["group"])
+                    if current["mode"] != source["mode"]:
+                        self._chmod(self.db_path, source["mode"])
+        return {
+            "changed": rebuild or fix_attrs,
+            "rebuilt": rebuild,
+            "db_path": self.db_path,
+            "diff": {
+                "before_header": self.db_path,
+                "after_header": self.db_path,
+                "before": _describe(before),
+                "after": _describe(after),
+            },
+        }
+
+
+def _describe(attrs: dict[str, Any]) -> str:
+    parts = [f"state: {attrs['state']}"]
+    if "mode" in attrs:
+        parts.append(f"owner: {attrs['owner']}:{attrs['group']}")
+        parts.append(f"mode: {attrs['mode']:04o}")
+    return "\n".join(parts) + "\n"

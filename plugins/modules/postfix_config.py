@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: postfix_config
+short_description: Assemble Postfix main.cf and master.cf from fragments, validate, apply and health-check
+version_added: 0.1.0
+description:
+  - Merges the JSON fragments of O(fragment_dir) (files named C(NN-name.json), in sorted order) into
+    C(main.cf) and C(master.cf).
+  - A fragment is an object with the keys C(main) (parameters), C(overrides) (parameters this fragment
+    may take over from an earlier one), C(insert) (entries to insert into list parameters, after or before
+    an anchor restriction), C(master) (services) and C(master_overrides) (C(name/type) of services this
+    fragment may take over).
+  - A parameter or service set by two fragments is an error that names both files, unless the later
+    fragment lists it in C(overrides) or C(master_overrides).
+  - When no fragment defines a master.cf service, master.cf is left as it is.
+  - When the result differs from the live files, the candidate is validated before anything is
+    written. Restriction names and arguments, C(mynetworks) entries, and lookup tables (type supported
+    per C(postconf -m), and compiled file present) are checked in Python. Then the candidate is written
+    to a temporary copy of O(config_dir), where C(postconf -n) and C(postfix check) must succeed without
+    printing any warning.
+  - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
+    and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs.
+  - After the reload, smtpd must answer with a 220 greeting and Postfix must not have logged any error
+    in the journal. Otherwise the previous files are restored, Postfix is reloaded again and the module fails.
+author:
+  - postmaster.mailserver developers (@postmaster)
+extends_documentation_fragment:
+  - postmaster.mailserver.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the candidate is still validated, but nothing is written or reloaded.
+  diff_mode:
+    support: full
+options:
+  fragment_dir:
+    description:
+      - Directory holding the fragments.
+    type: path
+    default: /etc/postfix/postmaster.d
+  config_dir:
+    description:
+      - The Postfix configuration directory whose C(main.cf) and C(master.cf) are managed.
+    type: path
+    default: /etc/postfix
+  reload:
+    description:
+      - Reload Postfix after changing the files, when it is running.
+      - When Postfix is not running, nothing is reloaded and nothing is health-checked.
+    type: bool
+    default: true
+  health_check:
+    description:
+      - After a reload, check that smtpd answers and that no error was logged; roll back otherwise.
+    type: bool
+    default: true
+  health_host:
+    description:
+      - Address the SMTP health check connects to.
+    type: str
+    default: 127.0.0.1
+  health_port:
+    description:
+      - Port the SMTP health check connects to.
+    type: int
+    default: 25
+  health_timeout:
+    description:
+      - Seconds to keep retrying the SMTP health check.
+    type: int
+    default: 30
+requirements:
+  - Postfix (C(postconf) and C(postfix)); C(journalctl) for the log part of the health check.
+seealso:
+  - module: postmaster.mailserver.postconf
+  - module: postmaster.mailserver.postmap
+"""
+
+EXAMPLES = r"""
+- name: Write the SPF policy fragment
+  ansible.builtin.copy:
+    dest: /etc/postfix/postmaster.d/50-policyd_spf.json
+    mode: "0644"
+    content: "{{ fragment | to_nice_json }}"
+  vars:
+    fragment:
+      main:
+        policyd-spf_time_limit: 3600
+      insert:
+        - param: smtpd_recipient_restrictions
+          after: reject_unauth_destination
+          values:
+            - check_policy_service unix:private/policyd-spf
+      master:
+        - name: policyd-spf
+          type: unix
+          private: "-"
+          unpriv: n
+          chroot: n
+          wakeup: "-"
+          maxproc: "0"
+          command: spawn
+          args:
+            - user=policyd-spf
+            - argv=/usr/bin/policyd-spf
+
+- name: Assemble and apply the Postfix configuration
+  postmaster.mailserver.postfix_config:
+    fragment_dir: /etc/postfix/postmaster.d
+  register: postfix_assembled
+"""
+
+RETURN = r"""
+main_cf:
+  description: Path of main.cf.
+  returned: always
+  type: str
+  sample: /etc/postfix/main.cf
+master_cf:
+  description: Path of master.cf.
+  returned: always
+  type: str
+  sample: /etc/postfix/master.cf
+fragments:
+  description: The fragment files that were merged, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [00-base.json, 50-policyd_spf.json]
+parameters:
+  description: The merged main.cf parameters.
+  returned: always
+  type: dict
+  sample: {"myhostname": "mail.example.org", "mynetworks": ["127.0.0.0/8", "[::1]/128"]}
+services:
+  description: The master.cf services from the fragments, as C(name/type).
+  returned: always
+  type: list
+  elements: str
+  sample: [smtp/inet, submission/inet, policyd-spf/unix]
+reloaded:
+  description: Whether Postfix was reloaded.
+  returned: always
+  type: bool
+backup_files:
+  description: Copies of the previous files, by file name.
+  returned: when a live file was replaced
+  type: dict
+  sample: {"main.cf": /etc/postfix/main.cf.postmaster-previous}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+    PostfixConfig,
+    PostfixConfigError,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "fragment_dir": {"type": "path", "default": "/etc/postfix/postmaster.d"},
+            "config_dir": {"type": "path", "default": "/etc/postfix"},
+            "reload": {"type": "bool", "default": True},
+            "health_check": {"type": "bool", "default": True},
+            "health_host": {"type": "str", "default": "127.0.0.1"},
+            "health_port": {"type": "int", "default": 25},
+            "health_timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    backend = PostfixConfig(
+        fragment_dir=params["fragment_dir"],
+        config_dir=params["config_dir"],
+        run_command=module.run_command,
+        get_bin_path=module.get_bin_path,
+        atomic_move=module.atomic_move,
+        check_mode=module.check_mode,
+        reload=params["reload"],
+        health_check=params["health_check"],
+        health_host=params["health_host"],
+        health_port=params["health_port"],
+        health_timeout=params["health_timeout"],
+    )
+    try:
+        result = backend.execute()
+    except PostfixConfigError as exc:
+        for warning in backend.warnings:
+            module.warn(warning)
+        module.fail_json(msg=exc.msg, **exc.details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
+    FilterModule,
+    postfix_cidrs,
+    postfix_restrictions,
+    postfix_table,
+    postfix_value,
+)
+
+
+def test_filters_are_registered():
+    assert sorted(FilterModule().filters()) == [
+        "postfix_cidrs",
+        "postfix_restrictions",
+        "postfix_table",
+        "postfix_value",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, "yes"), (False, "no"), (25, "25"), (["a", "b"], "a, b"), (None, ""), ("x", "x")],
+)
+def test_postfix_value(value, expected):
+    assert postfix_value(value) == expected
+
+
+def test_postfix_value_error_names_param():
+    with pytest.raises(
+        AnsibleFilterError, match=r"postfix_value: parameter smtpd_banner: value .* contains a line break"
+    ):
+        postfix_value("a\nb", "smtpd_banner")
+    with pytest.raises(AnsibleFilterError, match=r"postfix_value: cannot render a value of type dict"):
+        postfix_value({"a": 1})
+
+
+def test_postfix_table():
+    assert postfix_table("/etc/postfix/access") == "hash:/etc/postfix/access"
+    assert postfix_table("/etc/postfix/header_checks", "regexp") == "regexp:/etc/postfix/header_checks"
+    with pytest.raises(
+        AnsibleFilterError, match=r"postfix_table: parameter alias_maps: invalid lookup table type 'Hash'"
+    ):
+        postfix_table("/etc/aliases", "Hash", "alias_maps")
+
+
+def test_postfix_cidrs():
+    assert postfix_cidrs(["127.0.0.0/8", "::1/128"]) == ["127.0.0.0/8", "[::1]/128"]
+    with pytest.raises(
+        AnsibleFilterError, match=r"postfix_cidrs: parameter mynetworks: '192.168.1.5/24' is not a valid network"
+    ):
+        postfix_cidrs(["192.168.1.5/24"])
+    with pytest.raises(AnsibleFilterError, match=r"parameter permit_mx_backup_networks: '10.0.0.0/33'"):
+        postfix_cidrs("10.0.0.0/33", "permit_mx_backup_networks")
+
+
+def test_postfix_restrictions():
+    items = ["permit_mynetworks", "reject_unauth_destination", "check_policy_service  unix:private/policy-spf"]
+    assert postfix_restrictions(items) == [
+        "permit_mynetworks",
+        "reject_unauth_destination",
+        "check_policy_service unix:private/policy-spf",
+    ]
+    assert postfix_restrictions(["my_class"], "smtpd_client_restrictions", ["my_class"]) == ["my_class"]
+    with pytest.raises(
+        AnsibleFilterError,
+        match=r"postfix_restrictions: parameter smtpd_helo_restrictions: unknown restriction 'permit_bogus'",
+    ):
+        postfix_restrictions(["permit_bogus"], "smtpd_helo_restrictions")

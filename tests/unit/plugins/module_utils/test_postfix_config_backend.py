@@ -1,0 +1,495 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+    HealthCheckError,
+    PostfixConfig,
+    PostfixConfigError,
+    journal_errors,
+    smtp_probe,
+)
+
+SUPPORTED = "btree\ncidr\nhash\ninline\nlmdb\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"
+BASE = {
+    "main": {
+        "myhostname": "mail.example.org",
+        "mynetworks": ["127.0.0.0/8", "::1/128"],
+        "alias_maps": "hash:/etc/aliases",
+        "smtpd_relay_restrictions": ["permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"],
+    },
+    "master": [
+        {"name": "smtp", "type": "inet", "private": "n", "chroot": "y", "command": "smtpd"},
+        {"name": "submission", "type": "inet", "private": "n", "chroot": "y", "command": "smtpd",
+         "args": ["-o", "syslog_name=postfix/submission"]},
+    ],
+}  # fmt: skip
+ORIGINAL_MAIN = "# original\nmyhostname = old.example.org\n"
+ORIGINAL_MASTER = "smtp inet n - y - - smtpd\n"
+
+
+def _key(argv):
+    """Command key without the variable parts: binary name, no '-c DIR', no '--since' value."""
+    words = [os.path.basename(argv[0])]
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-c", "--since"):
+            skip = True
+            continue
+        words.append(arg)
+    return " ".join(words)
+
+
+class FakeRunner:
+    def __init__(self, responses=None):
+        self.calls = []
+        self.keys = []
+        self.responses = {"postconf -m": (0, SUPPORTED, ""), **(responses or {})}
+        self.candidates = []
+
+    def __call__(self, argv, environ_update=None, **kwargs):
+        assert isinstance(argv, list)
+        assert environ_update == {"LC_ALL": "C"}
+        self.calls.append(argv)
+        key = _key(argv)
+        self.keys.append(key)
+        if key == "postconf -n":
+            candidate = argv[argv.index("-c") + 1]
+            self.candidates.append(
+                {
+                    "dir": candidate,
+                    "mode": stat.S_IMODE(os.stat(candidate).st_mode),
+                    "files": sorted(os.listdir(candidate)),
+                    "main": Path(candidate, "main.cf").read_text(encoding="utf-8"),
+                    "master": Path(candidate, "master.cf").read_text(encoding="utf-8"),
+                }
+            )
+        response = self.responses.get(key, (0, "", ""))
+        return response(argv) if callable(response) else response
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_700_000_000.0
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def env(tmp_path):
+    config = tmp_path / "postfix"
+    fragments = config / "postmaster.d"
+    fragments.mkdir(parents=True)
+    (config / "main.cf").write_text(ORIGINAL_MAIN, encoding="utf-8")
+    (config / "master.cf").write_text(ORIGINAL_MASTER, encoding="utf-8")
+    (config / "main.cf").chmod(0o640)
+    (config / "dynamicmaps.cf").write_text("# maps\n", encoding="utf-8")
+    (config / "dynamicmaps.cf.d").mkdir()
+    (config / "dynamicmaps.cf.d" / "lmdb").write_text("lmdb x\n", encoding="utf-8")
+    (config / "postfix-files").write_text("# files\n", encoding="utf-8")
+    (fragments / "00-base.json").write_text(json.dumps(BASE), encoding="utf-8")
+    return tmp_path
+
+
+def make(env, runner=None, *, bins=("postconf", "postfix", "journalctl"), probe=None, **kwargs):
+    clock = Clock()
+    backend = PostfixConfig(
+        fragment_dir=str(env / "postfix" / "postmaster.d"),
+        config_dir=str(env / "postfix"),
+        run_command=runner or FakeRunner(),
+        get_bin_path=lambda name: f"/usr/sbin/{name}" if name in bins else None,
+        probe=probe or (lambda host, port, timeout: "220 mail.example.org ESMTP"),
+        sleep=clock.sleep,
+        clock=clock.time,
+        exists=lambda path: True,
+        **kwargs,
+    )
+    return backend
+
+
+def live(env, name="main.cf"):
+    return (env / "postfix" / name).read_text(encoding="utf-8")
+
+
+def leftovers(env):
+    return [p.name for p in env.iterdir() if p.name.startswith(".postmaster-candidate-")]
+
+
+APPLY_KEYS = ["postconf -m", "postconf -n", "postfix check", "postfix status", "postfix reload", "journalctl -o json --no-pager"]  # fmt: skip
+
+
+def test_first_run_validates_replaces_reloads_and_checks_health(env):
+    runner = FakeRunner()
+    result = make(env, runner).execute()
+    assert runner.keys == APPLY_KEYS
+    assert result["changed"] is True
+    assert result["reloaded"] is True
+    assert result["services"] == ["smtp/inet", "submission/inet"]
+    assert result["parameters"]["mynetworks"] == ["127.0.0.0/8", "[::1]/128"]
+    assert result["fragments"] == ["00-base.json"]
+    assert result["warnings"] == []
+    main_cf = live(env)
+    assert main_cf.startswith(
+        "# Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from "
+        f"{env}/postfix/postmaster.d; do not edit.\n\nmyhostname = mail.example.org\n"
+    )
+    assert "mynetworks = 127.0.0.0/8, [::1]/128\n" in main_cf
+    assert (
+        "submission inet  n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n"
+        in live(env, "master.cf")
+    )
+    # mode of the replaced file is kept; backups hold the previous content
+    assert stat.S_IMODE(os.stat(env / "postfix" / "main.cf").st_mode) == 0o640
+    assert live(env, "main.cf.postmaster-previous") == ORIGINAL_MAIN
+    assert result["backup_files"] == {
+        "main.cf": f"{env}/postfix/main.cf.postmaster-previous",
+        "master.cf": f"{env}/postfix/master.cf.postmaster-previous",
+    }
+    # the candidate was a 0700 copy next to the config dir, with the needed files, and is gone
+    (candidate,) = runner.candidates
+    assert os.path.dirname(candidate["dir"]) == str(env)
+    assert candidate["mode"] == 0o700
+    assert candidate["files"] == ["dynamicmaps.cf", "dynamicmaps.cf.d", "main.cf", "master.cf", "postfix-files"]
+    assert candidate["main"] == main_cf
+    assert leftovers(env) == []
+    assert result["diff"][0] == {
+        "before_header": f"{env}/postfix/main.cf",
+        "after_header": f"{env}/postfix/main.cf",
+        "before": ORIGINAL_MAIN,
+        "after": main_cf,
+    }
+    # the journal query starts at the reload
+    assert runner.calls[-1][-2:] == ["--since", "@1700000000"]
+
+
+def test_unchanged_runs_no_command(env):
+    make(env).execute()
+    runner = FakeRunner()
+    result = make(env, runner).execute()
+    assert runner.calls == []
+    assert result["changed"] is False
+    assert result["diff"][0]["before"] == result["diff"][0]["after"]
+
+
+def test_check_mode_validates_but_writes_nothing(env):
+    runner = FakeRunner()
+    result = make(env, runner, check_mode=True).execute()
+    assert runner.keys == ["postconf -m", "postconf -n", "postfix check"]
+    assert result["changed"] is True
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+    assert not (env / "postfix" / "main.cf.postmaster-previous").exists()
+    assert leftovers(env) == []
+
+
+def test_check_mode_without_postfix_installed_runs_python_validation_only(env):
+    runner = FakeRunner()
+    result = make(env, runner, check_mode=True, bins=()).execute()
+    assert runner.calls == []
+    assert result["changed"] is True
+    assert result["warnings"] == ["postconf not found: only the Python validation ran (check mode)"]
+
+
+def test_missing_postconf_fails_outside_check_mode(env):
+    with pytest.raises(PostfixConfigError, match="postconf was not found"):
+        make(env, bins=("postfix",)).execute()
+    assert live(env) == ORIGINAL_MAIN
+
+
+def write_fragment(env, name, data):
+    (env / "postfix" / "postmaster.d" / name).write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        ({"main": {"smtpd_client_restrictions": ["permit_bogus_thing"]}}, "parameter smtpd_client_restrictions: unknown restriction 'permit_bogus_thing'"),
+        ({"main": {"mynetworks": ["10.0.0.0/33"]}, "overrides": ["mynetworks"]}, "parameter mynetworks: '10.0.0.0/33'"),
+        ({"main": {"virtual_alias_maps": "lmdb2:/etc/postfix/virtual"}}, "lookup table type 'lmdb2'"),
+        ({"main": {"smtpd_relay_restrictions": ["permit_mynetworks"]}, "overrides": ["smtpd_relay_restrictions"]}, "open relay"),
+    ],
+)  # fmt: skip
+def test_python_validation_failure_leaves_live_files_untouched(env, fragment, message):
+    write_fragment(env, "50-bad.json", fragment)
+    runner = FakeRunner()
+    with pytest.raises(PostfixConfigError, match=message):
+        make(env, runner).execute()
+    assert runner.keys == ["postconf -m"]
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+
+
+def test_missing_table_file_fails(env):
+    backend = make(env)
+    backend._exists = lambda path: path != "/etc/aliases.db"
+    with pytest.raises(PostfixConfigError, match=r"alias_maps: lookup table 'hash:/etc/aliases' needs /etc/aliases.db"):
+        backend.execute()
+
+
+@pytest.mark.parametrize(
+    ("responses", "message"),
+    [
+        ({"postconf -m": (1, "", "postconf: fatal: boom")}, r"postconf -m failed \(rc=1\): postconf: fatal: boom"),
+        ({"postconf -n": (0, "", "postconf: warning: /tmp/x/main.cf: unused parameter: totally_unknown_param=1\n")},
+         r"postconf rejected the candidate configuration \(rc=0\):\npostconf: warning: .*unused parameter"),
+        ({"postconf -n": (1, "", "postconf: fatal: bad\n")}, r"postconf rejected the candidate configuration \(rc=1\):\npostconf: fatal: bad"),
+        ({"postfix check": (1, "", "postfix: fatal: /tmp/x/main.cf, line 3: missing '=' after attribute name\n")},
+         r"postfix check rejected the candidate configuration \(rc=1\):\npostfix: fatal: .*missing '='"),
+        ({"postfix check": (0, "postfix/postfix-script: warning: group or other writable: /x\n", "")},
+         r"postfix check rejected the candidate configuration \(rc=0\):\npostfix/postfix-script: warning: group or other writable"),
+    ],
+)  # fmt: skip
+def test_candidate_command_failure_leaves_live_files_untouched(env, responses, message):
+    runner = FakeRunner(responses)
+    with pytest.raises(PostfixConfigError, match=message):
+        make(env, runner).execute()
+    assert "postfix reload" not in runner.keys
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+    assert leftovers(env) == []
+
+
+def test_fragment_errors_are_reported(env):
+    write_fragment(env, "20-other.json", {"main": {"myhostname": "x.example.org"}})
+    with pytest.raises(PostfixConfigError, match=r"'myhostname' is set by both 00-base.json and 20-other.json"):
+        make(env).execute()
+
+
+def test_no_fragments_is_an_error(env):
+    (env / "postfix" / "postmaster.d" / "00-base.json").unlink()
+    with pytest.raises(PostfixConfigError, match="no fragments"):
+        make(env).execute()
+
+
+def test_master_cf_is_left_alone_without_services(env):
+    write_fragment(env, "00-base.json", {"main": BASE["main"]})
+    result = make(env).execute()
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+    assert "no fragment defines master.cf services: master.cf is left as it is" in result["warnings"]
+    assert result["backup_files"] == {"main.cf": f"{env}/postfix/main.cf.postmaster-previous"}
+
+
+def test_not_running_means_no_reload_and_no_health_check(env):
+    runner = FakeRunner({"postfix status": (1, "", "postfix/postfix-script: the Postfix mail system is not running")})
+    result = make(env, runner).execute()
+    assert runner.keys == APPLY_KEYS[:4]
+    assert result["reloaded"] is False
+    assert "postfix is not running: the new configuration was not reloaded" in result["warnings"]
+    assert live(env).startswith("# Managed by Ansible")
+
+
+def test_reload_false(env):
+    runner = FakeRunner()
+    result = make(env, runner, reload=False).execute()
+    assert runner.keys == APPLY_KEYS[:3]
+    assert result["reloaded"] is False
+
+
+def test_health_check_false(env):
+    runner = FakeRunner()
+    probe_calls = []
+    result = make(env, runner, health_check=False, probe=lambda *a: probe_calls.append(a)).execute()
+    assert runner.keys == APPLY_KEYS[:5]
+    assert probe_calls == []
+    assert result["reloaded"] is True
+
+
+def test_journalctl_missing_or_failing_only_warns(env):
+    result = make(env, bins=("postconf", "postfix")).execute()
+    assert result["warnings"] == ["journalctl not found: the health check did not look for logged errors"]
+    (env / "postfix" / "main.cf").write_text(ORIGINAL_MAIN, encoding="utf-8")
+    runner = FakeRunner({"journalctl -o json --no-pager": (1, "", "No journal files were found.")})
+    result = make(env, runner).execute()
+    assert result["warnings"] == [
+        "journalctl failed (rc=1), logged errors were not checked: No journal files were found."
+    ]
+
+
+def failing_probe(host, port, timeout):
+    raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_health_failure_rolls_back_and_reloads_again(env):
+    runner = FakeRunner()
+    backend = make(env, runner, probe=failing_probe, health_timeout=5)
+    with pytest.raises(PostfixConfigError) as excinfo:
+        backend.execute()
+    message = str(excinfo.value)
+    assert message.startswith("health check failed: no SMTP 220 greeting from 127.0.0.1:25 within 5s:")
+    assert "Connection refused" in message
+    assert message.endswith("the previous configuration was restored and reloaded")
+    assert excinfo.value.details == {"rolled_back": True}
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+    assert runner.keys == [*APPLY_KEYS[:5], "postfix reload"]
+
+
+def test_logged_fatal_error_rolls_back(env):
+    entries = [
+        {"SYSLOG_IDENTIFIER": "postfix/smtpd", "PRIORITY": "2", "MESSAGE": "fatal: bad config",
+         "__REALTIME_TIMESTAMP": "1700000000500000"},
+    ]  # fmt: skip
+    runner = FakeRunner({"journalctl -o json --no-pager": (0, "\n".join(json.dumps(e) for e in entries), "")})
+    with pytest.raises(
+        PostfixConfigError, match=r"postfix logged errors after the reload:\npostfix/smtpd: fatal: bad config"
+    ):
+        make(env, runner).execute()
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_reload_failure_rolls_back_and_reports_second_failure(env):
+    runner = FakeRunner({"postfix reload": (1, "", "postfix: fatal: reload failed")})
+    with pytest.raises(PostfixConfigError) as excinfo:
+        make(env, runner).execute()
+    message = str(excinfo.value)
+    assert "postfix reload failed (rc=1): postfix: fatal: reload failed" in message
+    assert "restored, but reloading it failed" in message
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_probe_retries_until_it_answers(env):
+    attempts = []
+
+    def flaky(host, port, timeout):
+        attempts.append((host, port))
+        if len(attempts) < 3:
+            raise HealthCheckError("not yet")
+        return "220 ok"
+
+    result = make(env, probe=flaky, health_host="::1", health_port=2525).execute()
+    assert result["changed"] is True
+    assert attempts == [("::1", 2525)] * 3
+
+
+def test_write_failure_restores_written_files(env):
+    moved = []
+
+    def atomic_move(src, dest):
+        if dest.endswith("master.cf"):
+            raise OSError(28, "No space left on device", dest)
+        moved.append(dest)
+        os.replace(src, dest)
+
+    with pytest.raises(PostfixConfigError, match=r"writing .*master.cf failed"):
+        make(env, atomic_move=atomic_move).execute()
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+    assert [p.name for p in (env / "postfix").iterdir() if p.name.startswith(".")] == []
+
+
+def test_restore_removes_files_that_did_not_exist(env):
+    (env / "postfix" / "main.cf").unlink()
+    (env / "postfix" / "master.cf").unlink()
+    result = make(env, probe=failing_probe, health_timeout=0)
+    with pytest.raises(PostfixConfigError, match="health check failed"):
+        result.execute()
+    assert not (env / "postfix" / "main.cf").exists()
+    assert not (env / "postfix" / "master.cf").exists()
+
+
+# -- journal parsing ----------------------------------------------------------------
+
+
+SINCE = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"SYSLOG_IDENTIFIER": "postfix/smtpd", "PRIORITY": "3", "MESSAGE": "something"}, ["postfix/smtpd: something"]),
+        ({"SYSLOG_IDENTIFIER": "postfix/master", "PRIORITY": "6", "MESSAGE": "fatal: x"}, ["postfix/master: fatal: x"]),
+        ({"SYSLOG_IDENTIFIER": "postfix/smtpd", "PRIORITY": "6", "MESSAGE": "panic: x"}, ["postfix/smtpd: panic: x"]),
+        ({"SYSLOG_IDENTIFIER": "postfix/smtpd", "MESSAGE": "error: x"}, ["postfix/smtpd: error: x"]),
+        ({"SYSLOG_IDENTIFIER": "postfix/smtpd", "PRIORITY": "4", "MESSAGE": "warning: x"}, []),
+        ({"SYSLOG_IDENTIFIER": "postfix/smtpd", "PRIORITY": "bogus", "MESSAGE": "connect from x"}, []),
+        ({"SYSLOG_IDENTIFIER": "dovecot", "PRIORITY": "2", "MESSAGE": "fatal: x"}, []),
+        ({"SYSLOG_IDENTIFIER": "postfix", "PRIORITY": "3", "MESSAGE": "old", "__REALTIME_TIMESTAMP": "1699999999000000"}, []),
+        ({"SYSLOG_IDENTIFIER": "postfix", "PRIORITY": "3", "MESSAGE": [102, 97, 116, 97, 108, 255]}, ["postfix: fatal\ufffd"]),
+    ],
+)  # fmt: skip
+def test_journal_errors(entry, expected):
+    assert journal_errors(json.dumps(entry), SINCE) == expected
+
+
+def test_journal_errors_skips_garbage():
+    assert journal_errors("\nnot json\n[1, 2]\n", SINCE) == []
+
+
+# -- SMTP probe against a loopback server --------------------------------------------
+
+
+def serve_once(greeting: bytes, ehlo_reply: bytes = b"250-mail\r\n250 8BITMIME\r\n"):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    received = []
+
+    def handle():
+        conn, _addr = server.accept()
+        with conn:
+            conn.sendall(greeting)
+            if not greeting.startswith(b"220"):
+                return
+            reader = conn.makefile("rb")
+            received.append(reader.readline())
+            conn.sendall(ehlo_reply)
+            received.append(reader.readline())
+        server.close()
+
+    thread = threading.Thread(target=handle, daemon=True)
+    thread.start()
+    return server.getsockname()[1], received, thread
+
+
+def test_smtp_probe_ok():
+    port, received, thread = serve_once(b"220-mail.example.org ESMTP\r\n220 ready\r\n")
+    assert smtp_probe("127.0.0.1", port, 5) == "220-mail.example.org ESMTP\n220 ready"
+    thread.join(5)
+    assert received == [b"EHLO postmaster-health-check.invalid\r\n", b"QUIT\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("greeting", "ehlo", "message"),
+    [
+        (b"421 4.3.2 Service shutting down\r\n", b"", r"greeting from 127.0.0.1:\d+ was '421 4.3.2 Service shutting down', expected 220"),
+        (b"220 ok\r\n", b"451 4.3.5 Server configuration error\r\n",
+         r"EHLO to 127.0.0.1:\d+ was answered '451 4.3.5 Server configuration error', expected 250"),
+        (b"220-partial\r\n", b"", r"connection closed before a complete SMTP reply"),
+    ],
+)  # fmt: skip
+def test_smtp_probe_failures(greeting, ehlo, message):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def handle():
+        conn, _addr = server.accept()
+        with conn:
+            conn.sendall(greeting)
+            if ehlo:
+                conn.makefile("rb").readline()
+                conn.sendall(ehlo)
+        server.close()
+
+    thread = threading.Thread(target=handle, daemon=True)
+    thread.start()
+    with pytest.raises(HealthCheckError, match=message):
+        smtp_probe("127.0.0.1", server.getsockname()[1], 5)
+    thread.join(5)

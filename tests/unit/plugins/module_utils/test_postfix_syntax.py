@@ -1,0 +1,267 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    MasterService,
+    PostfixSyntaxError,
+    normalize_value,
+    parse_main_cf,
+    parse_master_cf,
+    render_main_cf,
+    render_master_cf,
+    render_param,
+    render_value,
+    split_list,
+    table_ref,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "yes"),
+        (False, "no"),
+        (0, "0"),
+        (10240000, "10240000"),
+        ("  text  ", "text"),
+        (None, ""),
+        ([], ""),
+        (["a", "b"], "a, b"),
+        (["a", "", None, "b"], "a, b"),
+        (("x",), "x"),
+        ([True, 3], "yes, 3"),
+    ],
+)
+def test_render_value(value, expected):
+    assert render_value(value) == expected
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, 1.5, "two\nlines", ["ok", "bad\r"]])
+def test_render_value_rejects(value):
+    with pytest.raises(PostfixSyntaxError):
+        render_value(value)
+
+
+def test_table_ref():
+    assert table_ref("hash", "/etc/postfix/access") == "hash:/etc/postfix/access"
+    assert table_ref("lmdb", " /etc/aliases ") == "lmdb:/etc/aliases"
+
+
+@pytest.mark.parametrize(
+    ("table_type", "path"), [("Hash", "/x"), ("", "/x"), ("hash", ""), ("hash", "/x\n"), (1, "/x")]
+)
+def test_table_ref_rejects(table_type, path):
+    with pytest.raises(PostfixSyntaxError):
+        table_ref(table_type, path)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a, b c,,d", ["a", "b", "c", "d"]),
+        ("inline:{ a=b, c=d }, hash:/x", ["inline:{ a=b, c=d }", "hash:/x"]),
+        (["a, b", "c"], ["a", "b", "c"]),
+        (None, []),
+        ("", []),
+        ("unbalanced}", ["unbalanced}"]),
+    ],
+)
+def test_split_list(value, expected):
+    assert split_list(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a,b", "a, b"),
+        ("a ,  b\t c", "a, b c"),
+        (["a", "b"], "a, b"),
+        ("a, b,", "a, b"),
+        (True, "yes"),
+    ],
+)
+def test_normalize_value(value, expected):
+    assert normalize_value(value) == expected
+
+
+def test_parse_main_cf_handles_comments_and_continuations():
+    text = (
+        "# comment\n"
+        "myhostname = mail.example.org\n"
+        "\n"
+        "smtpd_recipient_restrictions =\n"
+        "    permit_mynetworks,\n"
+        "  # indented comment is ignored\n"
+        "    reject_unauth_destination\n"
+        "empty =\n"
+        "myhostname=second.example.org\n"
+        "smtp-amavis_destination_recipient_limit = 1\n"
+    )
+    assert parse_main_cf(text) == {
+        "myhostname": "second.example.org",
+        "smtpd_recipient_restrictions": "permit_mynetworks, reject_unauth_destination",
+        "empty": "",
+        "smtp-amavis_destination_recipient_limit": "1",
+    }
+    assert next(iter(parse_main_cf(text))) == "myhostname"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("  continued = 1\n", "continuation line without a parameter"),
+        ("no equals sign\n", "expected 'name = value'"),
+        ("bad name = 1\n", "expected 'name = value'"),
+    ],
+)
+def test_parse_main_cf_errors(text, message):
+    with pytest.raises(PostfixSyntaxError, match=message):
+        parse_main_cf(text)
+
+
+def test_render_param_wraps_long_lists_only():
+    short = ["permit_mynetworks", "reject_unauth_destination"]
+    assert render_param("smtpd_relay_restrictions", short) == (
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination"
+    )
+    long_items = [
+        "permit_mynetworks",
+        "permit_sasl_authenticated",
+        "reject_unauth_destination",
+        "reject_rbl_client x.org",
+    ]
+    assert render_param("smtpd_recipient_restrictions", long_items) == (
+        "smtpd_recipient_restrictions =\n"
+        "    permit_mynetworks,\n"
+        "    permit_sasl_authenticated,\n"
+        "    reject_unauth_destination,\n"
+        "    reject_rbl_client x.org"
+    )
+    one_long = ["x" * 100]
+    assert render_param("p", one_long) == "p = " + "x" * 100
+    assert render_param("p", "y" * 100) == "p = " + "y" * 100
+    assert render_param("empty", "") == "empty ="
+
+
+def test_render_param_rejects_bad_name():
+    with pytest.raises(PostfixSyntaxError, match="invalid parameter name"):
+        render_param("bad name", "x")
+
+
+def test_render_main_cf_round_trips():
+    params = {
+        "myhostname": "mail.example.org",
+        "smtpd_tls_auth_only": True,
+        "message_size_limit": 52428800,
+        "smtpd_recipient_restrictions": [
+            "permit_mynetworks",
+            "permit_sasl_authenticated",
+            "reject_unauth_destination",
+            "check_policy_service unix:private/policy-spf",
+        ],
+    }
+    text = render_main_cf(params, "Managed by Ansible")
+    assert text.startswith("# Managed by Ansible\n\nmyhostname = mail.example.org\n")
+    assert text.endswith("check_policy_service unix:private/policy-spf\n")
+    assert render_main_cf(params, "Managed by Ansible") == text  # deterministic
+    parsed = parse_main_cf(text)
+    assert {k: normalize_value(v) for k, v in params.items()} == {k: normalize_value(v) for k, v in parsed.items()}
+
+
+def test_render_main_cf_header_variants():
+    assert render_main_cf({"a": 1}) == "a = 1\n"
+    assert render_main_cf({"a": 1}, ["# one", "two"]) == "# one\n# two\n\na = 1\n"
+
+
+SUBMISSION = MasterService(
+    name="submission",
+    type="inet",
+    private="n",
+    chroot="y",
+    command="smtpd",
+    args=["-o", "syslog_name=postfix/submission", "-o", "smtpd_tls_security_level=encrypt"],
+)
+PIPE = MasterService(
+    name="dovecot",
+    type="unix",
+    private="-",
+    unpriv="n",
+    chroot="n",
+    command="pipe",
+    args=["flags=DRhu", "user=vmail:vmail", "argv=/usr/lib/dovecot/deliver", "-f", "${sender}"],
+)
+
+
+def test_render_master_cf():
+    text = render_master_cf([SUBMISSION, PIPE], "Managed")
+    assert text == (
+        "# Managed\n"
+        "\n"
+        "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
+        "#               (yes)   (yes)   (no)    (never) (100)\n"
+        "submission inet  n       -       y       -       -       smtpd\n"
+        "  -o syslog_name=postfix/submission\n"
+        "  -o smtpd_tls_security_level=encrypt\n"
+        "dovecot    unix  -       n       n       -       -       pipe\n"
+        "  flags=DRhu\n"
+        "  user=vmail:vmail\n"
+        "  argv=/usr/lib/dovecot/deliver\n"
+        "  -f\n"
+        "  ${sender}\n"
+    )
+    assert parse_master_cf(text) == [SUBMISSION, PIPE]
+
+
+def test_render_master_cf_without_header_and_trailing_dash_o():
+    service = MasterService(name="x", type="unix", command="smtp", args=["-o"])
+    assert render_master_cf([service]).splitlines()[-1] == "  -o"
+
+
+def test_master_service_model():
+    assert SUBMISSION.key == "submission/inet"
+    data = SUBMISSION.to_dict()
+    assert MasterService.from_dict(data) == SUBMISSION
+    assert SUBMISSION != PIPE
+    assert SUBMISSION != "submission"
+    assert "submission" in repr(SUBMISSION)
+    minimal = MasterService.from_dict({"name": "smtp", "type": "unix", "command": "smtp"})
+    assert (minimal.private, minimal.maxproc, minimal.args) == ("-", "-", [])
+    assert MasterService(name="pickup", type="unix", wakeup="60?", maxproc="1", command="pickup").wakeup == "60?"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("not a mapping", "must be a mapping"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "bogus": 1}, "unknown master.cf service keys: bogus"),
+        ({"name": "x", "type": "inet"}, "missing: command"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "args": "-o a=b"}, "'args' must be a list"),
+        ({"name": "x y", "type": "inet", "command": "smtpd"}, "'name' must be a non-empty word"),
+        ({"name": "x", "type": "tcp", "command": "smtpd"}, "type must be one of"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "chroot": "yes"}, "'chroot' must be y, n or -"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "wakeup": "soon"}, "invalid wakeup"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "maxproc": "many"}, "invalid maxproc"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "args": ["ok", ""]}, "invalid argument"),
+        ({"name": "x", "type": "inet", "command": "smtpd", "args": [3]}, "invalid argument"),
+        ({"name": 5, "type": "inet", "command": "smtpd"}, "'name' must be a non-empty word"),
+    ],
+)
+def test_master_service_errors(data, message):
+    with pytest.raises(PostfixSyntaxError, match=message):
+        MasterService.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("  -o a=b\n", "continuation line without a service"),
+        ("smtp inet n - y - -\n", "expected at least 8 fields"),
+    ],
+)
+def test_parse_master_cf_errors(text, message):
+    with pytest.raises(PostfixSyntaxError, match=message):
+        parse_master_cf(text)
