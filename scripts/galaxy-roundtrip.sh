@@ -47,5 +47,5 @@ mkdir -p "$tmp/outside"
 cp tests/galaxy/roundtrip.yml "$tmp/outside/"
 cd "$tmp/outside"
 ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ANSIBLE_NOCOLOR=1 \
-  ansible-playbook -i localhost, -c local roundtrip.yml
+  ansible-playbook -i localhost, -c local -e ansible_python_interpreter="$(command -v python)" roundtrip.yml
 ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-doc -l postmaster.mailserver | sed 's/^/    /'

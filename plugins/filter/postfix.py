@@ -28,7 +28,8 @@ def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
         message = str(exc)
         if param and param not in message:
             message = f"parameter {param}: {message}"
-        raise AnsibleFilterError(f"{name}: {message}") from exc
+        # "from None": ansible-core appends the chained cause, which would repeat the message.
+        raise AnsibleFilterError(f"{name}: {message}") from None
 
 
 def postfix_value(value: Any, param: str | None = None) -> str:

@@ -24,8 +24,14 @@ def greeting(server) -> tuple[int, str]:
     [
         ({"postfix_mynetworks": ["127.0.0.0/8", "10.0.0.0/33"]}, ["postfix_mynetworks", "10.0.0.0/33"]),
         ({"postfix_mynetworks": ["192.168.1.5/24"]}, ["postfix_mynetworks", "192.168.1.5/24"]),
-        ({"postfix_client_restrictions": ["permit_bogus_thing"]}, ["postfix_client_restrictions", "permit_bogus_thing"]),
-        ({"postfix_recipient_restrictions": ["reject_rbl_client"]}, ["postfix_recipient_restrictions", "reject_rbl_client"]),
+        (
+            {"postfix_client_restrictions": ["permit_bogus_thing"]},
+            ["postfix_client_restrictions", "permit_bogus_thing"],
+        ),
+        (
+            {"postfix_recipient_restrictions": ["reject_rbl_client"]},
+            ["postfix_recipient_restrictions", "reject_rbl_client"],
+        ),
         ({"postfix_myhostname": "mail"}, ["postfix_myhostname"]),
         ({"postfix_smtpd_tls_security_level": "none"}, ["postfix_smtpd_tls_security_level"]),
     ],
@@ -60,7 +66,8 @@ def test_fragment_postfix_rejects_never_goes_live(server):
 
 def test_runtime_failure_is_rolled_back(server):
     """A value only smtpd itself rejects (at start) passes validation, fails the health check, and is rolled back."""
-    before = helpers.snapshot(server, "/etc/postfix/main.cf", "/etc/postfix/master.cf")
+    live = ("/etc/postfix/main.cf", "/etc/postfix/master.cf")
+    before = helpers.snapshot(server, *live, mtimes=False)
     fragment = json.dumps({"main": {"smtpd_timeout": "bogus"}})
     assert server.run("printf '%%s' %s > /etc/postfix/postmaster.d/90-bad.json", fragment).rc == 0
     try:
@@ -69,7 +76,8 @@ def test_runtime_failure_is_rolled_back(server):
         server.run("rm -f /etc/postfix/postmaster.d/90-bad.json")
     assert result.get("rolled_back") is True, result
     assert "health check failed" in result["msg"] and "restored" in result["msg"], result["msg"]
-    assert helpers.snapshot(server, "/etc/postfix/main.cf", "/etc/postfix/master.cf") == before
+    # The candidate went live (so the mtime moved), and the old content is back.
+    assert helpers.snapshot(server, *live, mtimes=False) == before
     assert server.run("postconf -h smtpd_timeout").stdout.strip() != "bogus"
     assert greeting(server)[0] == 220
 
@@ -85,9 +93,21 @@ def test_changing_one_map_entry_rebuilds_only_that_map(server):
     before = mtimes()
     changed = {
         "postfix_maps": [
-            {"name": "sender_access", "type": "hash", "entries": [{"key": "other@bad.example", "value": "REJECT changed"}]},
-            {"name": "client_access", "type": "cidr", "entries": [{"key": "192.0.2.0/24", "value": "REJECT documentation network"}]},
-            {"name": "transport", "type": "hash", "entries": [{"key": "slow.example", "value": "smtp:[192.0.2.25]:2525"}]},
+            {
+                "name": "sender_access",
+                "type": "hash",
+                "entries": [{"key": "other@bad.example", "value": "REJECT changed"}],
+            },
+            {
+                "name": "client_access",
+                "type": "cidr",
+                "entries": [{"key": "192.0.2.0/24", "value": "REJECT documentation network"}],
+            },
+            {
+                "name": "transport",
+                "type": "hash",
+                "entries": [{"key": "slow.example", "value": "smtp:[192.0.2.25]:2525"}],
+            },
         ]
     }
     try:
@@ -98,7 +118,10 @@ def test_changing_one_map_entry_rebuilds_only_that_map(server):
         assert after["transport.db"] == before["transport.db"]
         assert after["client_access"] == before["client_access"]
         assert after["aliases.db"] == before["aliases.db"]
-        assert server.run("postmap -q other@bad.example hash:/etc/postfix/sender_access").stdout.strip() == "REJECT changed"
+        assert (
+            server.run("postmap -q other@bad.example hash:/etc/postfix/sender_access").stdout.strip()
+            == "REJECT changed"
+        )
     finally:
         restored = helpers.run_converge()
         assert restored.returncode == 0, restored.stdout[-3000:]

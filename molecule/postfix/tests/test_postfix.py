@@ -19,9 +19,7 @@ def server_ip():
 
 
 def test_postconf_shows_configured_values_and_check_is_clean(server):
-    conf = dict(
-        line.split(" = ", 1) for line in server.check_output("postconf -n").splitlines() if " = " in line
-    )
+    conf = dict(line.split(" = ", 1) for line in server.check_output("postconf -n").splitlines() if " = " in line)
     assert conf["myhostname"] == "mail.example.test"
     assert conf["mydomain"] == "example.test"
     assert conf["home_mailbox"] == "Maildir/"
@@ -83,7 +81,9 @@ def test_root_alias_delivers_to_the_real_user(server):
         "printf 'Subject: %s\\n\\nalias test\\n' | /usr/sbin/sendmail -f root@mail.example.test postmaster", token
     )
     assert result.rc == 0, result.stderr
-    cmd = f"for i in $(seq 30); do grep -l {token} /home/alice/Maildir/new/* 2>/dev/null && exit 0; sleep 1; done; exit 1"
+    cmd = (
+        f"for i in $(seq 30); do grep -l {token} /home/alice/Maildir/new/* 2>/dev/null && exit 0; sleep 1; done; exit 1"
+    )
     assert server.run(cmd).rc == 0, "postmaster -> root -> alice alias chain did not deliver"
 
 
@@ -92,7 +92,11 @@ def test_access_map_reject(server_ip):
         "client",
         server_ip,
         25,
-        [["ehlo", "client.outside.test"], ["mail", "FROM:<spammer@bad.example>"], ["rcpt", "TO:<alice@mail.example.test>"]],
+        [
+            ["ehlo", "client.outside.test"],
+            ["mail", "FROM:<spammer@bad.example>"],
+            ["rcpt", "TO:<alice@mail.example.test>"],
+        ],
     )
     assert replies[3][0] == 554, replies
     assert "sender refused by access map" in replies[3][1]
@@ -158,7 +162,11 @@ def test_open_relay_is_refused_from_outside(server_ip):
         "client",
         server_ip,
         25,
-        [["ehlo", "client.outside.test"], ["mail", "FROM:<bob@outside.test>"], ["rcpt", "TO:<victim@elsewhere.example>"]],
+        [
+            ["ehlo", "client.outside.test"],
+            ["mail", "FROM:<bob@outside.test>"],
+            ["rcpt", "TO:<victim@elsewhere.example>"],
+        ],
     )
     code, text = replies[3]
     assert code == 554, replies
