@@ -6,7 +6,7 @@
 # it). Every scenario's containers and network are destroyed afterwards, also
 # when it fails.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH"
 
 distro=${MOLECULE_DISTRO:-bookworm}

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Generate the "Variables" section of every role README from its argument specs.
 
-    scripts/role_docs.py          rewrite the sections in place
-    scripts/role_docs.py --check  exit 1 if any README is out of date
+    python scripts/role_docs.py          rewrite the sections in place
+    python scripts/role_docs.py --check  exit 1 if any README is out of date
 
 The section sits between `<!-- BEGIN VARIABLES -->` and `<!-- END VARIABLES -->`.
 """

@@ -12,7 +12,7 @@ t0=$SECONDS
 
 # 1. Debian packages.
 missing=()
-for pkg in docker.io debootstrap rsync git make; do
+for pkg in docker.io debootstrap rsync git make shellcheck; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

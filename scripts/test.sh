@@ -3,9 +3,9 @@
 # time per gate. Exits non-zero when any gate failed. Each gate is a make
 # target that can also be run on its own.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
-gates=(${GATES:-lint unit sanity galaxy molecule molecule-distros})
+read -r -a gates <<<"${GATES:-lint unit sanity galaxy molecule molecule-distros}"
 declare -A result seconds
 rc=0
 total=$SECONDS

@@ -104,7 +104,7 @@ def smtp(role: str, target: str, port: int, steps: list[list[str]], wrapper: boo
     payload = json.dumps([target, port, steps, wrapper])
     result = host(role).run("python3 -c %s %s", _SMTP_CLIENT, payload)
     assert result.rc == 0, result.stderr
-    return [(code, text) for code, text in json.loads(result.stdout)]
+    return [tuple(reply) for reply in json.loads(result.stdout)]
 
 
 def message(sender: str, recipient: str, subject: str, body: str = "hello", headers: str = "") -> str:

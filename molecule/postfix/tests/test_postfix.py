@@ -69,7 +69,7 @@ def test_local_delivery_lands_in_maildir(server):
             ["data", helpers.message("root@mail.example.test", "alice@mail.example.test", f"hello {token}")],
         ],
     )
-    assert [code for code, _ in replies] == [220, 250, 250, 250, 354, 250], replies
+    assert [reply[0] for reply in replies] == [220, 250, 250, 250, 354, 250], replies
     found = helpers.wait_for_file(server, "/home/alice/Maildir/new/*")
     assert found, "nothing arrived in /home/alice/Maildir/new"
     assert server.run(f"grep -l {token} /home/alice/Maildir/new/*").rc == 0

@@ -46,7 +46,7 @@ def test_spec_defaults_match_defaults(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_options_are_documented_and_typed(role):
-    _, options = load(role)
+    _defaults, options = load(role)
     for name, spec in options.items():
         assert name.startswith(f"{role}_"), f"{name} lacks the role prefix"
         assert spec.get("description"), name
