@@ -1,0 +1,300 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backend of the mail_password module: a Dovecot passwd-file of virtual users.
+
+The whole file is planned in one call, so that thousands of users cost one
+read and one write. An existing entry is kept byte for byte when its hash
+verifies against the desired password; only a mismatch (or a scheme change)
+computes a new hash. Verification and hashing are injected, so the logic is
+tested without a host; :func:`system_crypt` and :class:`Doveadm` are the real
+implementations.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hmac
+import importlib
+import secrets
+import string
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Schemes whose hash is a crypt(3) string that libcrypt can verify and make.
+CRYPT_PREFIXES = {"SHA512-CRYPT": "$6$", "SHA256-CRYPT": "$5$", "BLF-CRYPT": "$2", "MD5-CRYPT": "$1$", "CRYPT": ""}
+SCHEMES = ("SHA512-CRYPT", "ARGON2ID")
+SALT_CHARS = string.ascii_letters + string.digits + "./"
+FIELDS = 8  # user:password:uid:gid:gecos:home:shell:extra_fields
+REDACTED = "<redacted>"
+REDACTED_CHANGED = "<redacted, new hash>"
+
+
+class MailPasswordError(Exception):
+    """The desired users or the existing file cannot be handled."""
+
+
+def split_scheme(hashed: str) -> tuple[str, str]:
+    """Split ``{SCHEME}hash`` into ``(SCHEME, hash)``; a bare hash has scheme ``CRYPT``."""
+    if hashed.startswith("{") and "}" in hashed:
+        scheme, _, rest = hashed[1:].partition("}")
+        return scheme.upper(), rest
+    return "CRYPT", hashed
+
+
+# --- crypt(3): the stdlib module while it exists, else libcrypt through ctypes ---
+
+
+def _load_crypt() -> Callable[[str, str], str | None] | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            module = importlib.import_module("crypt")
+        except ImportError:
+            module = None
+    if module is not None:
+        return module.crypt
+    name = ctypes.util.find_library("crypt") or "libcrypt.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+
+    def _crypt(password: str, salt: str) -> str | None:
+        out = lib.crypt(password.encode(), salt.encode())
+        return out.decode() if out else None
+
+    return _crypt
+
+
+_CRYPT: Callable[[str, str], str | None] | bool | None = False
+
+
+def system_crypt() -> Callable[[str, str], str | None] | None:
+    """Return a ``crypt(password, salt)`` function of the system, or None."""
+    global _CRYPT  # noqa: PLW0603 - cache of the loaded library
+    if _CRYPT is False:
+        _CRYPT = _load_crypt()
+    return _CRYPT  # type: ignore[return-value]
+
+
+def crypt_verify(crypt: Callable[[str, str], str | None], password: str, hashed: str) -> bool | None:
+    """Verify with crypt(3). None when the scheme is not a crypt scheme."""
+    scheme, value = split_scheme(hashed)
+    if scheme not in CRYPT_PREFIXES or not value:
+        return None
+    result = crypt(password, value)
+    if not result or result.startswith("*"):
+        return None
+    return hmac.compare_digest(result, value)
+
+
+def crypt_hash(crypt: Callable[[str, str], str | None], password: str, scheme: str) -> str | None:
+    """Make ``{SCHEME}hash`` with crypt(3) and a random salt. None when crypt cannot do the scheme."""
+    if scheme != "SHA512-CRYPT":
+        return None
+    salt = "$6$" + "".join(secrets.choice(SALT_CHARS) for _ in range(16))
+    result = crypt(password, salt)
+    if not result or not result.startswith(salt):
+        return None
+    return "{SHA512-CRYPT}" + result
+
+
+class Doveadm:
+    """``doveadm pw``: the fallback for schemes (or hosts) crypt(3) cannot handle.
+
+    The password goes on doveadm's command line (``-p``) for the time the
+    command runs; the crypt path above avoids this and is used when possible.
+    """
+
+    def __init__(self, run_command: Callable[..., Any], binary: str | None) -> None:
+        self._run = run_command
+        self._binary = binary
+
+    def _need(self) -> str:
+        if not self._binary:
+            raise MailPasswordError("doveadm is not installed, and crypt(3) cannot handle this scheme")
+        return self._binary
+
+    def verify(self, password: str, hashed: str) -> bool:
+        rc, _out, _err = self._run([self._need(), "pw", "-t", hashed, "-p", password], environ_update={"LC_ALL": "C"})
+        return rc == 0
+
+    def hash(self, password: str, scheme: str) -> str:
+        rc, out, err = self._run([self._need(), "pw", "-s", scheme, "-p", password], environ_update={"LC_ALL": "C"})
+        value = out.strip()
+        if rc != 0 or not value.startswith("{" + scheme + "}"):
+            raise MailPasswordError(f"doveadm pw -s {scheme} failed: {err.strip() or value}")
+        return value
+
+
+def default_backends(
+    run_command: Callable[..., Any], doveadm_bin: str | None
+) -> tuple[Callable[[str, str], bool], Callable[[str, str], str]]:
+    """Return (verify, make_hash) using crypt(3) where possible and doveadm otherwise."""
+    crypt = system_crypt()
+    doveadm = Doveadm(run_command, doveadm_bin)
+
+    def verify(password: str, hashed: str) -> bool:
+        if crypt is not None:
+            result = crypt_verify(crypt, password, hashed)
+            if result is not None:
+                return result
+        return doveadm.verify(password, hashed)
+
+    def make_hash(password: str, scheme: str) -> str:
+        if crypt is not None:
+            result = crypt_hash(crypt, password, scheme)
+            if result is not None:
+                return result
+        return doveadm.hash(password, scheme)
+
+    return verify, make_hash
+
+
+# --- the passwd-file ---
+
+
+@dataclass
+class Entry:
+    name: str
+    password: str
+    rest: list[str] = field(default_factory=lambda: [""] * (FIELDS - 2))
+
+    def line(self, password: str | None = None) -> str:
+        return ":".join([self.name, self.password if password is None else password, *self.rest])
+
+
+def parse(text: str) -> tuple[list[Entry], list[str]]:
+    """Parse a passwd-file into entries; comment and blank lines are returned apart (and dropped on write)."""
+    entries: list[Entry] = []
+    other: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            other.append(line)
+            continue
+        parts = line.split(":", FIELDS - 1)
+        parts += [""] * (FIELDS - len(parts))
+        entries.append(Entry(parts[0], parts[1], parts[2:]))
+    return entries, other
+
+
+@dataclass
+class User:
+    name: str
+    password: str | None = None
+    hash: str | None = None
+    extra_fields: str = ""
+
+    def validate(self) -> None:
+        bad = set(":\n\r\t ") & set(self.name)
+        if not self.name or bad:
+            raise MailPasswordError(f"user name {self.name!r} is empty or contains ':' or whitespace")
+        if (self.password is None) == (self.hash is None):
+            raise MailPasswordError(f"user {self.name}: give exactly one of password and hash")
+        if self.password is not None and (not self.password or "\n" in self.password):
+            raise MailPasswordError(f"user {self.name}: the password is empty or contains a newline")
+        if self.hash is not None and (not self.hash.startswith("{") or set(":\n\r") & set(self.hash)):
+            raise MailPasswordError(f"user {self.name}: hash must look like {{SCHEME}}value, without ':'")
+        if "\n" in self.extra_fields or "\r" in self.extra_fields:
+            raise MailPasswordError(f"user {self.name}: extra_fields contains a newline")
+
+
+@dataclass
+class Plan:
+    content: str
+    changed: bool
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    before_redacted: str
+    after_redacted: str
+
+
+def _redact(entry: Entry, marker: str = REDACTED) -> str:
+    scheme, _ = split_scheme(entry.password)
+    shown = "{" + scheme + "}" + marker if entry.password else ""
+    return entry.line(shown)
+
+
+def plan(
+    existing: str,
+    users: list[User],
+    *,
+    scheme: str,
+    exclusive: bool,
+    verify: Callable[[str, str], bool],
+    make_hash: Callable[[str, str], str],
+) -> Plan:
+    """Compute the new passwd-file. Hashes are computed only for new users and mismatches."""
+    if scheme not in SCHEMES:
+        raise MailPasswordError(f"scheme must be one of {', '.join(SCHEMES)} (got {scheme!r})")
+    seen: set[str] = set()
+    for user in users:
+        user.validate()
+        if user.name in seen:
+            raise MailPasswordError(f"user {user.name} is listed twice")
+        seen.add(user.name)
+
+    entries, _other = parse(existing)
+    current = {entry.name: entry for entry in entries}
+    desired = {user.name: user for user in users}
+    added: list[str] = []
+    updated: list[str] = []
+    out: list[Entry] = []
+    after_lines: list[str] = []
+
+    def target(user: User, old: Entry | None) -> tuple[Entry, bool]:
+        rest = [""] * (FIELDS - 2)
+        rest[-1] = user.extra_fields
+        if user.hash is not None:
+            password = user.hash
+            fresh = old is None or old.password != password
+        elif (
+            old is not None
+            and old.password
+            and split_scheme(old.password)[0] == scheme
+            and verify(user.password or "", old.password)
+        ):
+            password = old.password
+            fresh = False
+        else:
+            password = make_hash(user.password or "", scheme)
+            fresh = True
+        return Entry(user.name, password, rest), fresh
+
+    # Existing order first (stable diffs), then new users in the order given.
+    names = [e.name for e in entries if e.name in desired or not exclusive]
+    names += [u.name for u in users if u.name not in current]
+    for name in dict.fromkeys(names):
+        old = current.get(name)
+        user = desired.get(name)
+        if user is None and old is not None:
+            out.append(old)
+            after_lines.append(_redact(old))
+            continue
+        if user is None:
+            continue
+        new, fresh = target(user, old)
+        out.append(new)
+        after_lines.append(_redact(new, REDACTED_CHANGED if fresh else REDACTED))
+        if old is None:
+            added.append(name)
+        elif fresh or new.line() != old.line():
+            updated.append(name)
+    removed = [e.name for e in entries if exclusive and e.name not in desired]
+    content = "".join(entry.line() + "\n" for entry in out)
+    return Plan(
+        content=content,
+        changed=content != existing,
+        added=added,
+        updated=updated,
+        removed=removed,
+        before_redacted="".join(_redact(e) + "\n" for e in entries),
+        after_redacted="".join(line + "\n" for line in after_lines),
+    )

@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mail_password
+short_description: Manage a Dovecot passwd-file of virtual users without rehashing on every run
+version_added: 0.1.0
+description:
+  - Writes the whole passwd-file O(path) (C(user:{SCHEME}hash::::::extra_fields) lines) for the users given,
+    in one call, so that large user lists cost one read and one write.
+  - For a user given with a password, the existing hash is verified against it. A matching entry is kept
+    as it is; only a mismatch, a new user or a change of O(scheme) computes a new hash with a random salt.
+    Re-runs therefore report no change and compute no hash.
+  - Verification and C(SHA512-CRYPT) hashing use crypt(3) (the Python C(crypt) module, or libcrypt when the
+    module is gone as in Python 3.13); other schemes, such as C(ARGON2ID), use C(doveadm pw).
+  - The file is written atomically. The diff shows user names and schemes only; hashes are never shown.
+author:
+  - postmaster.mailserver developers (@postmaster)
+extends_documentation_fragment:
+  - postmaster.mailserver.attributes
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Hashes are replaced by C(<redacted>) (or C(<redacted, new hash>) for a new hash) in the diff.
+options:
+  path:
+    description:
+      - The passwd-file.
+    type: path
+    required: true
+  users:
+    description:
+      - The users of the file. Give each one O(users[].password) or O(users[].hash).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - The login name, usually C(user@domain).
+        type: str
+        required: true
+      password:
+        description:
+          - The clear-text password. It is verified against the existing hash and hashed only on mismatch.
+        type: str
+      hash:
+        description:
+          - A pre-computed hash in Dovecot's C({SCHEME}value) form, written as given.
+        type: str
+      extra_fields:
+        description:
+          - Dovecot extra fields of the entry (last field), for example C(userdb_quota_rule=*:storage=1G).
+        type: str
+        default: ""
+  scheme:
+    description:
+      - The scheme of new hashes. An existing hash of another scheme is replaced.
+    type: str
+    choices: [SHA512-CRYPT, ARGON2ID]
+    default: SHA512-CRYPT
+  exclusive:
+    description:
+      - Remove entries of users not in O(users).
+    type: bool
+    default: true
+requirements:
+  - C(doveadm) for the C(ARGON2ID) scheme or when crypt(3) is unavailable.
+notes:
+  - Comment and blank lines of an existing file are not kept.
+seealso:
+  - role: postmaster.mailserver.dovecot
+"""
+
+EXAMPLES = r"""
+- name: Virtual users of Dovecot
+  postmaster.mailserver.mail_password:
+    path: /etc/dovecot/users
+    owner: root
+    group: dovecot
+    mode: "0640"
+    users:
+      - name: alice@example.org
+        password: "{{ vault_alice_password }}"
+      - name: bob@example.org
+        hash: "{SHA512-CRYPT}$6$f6n0xEVs0fUdKAZd$Yh3E..."
+  no_log: true
+"""
+
+RETURN = r"""
+added:
+  description: Users added to the file.
+  returned: always
+  type: list
+  elements: str
+  sample: [alice@example.org]
+updated:
+  description: Users whose hash (new password or scheme) or extra fields changed.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Users removed from the file (O(exclusive)).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_password import (
+    SCHEMES,
+    MailPasswordError,
+    User,
+    default_backends,
+    plan,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "users": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "password": {"type": "str", "no_log": True},
+                    "hash": {"type": "str", "no_log": True},
+                    "extra_fields": {"type": "str", "default": ""},
+                },
+                "mutually_exclusive": [["password", "hash"]],
+                "required_one_of": [["password", "hash"]],
+            },
+            "scheme": {"type": "str", "choices": list(SCHEMES), "default": "SHA512-CRYPT"},
+            "exclusive": {"type": "bool", "default": True},
+        },
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params["path"]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            existing = handle.read()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {path}: {exc}")
+
+    verify, make_hash = default_backends(module.run_command, module.get_bin_path("doveadm"))
+    users = [
+        User(name=u["name"], password=u["password"], hash=u["hash"], extra_fields=u["extra_fields"] or "")
+        for u in params["users"]
+    ]
+    try:
+        result = plan(
+            existing, users, scheme=params["scheme"], exclusive=params["exclusive"], verify=verify, make_hash=make_hash
+        )
+    except MailPasswordError as exc:
+        module.fail_json(msg=str(exc))
+
+    changed = result.changed or not os.path.exists(path)
+    if changed and not module.check_mode:
+        directory = os.path.dirname(path) or "."
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".mail_password.")
+        try:
+            os.chmod(tmp, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(result.content)
+            if not os.path.exists(path):
+                # A 0600 placeholder, so that the new file is never readable by others
+                # before its owner and mode are set below.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            module.atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    file_args = module.load_file_common_arguments(params)
+    if module.check_mode and not os.path.exists(path):
+        attrs_changed = False
+    else:
+        attrs_changed = module.set_fs_attributes_if_different(file_args, False)
+
+    output = {
+        "changed": changed or attrs_changed,
+        "added": result.added,
+        "updated": result.updated,
+        "removed": result.removed,
+    }
+    if module._diff:
+        output["diff"] = {
+            "before_header": path,
+            "after_header": path,
+            "before": result.before_redacted,
+            "after": result.after_redacted,
+        }
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

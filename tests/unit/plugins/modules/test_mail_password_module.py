@@ -1,0 +1,66 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_password as mp
+from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as module
+
+pytestmark = pytest.mark.skipif(mp.system_crypt() is None, reason="no crypt(3) on this host")
+
+USERS = [{"name": "a@x.test", "password": "pa"}, {"name": "b@x.test", "password": "pb"}]
+
+
+def args(path, users=USERS, **extra):
+    return {"path": str(path), "users": users, "mode": "0640", "_ansible_diff": True, **extra}
+
+
+def test_create_then_idempotent_then_change_one(tmp_path, run_module):
+    path = tmp_path / "users"
+    rc, result = run_module(module.main, args(path))
+    assert rc == 0, result
+    assert result["changed"] is True and result["added"] == ["a@x.test", "b@x.test"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    first = path.read_text()
+    assert first.count("{SHA512-CRYPT}$6$") == 2
+    assert "$6$" not in result["diff"]["after"] and "pa" not in result["diff"]["after"].split(":")[1]
+
+    _rc, result = run_module(module.main, args(path))
+    assert result["changed"] is False
+    assert path.read_text() == first
+
+    rc, result = run_module(module.main, args(path, [USERS[0], {"name": "b@x.test", "password": "new"}]))
+    assert rc == 0
+    assert result["changed"] is True and result["updated"] == ["b@x.test"]
+    lines = path.read_text().splitlines()
+    assert lines[0] == first.splitlines()[0]
+    assert lines[1] != first.splitlines()[1]
+
+
+def test_check_mode_writes_nothing(tmp_path, run_module):
+    path = tmp_path / "users"
+    _rc, result = run_module(module.main, args(path, _ansible_check_mode=True))
+    assert result["changed"] is True
+    assert not path.exists()
+
+
+def test_password_and_hash_are_not_logged(tmp_path, run_module):
+    _rc, result = run_module(module.main, args(tmp_path / "users", [{"name": "a@x.test", "password": "topsecret"}]))
+    assert "topsecret" not in repr(result)
+
+
+def test_both_password_and_hash_fail(tmp_path, run_module):
+    rc, result = run_module(
+        module.main, args(tmp_path / "u", [{"name": "a", "password": "xyzzy1", "hash": "{PLAIN}xyzzy2"}])
+    )
+    assert rc == 1 and "mutually exclusive" in result["msg"]
+
+
+def test_bad_user_fails_naming_it(tmp_path, run_module):
+    rc, result = run_module(module.main, args(tmp_path / "u", [{"name": "a:b", "password": "x"}]))
+    assert rc == 1 and "a:b" in result["msg"]
