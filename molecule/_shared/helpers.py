@@ -118,8 +118,10 @@ def wait_for_file(h: testinfra.host.Host, pattern: str, timeout: int = 30) -> li
     return result.stdout.split() if result.rc == 0 else []
 
 
-def run_converge(extra_vars: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the scenario's converge.yml again with extra vars, as a user would."""
+def run_converge(
+    extra_vars: dict | None = None, check: bool = False, args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run the scenario's converge.yml again with extra vars (and ansible-playbook args), as a user would."""
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
     cmd = ["ansible-playbook", "-i", inventory, playbook]
@@ -127,6 +129,7 @@ def run_converge(extra_vars: dict | None = None, check: bool = False) -> subproc
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd += ["--check", "--diff"]
+    cmd += list(args)
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
