@@ -374,8 +374,12 @@ class PostfixConfig:
             rollback = "the previous configuration was restored and reloaded"
             try:
                 self._reload(postfix)
+                if self.health_check:
+                    # The broken candidate may have left smtpd throttled for a
+                    # while; report success only once it answers again.
+                    self._wait_for_smtp()
             except HealthCheckError as again:
-                rollback = f"the previous configuration was restored, but reloading it failed: {again}"
+                rollback = f"the previous configuration was restored, but {again}"
             raise PostfixConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
         return result
 

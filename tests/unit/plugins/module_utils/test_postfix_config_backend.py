@@ -334,7 +334,8 @@ def test_health_failure_rolls_back_and_reloads_again(env):
     message = str(excinfo.value)
     assert message.startswith("health check failed: no SMTP 220 greeting from 127.0.0.1:25 within 5s:")
     assert "Connection refused" in message
-    assert message.endswith("the previous configuration was restored and reloaded")
+    # smtpd never answers, not even after the rollback, and the message says so.
+    assert "; the previous configuration was restored, but no SMTP 220 greeting" in message
     assert excinfo.value.details == {"rolled_back": True}
     assert live(env) == ORIGINAL_MAIN
     assert live(env, "master.cf") == ORIGINAL_MASTER
@@ -360,7 +361,26 @@ def test_reload_failure_rolls_back_and_reports_second_failure(env):
         make(env, runner).execute()
     message = str(excinfo.value)
     assert "postfix reload failed (rc=1): postfix: fatal: reload failed" in message
-    assert "restored, but reloading it failed" in message
+    assert "restored, but postfix reload failed (rc=1)" in message
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_rollback_waits_until_smtpd_answers_again(env):
+    calls = []
+
+    def broken_then_back(host, port, timeout):
+        calls.append(timeout)
+        # The candidate never answers (health_timeout=2 allows 3 attempts);
+        # after the rollback smtpd needs two more tries before it answers.
+        if len(calls) < 5:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return "220 ok"
+
+    runner = FakeRunner()
+    with pytest.raises(PostfixConfigError) as excinfo:
+        make(env, runner, probe=broken_then_back, health_timeout=2).execute()
+    assert str(excinfo.value).endswith("the previous configuration was restored and reloaded")
+    assert len(calls) == 5
     assert live(env) == ORIGINAL_MAIN
 
 
