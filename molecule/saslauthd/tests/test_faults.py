@@ -1,0 +1,96 @@
+"""Bad input never reaches the live configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import helpers
+import pytest
+
+FRAGMENT = "/etc/postfix/postmaster.d/30-dovecot-sasl.json"
+FAKE_DOVECOT = '\'{"main": {"smtpd_sasl_type": "dovecot"}}\''
+WATCHED = ("/etc/postfix", "/etc/default/saslauthd", "/etc/ssl/postmaster", "/etc/tmpfiles.d")
+
+
+@pytest.fixture(scope="module")
+def server():
+    return helpers.host("server")
+
+
+def services_answer(server) -> None:
+    assert helpers.smtp("server", "127.0.0.1", 25, [])[0][0] == 220
+    assert server.run("testsaslauthd -u carol -p Carol-System-Password-1").rc == 0
+
+
+def assert_fails_unchanged(server, result, named, before):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for word in named:
+        assert word in output, f"{word!r} not named in the failure:\n{output[-3000:]}"
+    assert "changed=0" in output
+    assert helpers.snapshot(server, *WATCHED) == before
+    services_answer(server)
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "named"),
+    [
+        ({"saslauthd_mech_list": ["plain", "cram-md5"]}, ["saslauthd_mech_list", "cram-md5"]),
+        ({"saslauthd_mechanisms": "ldapx"}, ["saslauthd_mechanisms", "ldapx"]),
+        (
+            {"postfix_tls_cert_file": "/nonexistent/cert.pem", "postfix_tls_key_file": "/nonexistent/key.pem"},
+            ["postfix_tls_cert_file", "/nonexistent/cert.pem"],
+        ),
+    ],
+    ids=["unknown-auth-mechanism", "unknown-saslauthd-mechanism", "missing-certificate"],
+)
+def test_invalid_input_fails_before_any_change(server, extra_vars, named):
+    before = helpers.snapshot(server, *WATCHED)
+    result = helpers.run_converge(extra_vars)
+    assert_fails_unchanged(server, result, named, before)
+
+
+def run_playbook(name: str) -> subprocess.CompletedProcess:
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    playbook = os.path.join(os.path.dirname(__file__), name)
+    return subprocess.run(["ansible-playbook", "-i", inventory, playbook], capture_output=True, text=True, check=False)
+
+
+def test_second_sasl_backend_in_the_same_play_is_refused(server):
+    """Applying dovecot (with its SASL service) to a host whose backend is saslauthd fails before any change."""
+    before = helpers.snapshot(server, *WATCHED)
+    result = run_playbook("both_backends.yml")
+    assert_fails_unchanged(
+        server,
+        result,
+        ["saslauthd is already the SASL backend", "30-saslauthd-sasl.json", "dovecot_sasl_enabled"],
+        before,
+    )
+    assert server.run("dpkg -s dovecot-core").rc != 0
+
+
+def test_existing_dovecot_sasl_fragment_is_refused(server):
+    """A Dovecot SASL fragment left on the host: the postfix role's assembly refuses the conflict, naming both."""
+    server.run(f"echo {FAKE_DOVECOT} > {FRAGMENT}")
+    try:
+        before = helpers.snapshot(server, *WATCHED)
+        result = helpers.run_converge()
+        assert_fails_unchanged(
+            server, result, ["smtpd_sasl_type", "30-dovecot-sasl.json", "30-saslauthd-sasl.json"], before
+        )
+    finally:
+        server.run(f"rm -f {FRAGMENT}")
+
+
+def test_saslauthd_role_alone_refuses_an_existing_dovecot_fragment(server):
+    """Without the postfix role in the play, the saslauthd role's own early check names the file and the variable."""
+    server.run(f"echo {FAKE_DOVECOT} > {FRAGMENT}")
+    try:
+        before = helpers.snapshot(server, *WATCHED)
+        result = run_playbook("saslauthd_only.yml")
+        assert_fails_unchanged(
+            server, result, ["Dovecot is already the SASL backend", FRAGMENT, "dovecot_sasl_enabled"], before
+        )
+    finally:
+        server.run(f"rm -f {FRAGMENT}")
