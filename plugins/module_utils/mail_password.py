@@ -40,7 +40,7 @@ class MailPasswordError(Exception):
 def split_scheme(hashed: str) -> tuple[str, str]:
     """Split ``{SCHEME}hash`` into ``(SCHEME, hash)``; a bare hash has scheme ``CRYPT``."""
     if hashed.startswith("{") and "}" in hashed:
-        scheme, _, rest = hashed[1:].partition("}")
+        scheme, _sep, rest = hashed[1:].partition("}")
         return scheme.upper(), rest
     return "CRYPT", hashed
 
@@ -98,7 +98,7 @@ def crypt_hash(crypt: Callable[[str, str], str | None], password: str, scheme: s
     """Make ``{SCHEME}hash`` with crypt(3) and a random salt. None when crypt cannot do the scheme."""
     if scheme != "SHA512-CRYPT":
         return None
-    salt = "$6$" + "".join(secrets.choice(SALT_CHARS) for _ in range(16))
+    salt = "$6$" + "".join(secrets.choice(SALT_CHARS) for _i in range(16))
     result = crypt(password, salt)
     if not result or not result.startswith(salt):
         return None
@@ -217,7 +217,7 @@ class Plan:
 
 
 def _redact(entry: Entry, marker: str = REDACTED) -> str:
-    scheme, _ = split_scheme(entry.password)
+    scheme = split_scheme(entry.password)[0]
     shown = "{" + scheme + "}" + marker if entry.password else ""
     return entry.line(shown)
 

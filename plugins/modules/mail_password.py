@@ -17,6 +17,7 @@ description:
     Re-runs therefore report no change and compute no hash.
   - Verification and C(SHA512-CRYPT) hashing use crypt(3) (the Python C(crypt) module, or libcrypt when the
     module is gone as in Python 3.13); other schemes, such as C(ARGON2ID), use C(doveadm pw).
+  - The C(postmaster.mailserver.dovecot) role uses it for its virtual users.
   - The file is written atomically. The diff shows user names and schemes only; hashes are never shown.
 author:
   - postmaster.mailserver developers (@postmaster)
@@ -76,8 +77,6 @@ requirements:
   - C(doveadm) for the C(ARGON2ID) scheme or when crypt(3) is unavailable.
 notes:
   - Comment and blank lines of an existing file are not kept.
-seealso:
-  - role: postmaster.mailserver.dovecot
 """
 
 EXAMPLES = r"""

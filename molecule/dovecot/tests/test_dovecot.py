@@ -147,7 +147,7 @@ def test_unknown_virtual_recipient_is_refused(server_ip):
 @pytest.mark.parametrize("proto", ["-tls1", "-tls1_1"])
 @pytest.mark.parametrize("service", ["993", "587 -starttls smtp"])
 def test_old_tls_versions_are_refused(server_ip, proto, service):
-    port, _, extra = service.partition(" ")
+    port, _sep, extra = service.partition(" ")
     result = helpers.host("client").run(
         f"echo QUIT | timeout 20 openssl s_client -connect %s:{port} {extra} {proto} -cipher DEFAULT@SECLEVEL=0",
         server_ip,

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.skipif(mp.system_crypt() is None, reason="no crypt(3) o
 USERS = [{"name": "a@x.test", "password": "pa"}, {"name": "b@x.test", "password": "pb"}]
 
 
-def args(path, users=USERS, **extra):
-    return {"path": str(path), "users": users, "mode": "0640", "_ansible_diff": True, **extra}
+def args(path, users=None, **extra):
+    return {
+        "path": str(path),
+        "users": USERS if users is None else users,
+        "mode": "0640",
+        "_ansible_diff": True,
+        **extra,
+    }
 
 
 def test_create_then_idempotent_then_change_one(tmp_path, run_module):
