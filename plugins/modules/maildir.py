@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: maildir
+short_description: Create Maildir skeletons, with Maildir++ folders, for one or many mailboxes
+version_added: 0.1.0
+description:
+  - Creates a Maildir (C(cur), C(new) and C(tmp)) at O(path), or one for each item of O(paths) or
+    O(maildirs), so that thousands of mailboxes take one task.
+  - Optionally creates IMAP folders (O(folders)) as Maildir++ directories (V(Sent) becomes C(.Sent) with
+    its own C(cur), C(new) and C(tmp), plus the empty C(maildirfolder) file that Dovecot and Courier
+    expect).
+  - The Maildir and every directory in it that the module manages get O(owner), O(group) and O(mode).
+    Existing directories whose owner, group or mode differ are fixed.
+  - Messages are never touched. Files are never changed, and C(cur), C(new) and C(tmp) are never read,
+    so a re-run costs a few C(lstat) calls per directory.
+  - Symlinks are refused, not followed, for the Maildir itself and everything below it. Existing parents
+    of the Maildir may be symlinks only when root owns the symlink (for example C(/var/mail) pointing to
+    C(/var/spool/mail)). All changes below the parent are made through directory descriptors opened with
+    C(O_NOFOLLOW), so a symlink swapped in by the mailbox owner cannot redirect C(chown).
+  - Every entry (paths, owners, groups, mode, folder names) is validated before anything changes.
+author:
+  - postmaster.mailserver developers (@postmaster)
+extends_documentation_fragment:
+  - postmaster.mailserver.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff lists the created (top-most only, like RV(created)) and fixed directories and files with
+        their owner, group and mode, and V(absent) before creation. It never shows file contents.
+options:
+  path:
+    description:
+      - The Maildir to ensure, an absolute path such as C(/var/mail/vmail/example.org/alice).
+      - Exactly one of O(path), O(paths) and O(maildirs) is required.
+    type: path
+  paths:
+    description:
+      - Many Maildirs in one call, all with the same O(owner) and O(group) (virtual mailboxes under one
+        C(vmail) user).
+    type: list
+    elements: path
+  maildirs:
+    description:
+      - Many Maildirs in one call, each with its own owner and group (system users).
+      - O(mode), O(folders) and O(create_parents) apply to every entry.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description:
+          - The Maildir, an absolute path.
+        type: path
+        required: true
+      owner:
+        description:
+          - Owner of this Maildir; defaults to O(owner).
+        type: str
+      group:
+        description:
+          - Group of this Maildir. Defaults to the primary group of O(maildirs[].owner) when that is set,
+            otherwise to O(group).
+        type: str
+  owner:
+    description:
+      - Name or uid of the owner of the Maildirs and of the directories the module creates.
+      - When not set, the owner of existing directories is left as it is and new ones belong to the user
+        the module runs as.
+    type: str
+  group:
+    description:
+      - Name or gid of the group. When not set, the primary group of O(owner) is used; when neither is
+        set, the group is left as it is.
+    type: str
+  mode:
+    description:
+      - Permissions of every directory the module manages, as an octal string such as V('0700') or an
+        octal number. It must give the owner C(rwx).
+      - A created C(maildirfolder) file gets the same permissions without the execute bits (V(0600)).
+    type: raw
+    default: "0700"
+  folders:
+    description:
+      - IMAP folders to create as Maildir++ directories, for example V([Sent, Drafts, Trash, Junk]).
+      - Sub-folders use C(.) as separator (V(Archive.2024)). Names must not contain C(/), start or end
+        with C(.), or be V(INBOX).
+    type: list
+    elements: str
+    default: []
+  create_parents:
+    description:
+      - Create missing parent directories of a Maildir (such as the domain directory of
+        C(/var/mail/vmail/example.org/alice)).
+      - Parents created by the module get the Maildir's owner, group and O(mode). Parents that already
+        exist are never changed.
+      - When V(false), a missing parent is an error.
+    type: bool
+    default: true
+notes:
+  - Existing files, including a C(maildirfolder) file, are never changed, not even their owner or mode.
+  - The returned lists and the diff have one entry per new Maildir (or per new parent, such as a new domain
+    directory) and per fixed directory, so that creating thousands of Maildirs stays readable.
+"""
+
+EXAMPLES = r"""
+- name: Maildir of a mail-only system user
+  postmaster.mailserver.maildir:
+    path: /home/alice/Maildir
+    owner: alice
+    folders: [Sent, Drafts, Trash, Junk]
+
+- name: Maildirs of all virtual users, in one task
+  postmaster.mailserver.maildir:
+    paths: "{{ virtual_users | map(attribute='maildir') }}"
+    owner: vmail
+    group: vmail
+    folders: [Sent, Drafts, Trash, Junk]
+
+- name: Maildirs of system users, each owned by its user
+  postmaster.mailserver.maildir:
+    maildirs:
+      - path: /home/alice/Maildir
+        owner: alice
+      - path: /home/bob/Maildir
+        owner: bob
+    create_parents: false
+"""
+
+RETURN = r"""
+created:
+  description:
+    - Directories and C(maildirfolder) files created (or, in check mode, to be created), parents first.
+    - Only the top-most created path is listed; everything below a listed directory was created with it
+      (a new Maildir appears as one entry, not one per C(cur), C(new), C(tmp) and folder).
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/mail/vmail/example.org, /home/bob/Maildir/.Junk, /home/carol/Maildir/.Sent/maildirfolder]
+fixed:
+  description: Existing directories whose owner, group or mode were (or would be) fixed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/home/alice/Maildir/new]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir import (
+    MaildirError,
+    Maildirs,
+    build_specs,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path"},
+            "paths": {"type": "list", "elements": "path"},
+            "maildirs": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                },
+            },
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "raw", "default": "0700"},
+            "folders": {"type": "list", "elements": "str", "default": []},
+            "create_parents": {"type": "bool", "default": True},
+        },
+        mutually_exclusive=[["path", "paths", "maildirs"]],
+        required_one_of=[["path", "paths", "maildirs"]],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["maildirs"] is not None:
+        entries = params["maildirs"]
+    else:
+        paths = params["paths"] if params["paths"] is not None else [params["path"]]
+        entries = [{"path": path} for path in paths]
+    try:
+        specs = build_specs(
+            entries, owner=params["owner"], group=params["group"], mode=params["mode"], folders=params["folders"]
+        )
+    except MaildirError as exc:
+        module.fail_json(msg=str(exc), changed=False, created=[], fixed=[])
+
+    backend = Maildirs(create_parents=params["create_parents"], check_mode=module.check_mode)
+    try:
+        result = backend.run(specs)
+    except (MaildirError, OSError) as exc:
+        module.fail_json(
+            msg=str(exc),
+            changed=bool(backend.created or backend.fixed),
+            created=backend.created,
+            fixed=backend.fixed,
+        )
+    if module._diff:
+        header = params["path"] or f"{len(specs)} Maildirs"
+        result["diff"] = backend.diff(header)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
