@@ -1,0 +1,87 @@
+"""Bad input fails before anything on the host changes, with a message that names the variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import helpers
+import pytest
+import yaml
+
+ACCOUNTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "vars" / "accounts.yml").read_text())
+WATCHED = ("/etc/postfix", "/etc/dovecot", "/var/mail/vmail")
+
+
+def run_role_alone(extra: dict) -> subprocess.CompletedProcess:
+    """Apply the mailboxes role alone (tests/mailboxes_only.yml) with extra vars."""
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    playbook = os.path.join(os.path.dirname(__file__), "mailboxes_only.yml")
+    cmd = ["ansible-playbook", "-i", inventory, playbook, "-e", json.dumps(extra)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def domains_with(change) -> list[dict]:
+    domains = json.loads(json.dumps(ACCOUNTS["mailboxes_domains"]))
+    change(domains)
+    return domains
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["users"][1].update(name="b@d"))},
+            "mailboxes_domains[0].users[1].name",
+        ),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[1]["users"].append({"name": "carol", "password": "x"}))},
+            "mailboxes_domains[1].users[2]: carol@two.example.net is also mailboxes_domains[1].users[0]",
+        ),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["aliases"][0].update(to=["not-an-address"]))},
+            "mailboxes_domains[0].aliases[0].to[0]",
+        ),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["users"][1].update(forward=["x@bad_domain"]))},
+            "mailboxes_domains[0].users[1].forward[0]",
+        ),
+        ({"mailboxes_domains": domains_with(lambda d: d[0].update(name="-bad-.org"))}, "mailboxes_domains[0].name"),
+        ({"mailboxes_vmail_uid": 0}, "mailboxes_vmail_uid"),
+    ],
+)
+def test_bad_input_fails_before_any_change(extra, message):
+    server = helpers.host("server")
+    before = helpers.snapshot(server, *WATCHED)
+    result = run_role_alone(extra)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert message in output, output[-3000:]
+    assert helpers.snapshot(server, *WATCHED) == before
+
+
+def test_purge_deletes_only_removed_maildirs():
+    server = helpers.host("server")
+    erin = "/var/mail/vmail/two.example.net/erin"
+    server.run_expect([0], f"touch {erin}/cur/1.kept-until-purge")
+    keep = helpers.snapshot(server, "/var/mail/vmail/one.example.org", "/var/mail/vmail/two.example.net/carol")
+    domains = domains_with(lambda d: d[1]["users"].pop())
+    try:
+        result = run_role_alone({"mailboxes_domains": domains})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert server.file(erin).is_directory, "kept without mailboxes_purge_removed"
+        result = run_role_alone({"mailboxes_domains": domains, "mailboxes_purge_removed": True})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert not server.file(erin).exists
+        assert (
+            helpers.snapshot(server, "/var/mail/vmail/one.example.org", "/var/mail/vmail/two.example.net/carol") == keep
+        )
+        # a purge run with nothing removed changes nothing
+        result = run_role_alone({"mailboxes_domains": domains, "mailboxes_purge_removed": True})
+        assert result.returncode == 0 and "changed=0" in result.stdout, result.stdout[-3000:]
+    finally:
+        result = run_role_alone({})
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert server.file(erin + "/new").is_directory
