@@ -304,6 +304,21 @@ class PostfixConfig:
         if rc != 0:
             raise HealthCheckError(f"postfix reload failed (rc={rc}): {(err or out).strip()}")
 
+    def _restart(self, postfix: str) -> None:
+        """Restart Postfix (through systemd when present).
+
+        Used for a rollback: a candidate that made smtpd die leaves the service
+        throttled in the master daemon, and a reload keeps that state, so smtpd
+        would stay silent for process_throttle_delay (60 s) after the good
+        configuration is back. A restart clears it.
+        """
+        systemctl = self._get_bin_path("systemctl")
+        commands = [[systemctl, "restart", "postfix"]] if systemctl else [[postfix, "stop"], [postfix, "start"]]
+        for argv in commands:
+            rc, out, err = self.run(argv)
+            if rc != 0:
+                raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+
     def _wait_for_smtp(self) -> None:
         deadline = self._clock() + max(self.health_timeout, 0)
         last: Exception | None = None
@@ -371,12 +386,11 @@ class PostfixConfig:
                 self.health(since)
         except HealthCheckError as exc:
             self._restore(written)
-            rollback = "the previous configuration was restored and reloaded"
+            rollback = "the previous configuration was restored and Postfix restarted"
             try:
-                self._reload(postfix)
+                self._restart(postfix)
                 if self.health_check:
-                    # The broken candidate may have left smtpd throttled for a
-                    # while; report success only once it answers again.
+                    # Report success only once smtpd answers again.
                     self._wait_for_smtp()
             except HealthCheckError as again:
                 rollback = f"the previous configuration was restored, but {again}"

@@ -27,7 +27,8 @@ description:
   - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
     and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs.
   - After the reload, smtpd must answer with a 220 greeting and Postfix must not have logged any error
-    in the journal. Otherwise the previous files are restored, Postfix is reloaded again and the module fails.
+    in the journal. Otherwise the previous files are restored, Postfix is restarted (a reload would keep a service
+    that the broken candidate made the master daemon throttle), smtpd must answer again, and the module fails.
 author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:

@@ -339,7 +339,8 @@ def test_health_failure_rolls_back_and_reloads_again(env):
     assert excinfo.value.details == {"rolled_back": True}
     assert live(env) == ORIGINAL_MAIN
     assert live(env, "master.cf") == ORIGINAL_MASTER
-    assert runner.keys == [*APPLY_KEYS[:5], "postfix reload"]
+    # Without systemctl the rollback restarts Postfix with postfix stop/start.
+    assert runner.keys == [*APPLY_KEYS[:5], "postfix stop", "postfix start"]
 
 
 def test_logged_fatal_error_rolls_back(env):
@@ -361,7 +362,31 @@ def test_reload_failure_rolls_back_and_reports_second_failure(env):
         make(env, runner).execute()
     message = str(excinfo.value)
     assert "postfix reload failed (rc=1): postfix: fatal: reload failed" in message
-    assert "restored, but postfix reload failed (rc=1)" in message
+    assert message.endswith("the previous configuration was restored and Postfix restarted")
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_rollback_restarts_through_systemd_when_present(env):
+    runner = FakeRunner()
+    with pytest.raises(PostfixConfigError):
+        make(
+            env, runner, probe=failing_probe, health_timeout=1, bins=("postconf", "postfix", "journalctl", "systemctl")
+        ).execute()
+    assert runner.keys[5:] == ["systemctl restart postfix"]
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_rollback_reports_a_failed_restart(env):
+    runner = FakeRunner(
+        {"postfix reload": (1, "", "fatal: reload failed"), "postfix start": (1, "", "fatal: no start")}
+    )
+    with pytest.raises(PostfixConfigError) as excinfo:
+        make(env, runner).execute()
+    message = str(excinfo.value)
+    assert (
+        "the previous configuration was restored, but /usr/sbin/postfix start failed (rc=1): fatal: no start" in message
+    )
+    assert excinfo.value.details == {"rolled_back": True}
     assert live(env) == ORIGINAL_MAIN
 
 
@@ -379,7 +404,7 @@ def test_rollback_waits_until_smtpd_answers_again(env):
     runner = FakeRunner()
     with pytest.raises(PostfixConfigError) as excinfo:
         make(env, runner, probe=broken_then_back, health_timeout=2).execute()
-    assert str(excinfo.value).endswith("the previous configuration was restored and reloaded")
+    assert str(excinfo.value).endswith("the previous configuration was restored and Postfix restarted")
     assert len(calls) == 5
     assert live(env) == ORIGINAL_MAIN
 
