@@ -22,30 +22,63 @@ fi
 if [[ -n ${1:-} ]]; then
   scenarios=("$@")
 else
-  mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  # The slowest scenarios first, so that two at a time pack well.
+  mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  scenarios=()
+  for s in dovecot relay mailboxes saslauthd postfix; do
+    [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
+  done
+  for s in "${found[@]}"; do
+    [[ " ${scenarios[*]} " == *" $s "* ]] || scenarios+=("$s")
+  done
 fi
 
 mkdir -p build/molecule
-declare -A result seconds
+# Scenarios run MOLECULE_JOBS at a time (default 2): most of a scenario's time
+# is spent waiting on apt, systemd and mail delivery, not on the CPU.
+max_jobs=${MOLECULE_JOBS:-2}
+# With one scenario (or one job) the output is streamed as well as logged.
+stream=$(( ${#scenarios[@]} == 1 || max_jobs == 1 ))
+declare -A result seconds pid_of
 rc=0
+
+run_one() {
+  local s=$1 log=build/molecule/$1-$distro.log start=$SECONDS
+  if if ((stream)); then molecule test -s "$s" 2>&1 | tee "$log"; else molecule test -s "$s" >"$log" 2>&1; fi; then
+    echo "pass $((SECONDS - start))" >"$log.result"
+  else
+    # Make sure nothing is left behind even when molecule died early.
+    molecule destroy -s "$s" >>"$log" 2>&1 || true
+    echo "FAIL $((SECONDS - start))" >"$log.result"
+  fi
+}
+
 for s in "${scenarios[@]}"; do
   [[ -f molecule/$s/molecule.yml ]] || { echo "no such scenario: $s" >&2; rc=2; continue; }
-  log=build/molecule/$s-$distro.log
-  echo "==> molecule test -s $s ($distro), log: $log"
-  start=$SECONDS
-  if molecule test -s "$s" 2>&1 | tee "$log"; then
-    result[$s]=pass
-  else
-    result[$s]=FAIL
+  while (($(jobs -rp | wc -l) >= max_jobs)); do wait -n || true; done
+  echo "==> molecule test -s $s ($distro), log: build/molecule/$s-$distro.log"
+  rm -f "build/molecule/$s-$distro.log.result"
+  run_one "$s" &
+  pid_of[$s]=$!
+done
+wait
+
+for s in "${!pid_of[@]}"; do
+  read -r "result[$s]" "seconds[$s]" <"build/molecule/$s-$distro.log.result" 2>/dev/null || result[$s]=FAIL
+  if [[ ${result[$s]} != pass ]]; then
     rc=1
-    # Make sure nothing is left behind even when molecule died early.
-    molecule destroy -s "$s" >/dev/null 2>&1 || true
+    echo
+    echo "---- $s failed; last lines of build/molecule/$s-$distro.log ----"
+    grep -a -E '^(E |FAILED|fatal:|ERROR|CRITICAL)|failed=[1-9]' "build/molecule/$s-$distro.log" | tail -40
+    tail -n 30 "build/molecule/$s-$distro.log"
+  else
+    # The verifier's own summary line, e.g. "26 passed in 140.2s".
+    grep -a -E '^=+ .*(passed|failed).* =+$' "build/molecule/$s-$distro.log" | tail -1
   fi
-  seconds[$s]=$((SECONDS - start))
 done
 
 echo
-echo "molecule summary ($distro):"
+echo "molecule summary ($distro, $max_jobs at a time):"
 for s in "${scenarios[@]}"; do
   printf '  %-12s %-5s %4s s\n' "$s" "${result[$s]:-n/a}" "${seconds[$s]:-0}"
 done
