@@ -70,3 +70,48 @@ def test_both_password_and_hash_fail(tmp_path, run_module):
 def test_bad_user_fails_naming_it(tmp_path, run_module):
     rc, result = run_module(module.main, args(tmp_path / "u", [{"name": "a:b", "password": "x"}]))
     assert rc == 1 and "a:b" in result["msg"]
+
+
+SECRETS = ("Pass-Secret-7", "Hash-Secret-9")
+MIXED = [
+    {"name": "a@x.test", "password": "Pass-Secret-7"},
+    {"name": "b@x.test", "hash": "{PLAIN}Hash-Secret-9", "extra_fields": "userdb_quota_rule=*:storage=1G"},
+]
+
+
+def assert_compact_invocation(result, path, count):
+    module_args = result["invocation"]["module_args"]
+    assert module_args["users"] == f"{count} users (not echoed)"
+    assert module_args["path"] == str(path)
+    assert module_args["scheme"] == "SHA512-CRYPT" and module_args["exclusive"] is True
+    assert module_args["mode"] == "0640"
+    for secret in SECRETS:
+        assert secret not in repr(result)
+
+
+def test_invocation_gives_user_count_not_users_on_success(tmp_path, run_module):
+    path = tmp_path / "users"
+    rc, result = run_module(module.main, args(path, MIXED))
+    assert rc == 0, result
+    assert result["changed"] is True and result["added"] == ["a@x.test", "b@x.test"]
+    assert_compact_invocation(result, path, 2)
+    # The file itself does hold the given hash.
+    assert "b@x.test:{PLAIN}Hash-Secret-9:" in path.read_text()
+
+
+def test_invocation_gives_user_count_not_users_on_failure(tmp_path, run_module):
+    path = tmp_path / "users"
+    users = [*MIXED, {"name": "a@x.test", "password": "Pass-Secret-7"}]
+    rc, result = run_module(module.main, args(path, users))
+    assert rc == 1 and result["failed"] is True
+    assert "a@x.test is listed twice" in result["msg"]
+    assert_compact_invocation(result, path, 3)
+    assert not path.exists()
+
+
+def test_invocation_gives_user_count_when_file_unreadable(tmp_path, run_module):
+    path = tmp_path / "users"
+    path.mkdir()  # reading a directory fails with an OSError
+    rc, result = run_module(module.main, args(path, MIXED))
+    assert rc == 1 and result["msg"].startswith(f"cannot read {path}: ")
+    assert_compact_invocation(result, path, 2)
