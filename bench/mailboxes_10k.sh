@@ -74,12 +74,14 @@ all:
           ansible_python_interpreter: /usr/bin/python3
 INV
 
-# play TAG LOG [ARGS...]: run the playbook with TAG, print its wall-clock seconds.
+# play TAG LOG [ARGS...]: run the playbook with TAG (TAG setup: the set-up
+# playbook), print its wall-clock seconds.
 play() {
-  local tag=$1 log=$2 t0 t1
+  local tag=$1 log=$2 t0 t1 book=$playbook tags=$1
   shift 2
+  if [[ $tag == setup ]]; then book=bench/mailboxes_10k_setup.yml tags=all; fi
   t0=$(date +%s.%N)
-  ansible-playbook -i "$work/inventory.yml" --tags "$tag" "$@" "$playbook" >"$log" 2>&1 \
+  ansible-playbook -i "$work/inventory.yml" --tags "$tags" "$@" "$book" >"$log" 2>&1 \
     || { tail -30 "$log" >&2; die "ansible-playbook --tags $tag failed ($log)"; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", b - a}'

@@ -11,6 +11,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
+    render_table,
     render_value,
     table_ref,
 )
@@ -42,6 +43,11 @@ def postfix_table(path: str, table_type: str = "hash", param: str | None = None)
     return _wrap("postfix_table", lambda: table_ref(table_type, path), param)
 
 
+def postfix_map(entries: Any) -> str:
+    """Render a mapping or [key, value] pairs as the text of a lookup table source file."""
+    return _wrap("postfix_map", lambda: render_table(entries))
+
+
 def postfix_cidrs(value: Any, param: str = "mynetworks") -> list[str]:
     """Validate and normalize a list of addresses and networks."""
     return _wrap("postfix_cidrs", lambda: validate_cidr_list(param, value), param)
@@ -61,6 +67,7 @@ class FilterModule:
         return {
             "postfix_value": postfix_value,
             "postfix_table": postfix_table,
+            "postfix_map": postfix_map,
             "postfix_cidrs": postfix_cidrs,
             "postfix_restrictions": postfix_restrictions,
         }

@@ -76,6 +76,36 @@ def table_ref(table_type: str, path: str) -> str:
     return f"{table_type}:{path.strip()}"
 
 
+def render_table(entries: Any) -> str:
+    """Render lookup table source text (``key value`` lines) from a mapping or from ``[key, value]`` pairs.
+
+    List values are joined with ``", "`` (an alias with several targets). Keys must be non-empty and
+    without whitespace (postmap splits each line at the first whitespace); values must not be empty.
+    """
+    if isinstance(entries, Mapping):
+        pairs: Iterable[Any] = entries.items()
+    elif isinstance(entries, (list, tuple)):
+        pairs = entries
+    else:
+        raise PostfixSyntaxError(
+            f"a lookup table must be a mapping or a list of [key, value] pairs, got {type(entries).__name__}"
+        )
+    lines = []
+    for index, pair in enumerate(pairs):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise PostfixSyntaxError(f"table entry {index}: expected a [key, value] pair, got {pair!r}")
+        key, value = pair
+        if not isinstance(key, str) or not key or any(ch.isspace() for ch in key) or key.startswith("#"):
+            raise PostfixSyntaxError(
+                f"table entry {index}: key {key!r} is empty, contains whitespace or starts with '#'"
+            )
+        rendered = render_value(value)
+        if not rendered:
+            raise PostfixSyntaxError(f"table entry {index} ({key}): the value is empty")
+        lines.append(f"{key} {rendered}\n")
+    return "".join(lines)
+
+
 def split_list(value: Any) -> list[str]:
     """Split a Postfix list value on commas and whitespace, keeping ``{ ... }`` groups together.
 

@@ -77,6 +77,10 @@ requirements:
   - C(doveadm) for the C(ARGON2ID) scheme or when crypt(3) is unavailable.
 notes:
   - Comment and blank lines of an existing file are not kept.
+  - The C(invocation) echoed in the result gives the number of O(users), not the list. AnsibleModule
+    masks every C(no_log) value in every string of its result, which for the full list costs time
+    quadratic in the number of users (about 9 seconds for 10,000). For the same reason the module first
+    drops the C(no_log) values that occur nowhere in its result; the masking of those that do is unchanged.
 """
 
 EXAMPLES = r"""
@@ -115,6 +119,8 @@ removed:
 
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_password import (
@@ -124,6 +130,36 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_passwor
     default_backends,
     plan,
 )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _prune_no_log_values(module: AnsibleModule, result: dict[str, Any]) -> None:
+    """Keep only the no_log values that occur in *result*.
+
+    AnsibleModule tests every no_log value against every string of the result, which
+    is quadratic in the number of users; one search per value in the joined text gives
+    the same masking for a fraction of the time.
+    """
+    text = "\0".join(_strings(result))
+    module.no_log_values = {value for value in module.no_log_values if value in text}
+
+
+def _exit(module: AnsibleModule, failed: bool = False, **result: Any) -> NoReturn:
+    _prune_no_log_values(module, result)
+    if failed:
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 def main() -> None:
@@ -151,13 +187,16 @@ def main() -> None:
     )
     params = module.params
     path = params["path"]
+    # The echoed arguments, without the user list: AnsibleModule scans every string
+    # of the result for every no_log value, quadratic in the number of users.
+    invocation = {"module_args": {**params, "users": f"{len(params['users'])} users (not echoed)"}}
     try:
         with open(path, encoding="utf-8") as handle:
             existing = handle.read()
     except FileNotFoundError:
         existing = ""
     except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc}")
+        _exit(module, failed=True, msg=f"cannot read {path}: {exc}", invocation=invocation)
 
     verify, make_hash = default_backends(module.run_command, module.get_bin_path("doveadm"))
     users = [
@@ -169,7 +208,7 @@ def main() -> None:
             existing, users, scheme=params["scheme"], exclusive=params["exclusive"], verify=verify, make_hash=make_hash
         )
     except MailPasswordError as exc:
-        module.fail_json(msg=str(exc))
+        _exit(module, failed=True, msg=str(exc), invocation=invocation)
 
     changed = result.changed or not os.path.exists(path)
     if changed and not module.check_mode:
@@ -199,6 +238,7 @@ def main() -> None:
         "added": result.added,
         "updated": result.updated,
         "removed": result.removed,
+        "invocation": invocation,
     }
     if module._diff:
         output["diff"] = {
@@ -207,7 +247,7 @@ def main() -> None:
             "before": result.before_redacted,
             "after": result.after_redacted,
         }
-    module.exit_json(**output)
+    _exit(module, **output)
 
 
 if __name__ == "__main__":

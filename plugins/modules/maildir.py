@@ -40,7 +40,8 @@ options:
   path:
     description:
       - The Maildir to ensure, an absolute path such as C(/var/mail/vmail/example.org/alice).
-      - Exactly one of O(path), O(paths) and O(maildirs) is required.
+      - One of O(path), O(paths) and O(maildirs) is required; O(paths) and O(maildirs) may be given
+        together (for example the virtual mailboxes and C(/etc/skel/Maildir) in one call).
     type: path
   paths:
     description:
@@ -108,6 +109,8 @@ notes:
   - Existing files, including a C(maildirfolder) file, are never changed, not even their owner or mode.
   - The returned lists and the diff have one entry per new Maildir (or per new parent, such as a new domain
     directory) and per fixed directory, so that creating thousands of Maildirs stays readable.
+  - The C(invocation) echoed in the result gives the number of O(paths) and O(maildirs), not the lists, so
+    that 10,000 Maildirs do not send 10,000 paths back to the controller.
 """
 
 EXAMPLES = r"""
@@ -180,22 +183,26 @@ def main() -> None:
             "folders": {"type": "list", "elements": "str", "default": []},
             "create_parents": {"type": "bool", "default": True},
         },
-        mutually_exclusive=[["path", "paths", "maildirs"]],
+        mutually_exclusive=[["path", "paths"], ["path", "maildirs"]],
         required_one_of=[["path", "paths", "maildirs"]],
         supports_check_mode=True,
     )
     params = module.params
-    if params["maildirs"] is not None:
-        entries = params["maildirs"]
-    else:
-        paths = params["paths"] if params["paths"] is not None else [params["path"]]
-        entries = [{"path": path} for path in paths]
+    entries = list(params["maildirs"] or [])
+    paths = params["paths"] if params["path"] is None else [params["path"]]
+    entries += [{"path": path} for path in paths or []]
+    # Echo counts, not the lists (10,000 paths would go back to the controller).
+    args = dict(params)
+    for key in ("paths", "maildirs"):
+        if args[key] is not None:
+            args[key] = f"{len(args[key])} {key} (not echoed)"
+    invocation = {"module_args": args}
     try:
         specs = build_specs(
             entries, owner=params["owner"], group=params["group"], mode=params["mode"], folders=params["folders"]
         )
     except MaildirError as exc:
-        module.fail_json(msg=str(exc), changed=False, created=[], fixed=[])
+        module.fail_json(msg=str(exc), changed=False, created=[], fixed=[], invocation=invocation)
 
     backend = Maildirs(create_parents=params["create_parents"], check_mode=module.check_mode)
     try:
@@ -206,11 +213,12 @@ def main() -> None:
             changed=bool(backend.created or backend.fixed),
             created=backend.created,
             fixed=backend.fixed,
+            invocation=invocation,
         )
     if module._diff:
         header = params["path"] or f"{len(specs)} Maildirs"
         result["diff"] = backend.diff(header)
-    module.exit_json(**result)
+    module.exit_json(**result, invocation=invocation)
 
 
 if __name__ == "__main__":

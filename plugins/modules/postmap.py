@@ -12,6 +12,8 @@ version_added: 0.1.0
 description:
   - Runs C(postmap) (or C(postalias) for alias tables) on O(path) when the compiled file is missing or
     older than the source.
+  - With O(content), first writes the source itself (atomically, only when it differs), so that writing and
+    compiling a table is one task; the diff then shows the source change.
   - The compiled file gets the owner, group and mode of the source, so a C(0600) root password
     source gives a C(0600) root C(.db). A compiled file whose owner or mode differs is fixed even when
     no rebuild is needed.
@@ -19,6 +21,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -46,6 +49,17 @@ options:
       - The Postfix configuration directory passed to C(postmap -c).
     type: path
     default: /etc/postfix
+  content:
+    description:
+      - The whole text of the source file. When given, O(path) is written with it (atomically, and only when it
+        differs) before the table is compiled.
+      - When not given, the source must already exist and is not changed.
+    type: str
+notes:
+  - The C(invocation) echoed in the result gives the length of O(content), not the text.
+  - O(owner), O(group) and O(mode) apply to the source file, with or without O(content); the compiled file
+    then gets them too. A new source file is created C(0600) and gets O(mode) before the task ends, so a
+    password table is never readable by others.
 requirements:
   - Postfix (C(postmap), C(postalias)).
 seealso:
@@ -56,6 +70,16 @@ EXAMPLES = r"""
 - name: Compile the SASL password table
   postmaster.mailserver.postmap:
     path: /etc/postfix/sasl_passwd
+
+- name: Write and compile a sender access table in one task
+  postmaster.mailserver.postmap:
+    path: /etc/postfix/sender_access
+    content: |
+      spammer.example REJECT
+      partner.example OK
+    owner: root
+    group: root
+    mode: "0644"
 
 - name: Compile the aliases
   postmaster.mailserver.postmap:
@@ -73,10 +97,50 @@ rebuilt:
   description: Whether the table was (or in check mode would be) compiled.
   returned: always
   type: bool
+source_changed:
+  description: Whether O(content) was (or in check mode would be) written to O(path), or its attributes changed.
+  returned: always
+  type: bool
 """
 
+import os
+import tempfile
+from typing import Any
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import Postmap, PostmapError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import Postmap, PostmapError, db_path
+
+
+def write_source(
+    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any]
+) -> tuple[bool, dict[str, str] | None]:
+    """Write *content* to *path* when it differs; return (changed, diff)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            before: str | None = handle.read()
+    except FileNotFoundError:
+        before = None
+    except (OSError, UnicodeDecodeError) as exc:
+        module.fail_json(msg=f"cannot read {path}: {exc}", invocation=invocation)
+    if before == content:
+        return False, None
+    diff = {"before_header": path, "after_header": path, "before": before or "", "after": content}
+    if module.check_mode:
+        return True, diff
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".postmap.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        if before is None:
+            # A 0600 placeholder: atomic_move keeps the mode of an existing destination,
+            # so the new source is never readable by others before its mode is set.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True, diff
 
 
 def main() -> None:
@@ -86,13 +150,40 @@ def main() -> None:
             "type": {"type": "str", "choices": ["hash", "btree", "lmdb", "cdb"], "default": "hash"},
             "aliases": {"type": "bool", "default": False},
             "config_dir": {"type": "path", "default": "/etc/postfix"},
+            "content": {"type": "str"},
         },
+        add_file_common_args=True,
         supports_check_mode=True,
     )
     params = module.params
+    path = params["path"]
+    # A table of thousands of lines is not sent back to the controller in the echoed arguments.
+    echoed = dict(params)
+    if echoed["content"] is not None:
+        echoed["content"] = f"{len(echoed['content'])} characters (not echoed)"
+    invocation = {"module_args": echoed}
+    diffs: list[dict[str, str]] = []
+    source_changed = False
+    if params["content"] is not None:
+        source_changed, content_diff = write_source(module, path, params["content"], invocation)
+        if content_diff:
+            diffs.append(content_diff)
+    if not (module.check_mode and not os.path.exists(path)):
+        file_args = module.load_file_common_arguments(params)
+        source_changed = module.set_fs_attributes_if_different(file_args, source_changed)
+    if module.check_mode and source_changed:
+        # Nothing was written: the compiled file would be rebuilt from the new source.
+        try:
+            compiled = db_path(path, params["type"])
+        except PostmapError as exc:
+            module.fail_json(msg=str(exc), invocation=invocation)
+        result = {"changed": True, "rebuilt": True, "source_changed": True, "db_path": compiled}
+        if module._diff:
+            result["diff"] = diffs or {"before": "", "after": ""}
+        module.exit_json(**result, invocation=invocation)
     try:
         backend = Postmap(
-            path=params["path"],
+            path=path,
             table_type=params["type"],
             aliases=params["aliases"],
             config_dir=params["config_dir"],
@@ -102,11 +193,13 @@ def main() -> None:
         )
         result = backend.execute()
     except PostmapError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), changed=source_changed, source_changed=source_changed, invocation=invocation)
     diff = result.pop("diff")
+    result["source_changed"] = source_changed
+    result["changed"] = result["changed"] or source_changed
     if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+        result["diff"] = [*diffs, diff] if diffs else diff
+    module.exit_json(**result, invocation=invocation)
 
 
 if __name__ == "__main__":

@@ -63,11 +63,25 @@ def test_documented_virtual_mailboxes_example_is_accurate():
     doc = yaml.safe_load((FILTER_DIR / "virtual_mailboxes.yml").read_text(encoding="utf-8"))
     example = yaml.safe_load(doc["EXAMPLES"])[0]
     domains = example["vars"]["mailboxes_domains"]
-    # The documented result is the comment after "# =>".
-    comment = doc["EXAMPLES"].split("# =>", 1)[1]
+    # The documented result is the comment after "# =>", up to the next example.
+    comment = doc["EXAMPLES"].split("# =>", 1)[1].split("\n\n", 1)[0]
     documented = yaml.safe_load("\n".join(line.strip().removeprefix("#").strip() for line in comment.splitlines()))
     assert sorted(documented) == ["aliases", "domains", "maildirs", "vmailbox"]
     assert virtual_mailboxes(domains, "/var/mail/vmail") == documented
+
+
+def test_text_gives_the_tables_as_postmap_source():
+    doc = yaml.safe_load((FILTER_DIR / "virtual_mailboxes.yml").read_text(encoding="utf-8"))
+    domains = yaml.safe_load(doc["EXAMPLES"])[0]["vars"]["mailboxes_domains"]
+    pairs = virtual_mailboxes(domains, "/var/mail/vmail")
+    text = virtual_mailboxes(domains, "/var/mail/vmail", text=True)
+    assert text["vmailbox"] == "alice@example.org example.org/alice/\n"
+    assert text["aliases"] == (
+        "alice@example.org alice@example.org, alice@example.net\n"
+        "postmaster@example.org alice@example.org\n"
+        "@example.org alice@example.org\n"
+    )
+    assert (text["domains"], text["maildirs"]) == (pairs["domains"], pairs["maildirs"])
 
 
 @pytest.mark.parametrize(

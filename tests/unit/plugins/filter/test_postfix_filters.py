@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
     FilterModule,
     postfix_cidrs,
+    postfix_map,
     postfix_restrictions,
     postfix_table,
     postfix_value,
@@ -18,6 +19,7 @@ from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == [
         "postfix_cidrs",
+        "postfix_map",
         "postfix_restrictions",
         "postfix_table",
         "postfix_value",
@@ -73,3 +75,29 @@ def test_postfix_restrictions():
         match=r"postfix_restrictions: parameter smtpd_helo_restrictions: unknown restriction 'permit_bogus'",
     ):
         postfix_restrictions(["permit_bogus"], "smtpd_helo_restrictions")
+
+
+def test_postfix_map_renders_pairs_in_order_and_mappings():
+    pairs = [["b@example.org", "example.org/b/"], ["a@example.org", ["a@example.org", "x@example.net"]]]
+    assert postfix_map(pairs) == "b@example.org example.org/b/\na@example.org a@example.org, x@example.net\n"
+    assert (
+        postfix_map({"example.org": "REJECT", "partner.example": True}) == "example.org REJECT\npartner.example yes\n"
+    )
+    assert postfix_map([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ("a b", "must be a mapping or a list"),
+        ([["a"]], r"table entry 0: expected a \[key, value\] pair"),
+        ([["a b", "x"]], "table entry 0: key 'a b' is empty, contains whitespace"),
+        ([["", "x"]], "key '' is empty"),
+        ([["#a", "x"]], "starts with '#'"),
+        ([["ok", "x"], ["a", ""]], r"table entry 1 \(a\): the value is empty"),
+        ([["a", "x\ny"]], "line break"),
+    ],
+)
+def test_postfix_map_refuses_bad_entries(entries, message):
+    with pytest.raises(AnsibleFilterError, match=r"^postfix_map: .*" + message):
+        postfix_map(entries)

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
 import stat
+from pathlib import Path
 
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils import maildir as maildir_utils
@@ -90,11 +92,34 @@ def test_paths_and_maildirs(tmp_path, run_module):
     assert (rc, result["changed"]) == (0, False)
 
 
+def test_paths_and_maildirs_in_one_call_and_counts_echoed(tmp_path, run_module):
+    virtual = [str(tmp_path / "vmail" / "example.org" / name) for name in ("alice", "bob")]
+    skel = str(tmp_path / "skel" / "Maildir")
+    args = {
+        "paths": virtual,
+        "owner": NOBODY.pw_name,
+        "maildirs": [{"path": skel, "owner": "root", "group": "root"}],
+        "folders": ["Sent"],
+    }
+    rc, result = run_module(maildir_module.main, args)
+    assert (rc, result["changed"]) == (0, True)
+    assert attrs(Path(virtual[1]) / ".Sent" / "cur") == (NOBODY.pw_uid, NOBODY.pw_gid, 0o700)
+    assert attrs(Path(skel) / "new") == (0, 0, 0o700)
+    echoed = result["invocation"]["module_args"]
+    assert echoed["paths"] == "2 paths (not echoed)"
+    assert echoed["maildirs"] == "1 maildirs (not echoed)"
+    assert virtual[0] not in json.dumps(result)
+
+    rc, result = run_module(maildir_module.main, args)
+    assert (rc, result["changed"]) == (0, False)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         ({}, r"one of the following is required: path, paths, maildirs"),
-        ({"path": "/a", "paths": ["/b"]}, r"parameters are mutually exclusive: path\|paths\|maildirs"),
+        ({"path": "/a", "paths": ["/b"]}, r"parameters are mutually exclusive: path\|paths"),
+        ({"path": "/a", "maildirs": [{"path": "/b"}]}, r"parameters are mutually exclusive: path\|maildirs"),
         ({"path": "relative/Maildir"}, r"^path 'relative/Maildir' must be absolute$"),
         ({"path": "/m", "owner": "no-such-user"}, r"^owner 'no-such-user' does not exist$"),
         ({"maildirs": [{"path": "/m", "group": "no-such-group"}]}, r"^group 'no-such-group' does not exist$"),

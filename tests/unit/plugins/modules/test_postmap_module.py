@@ -50,3 +50,69 @@ def test_missing_source_fails(tmp_path, commands, run_module):
     rc, result = run_module(postmap_module.main, {"path": str(tmp_path / "absent"), "type": "lmdb"})
     assert rc == 1
     assert "does not exist" in result["msg"]
+
+
+def test_content_is_written_then_compiled_and_idempotent(tmp_path, commands, run_module):
+    source = tmp_path / "vmailbox"
+    args = {"path": str(source), "content": "alice@example.org example.org/alice/\n", "mode": "0640"}
+    rc, result = run_module(postmap_module.main, {**args, "_ansible_check_mode": True, "_ansible_diff": True})
+    assert (rc, result["changed"], result["rebuilt"], result["source_changed"]) == (0, True, True, True)
+    assert not source.exists()
+    assert commands == []
+
+    rc, result = run_module(postmap_module.main, {**args, "_ansible_diff": True})
+    assert (rc, result["changed"], result["rebuilt"], result["source_changed"]) == (0, True, True, True)
+    assert source.read_text(encoding="utf-8") == args["content"]
+    assert oct(os.stat(source).st_mode & 0o7777) == "0o640"
+    assert oct(os.stat(f"{source}.db").st_mode & 0o7777) == "0o640"
+    content_diff, db_diff = result["diff"]
+    assert (content_diff["before"], content_diff["after"]) == ("", args["content"])
+    assert db_diff["before"] == "state: missing\n"
+    assert len(commands) == 1
+
+    rc, result = run_module(postmap_module.main, args)
+    assert (rc, result["changed"], result["source_changed"]) == (0, False, False)
+    rc, result = run_module(postmap_module.main, {**args, "_ansible_check_mode": True})
+    assert (rc, result["changed"]) == (0, False)
+    assert len(commands) == 1
+
+
+def test_changed_content_recompiles_and_check_mode_touches_nothing(tmp_path, commands, run_module):
+    source = tmp_path / "virtual"
+    source.write_text("old@example.org a@example.org\n", encoding="utf-8")
+    os.utime(source, (1000, 1000))
+    (tmp_path / "virtual.db").write_text("db", encoding="utf-8")
+    new = "new@example.org b@example.org\n"
+    rc, result = run_module(postmap_module.main, {"path": str(source), "content": new, "_ansible_check_mode": True})
+    assert (rc, result["changed"]) == (0, True)
+    assert source.read_text(encoding="utf-8") == "old@example.org a@example.org\n"
+    assert commands == []
+    rc, result = run_module(postmap_module.main, {"path": str(source), "content": new})
+    assert (rc, result["changed"], result["rebuilt"]) == (0, True, True)
+    assert source.read_text(encoding="utf-8") == new
+    assert len(commands) == 1
+
+
+def test_new_source_is_never_world_readable_before_its_mode(tmp_path, commands, run_module, monkeypatch):
+    source = tmp_path / "sasl_passwd"
+    seen = []
+    real_move = AnsibleModule.atomic_move
+
+    def atomic_move(self, src, dest, *args, **kwargs):
+        seen.append(os.stat(dest).st_mode & 0o077)
+        return real_move(self, src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, "atomic_move", atomic_move)
+    rc, _result = run_module(postmap_module.main, {"path": str(source), "content": "[relay]:587 u:p\n", "mode": "0600"})
+    assert rc == 0
+    assert seen == [0]
+    assert os.stat(source).st_mode & 0o077 == 0
+    assert os.stat(f"{source}.db").st_mode & 0o077 == 0
+
+
+def test_content_is_not_echoed(tmp_path, commands, run_module):
+    content = "secret.example REJECT\n"
+    rc, result = run_module(postmap_module.main, {"path": str(tmp_path / "access"), "content": content})
+    assert rc == 0
+    assert result["invocation"]["module_args"]["content"] == f"{len(content)} characters (not echoed)"
+    assert "secret.example" not in str(result)
