@@ -17,7 +17,7 @@ SCENARIO ?=
 MOLECULE_DISTRO ?= bookworm
 export MOLECULE_DISTRO
 
-.PHONY: role-docs changelog-lint help setup test lint ruff yamllint ansible-lint unit sanity galaxy molecule molecule-distros demo clean
+.PHONY: role-docs changelog-lint shellcheck help setup test lint ruff yamllint ansible-lint unit sanity galaxy molecule molecule-distros demo clean
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# //'
@@ -28,7 +28,10 @@ setup:
 test: setup
 	@scripts/test.sh
 
-lint: ruff yamllint ansible-lint changelog-lint role-docs
+lint: ruff yamllint ansible-lint changelog-lint role-docs shellcheck
+
+shellcheck:
+	shellcheck -x scripts/*.sh bench/*.sh .ci/run
 
 role-docs:
 	python scripts/role_docs.py --check

@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections" ANSIBLE_NOCOLOR=1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 runs=${BENCH_RUNS:-3}
 count=${BENCH_PARAMS:-200}
@@ -31,28 +33,9 @@ die() { echo "postconf_200.sh: $*" >&2; exit 1; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 [[ $count =~ ^[1-9][0-9]*$ ]] || die "BENCH_PARAMS must be a positive integer"
 command -v ansible-playbook >/dev/null || die "no ansible-playbook in .venv; run make setup"
-image=$(scripts/image.sh tag "$distro")
-docker image inspect "$image" >/dev/null 2>&1 || die "image $image not built; run make setup"
-
-work=$(mktemp -d /tmp/pm-bench-postconf.XXXXXX)
-cleanup() {
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-    echo "kept: container $name, work directory $work"
-  else
-    docker rm -f "$name" >/dev/null 2>&1 || true
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-docker rm -f "$name" >/dev/null 2>&1 || true
-
-in_box() { docker exec -i "$name" "$@"; }
-
-echo "==> starting $name ($image)"
-docker run -d --name "$name" --hostname mail.example.test \
-  --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  --security-opt seccomp=unconfined "$image" /sbin/init >/dev/null
+image=$(bench_image "$distro")
+work=$(mktemp -d "/tmp/$name.XXXXXX")
+bench_start "$name" "$image" "$work"
 
 echo "==> installing postfix (debconf: No configuration) and a minimal main.cf"
 in_box bash -s >"$work/install.log" 2>&1 <<'SH' || { tail -20 "$work/install.log" >&2; die "postfix install failed"; }

@@ -18,13 +18,15 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     load_fragments,
     merge_fragments,
+    parse_fragment,
+    render_fragment,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
@@ -148,8 +150,11 @@ class PostfixConfig:
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.time,
         exists: Callable[[str], bool] = os.path.exists,
+        fragments: Mapping[str, Any] | None = None,
     ) -> None:
         self.fragment_dir = fragment_dir
+        #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
+        self.fragments = dict(fragments or {})
         self.config_dir = config_dir
         self._run = run_command
         self._get_bin_path = get_bin_path
@@ -187,10 +192,31 @@ class PostfixConfig:
 
     # -- assembly ------------------------------------------------------------
 
+    def fragment_changes(self) -> dict[str, str | None]:
+        """Check the fragments given to the module; return {path: new text, or None to remove} for those that differ."""
+        changes: dict[str, str | None] = {}
+        for name, data in sorted(self.fragments.items()):
+            try:
+                text = None if data is None else render_fragment(name, data)
+            except FragmentError as exc:
+                raise PostfixConfigError(f"fragments: {exc}") from exc
+            path = os.path.join(self.fragment_dir, name)
+            if _read_text(path) != text:
+                changes[path] = text
+        return changes
+
     def assemble(self) -> dict[str, Any]:
-        """Load and merge the fragments; return main/services and the candidate texts."""
+        """Load and merge the fragments (those given to the module replacing the files); return main/services and texts."""
         try:
-            fragments = load_fragments(self.fragment_dir)
+            loaded = dict(load_fragments(self.fragment_dir))
+            for name, data in self.fragments.items():
+                if data is None:
+                    loaded.pop(name, None)
+                else:
+                    # Read back from the text that will be written (sorted keys), so that
+                    # main.cf comes out the same as when the file is read on a later run.
+                    loaded[name] = parse_fragment(name, render_fragment(name, data))
+            fragments = sorted(loaded.items())
             if not fragments:
                 raise PostfixConfigError(f"no fragments (NN-name.json) found in {self.fragment_dir}")
             main, services = merge_fragments(fragments)
@@ -355,8 +381,21 @@ class PostfixConfig:
         self._sleep(1)  # give journald a moment to receive what the probe caused
         self._check_journal(since)
 
-    def apply(self, texts: dict[str, str], live: dict[str, str | None]) -> dict[str, Any]:
-        """Replace the live files, reload and health-check; roll back on failure."""
+    def write_fragments(self, changes: Mapping[str, str | None], written: dict[str, str | None]) -> None:
+        """Write or remove fragment files; record each file's previous text in *written* for a rollback."""
+        for path, text in changes.items():
+            previous = _read_text(path)
+            if text is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                self.write_file(path, text)
+            written[path] = previous
+
+    def apply(
+        self, texts: dict[str, str], live: dict[str, str | None], fragments: Mapping[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Replace the fragments given and the live files, reload and health-check; roll back on failure."""
         postfix = self._bin("postfix", required=True)
         backup_files = {}
         written: dict[str, str | None] = {}
@@ -366,6 +405,7 @@ class PostfixConfig:
                     backup = f"{path}.postmaster-previous"
                     shutil.copy2(path, backup)
                     backup_files[os.path.basename(path)] = backup
+            self.write_fragments(fragments or {}, written)
             for path, text in texts.items():
                 self.write_file(path, text)
                 written[path] = live.get(path)
@@ -373,6 +413,8 @@ class PostfixConfig:
             self._restore(written)
             raise PostfixConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
         result: dict[str, Any] = {"reloaded": False, "backup_files": backup_files}
+        if not texts:
+            return result
         if not self.reload:
             return result
         if not self._postfix_running(postfix):
@@ -401,6 +443,7 @@ class PostfixConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (without ``diff`` filtering)."""
+        fragment_changes = self.fragment_changes()
         assembled = self.assemble()
         live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
         texts = {}
@@ -411,7 +454,7 @@ class PostfixConfig:
         if assembled["master_text"] is None:
             self.warnings.append("no fragment defines master.cf services: master.cf is left as it is")
         result: dict[str, Any] = {
-            "changed": bool(texts),
+            "changed": bool(texts or fragment_changes),
             "main_cf": self.main_cf,
             "master_cf": self.master_cf,
             "fragments": assembled["fragments"],
@@ -419,6 +462,15 @@ class PostfixConfig:
             "services": [service.key for service in assembled["services"]],
             "reloaded": False,
             "diff": [
+                {
+                    "before_header": path,
+                    "after_header": path,
+                    "before": _read_text(path) or "",
+                    "after": text or "",
+                }
+                for path, text in fragment_changes.items()
+            ]
+            + [
                 {
                     "before_header": path,
                     "after_header": path,
@@ -430,7 +482,7 @@ class PostfixConfig:
         }
         if texts:
             self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
-            if not self.check_mode:
-                result.update(self.apply(texts, live))
+        if (texts or fragment_changes) and not self.check_mode:
+            result.update(self.apply(texts, live, fragment_changes))
         result["warnings"] = list(self.warnings)
         return result

@@ -150,6 +150,14 @@ def check_fragment(name: str, data: Any) -> None:
             raise FragmentError(f"fragment {name}: master_overrides lists '{key}', which its 'master' does not define")
 
 
+def render_fragment(name: str, data: Any) -> str:
+    """Check *data* and return the text of fragment file *name* (as the roles' to_nice_json(indent=2) writes it)."""
+    if not isinstance(name, str) or not FRAGMENT_NAME_RE.match(name):
+        raise FragmentError(f"fragment {name}: file name must look like NN-name.json")
+    check_fragment(name, data)
+    return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
 def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
     """Read every ``*.json`` fragment of *directory*, in sorted file name order."""
     try:

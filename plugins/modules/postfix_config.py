@@ -19,6 +19,9 @@ description:
   - A parameter or service set by two fragments is an error that names both files, unless the later
     fragment lists it in C(overrides) or C(master_overrides).
   - When no fragment defines a master.cf service, master.cf is left as it is.
+  - A role can hand its own fragment to the module in O(fragments) instead of writing the file first. The
+    fragment then takes part in the validation before its file is written, it is written together with the
+    live files, and a rollback restores it too, so a fragment that fails validation never stays on disk.
   - When the result differs from the live files, the candidate is validated before anything is
     written. Restriction names and arguments, C(mynetworks) entries, and lookup tables (type supported
     per C(postconf -m), and compiled file present) are checked in Python. Then the candidate is written
@@ -77,6 +80,14 @@ options:
       - Seconds to keep retrying the SMTP health check.
     type: int
     default: 30
+  fragments:
+    description:
+      - Fragments to write into O(fragment_dir) as part of this run, by file name (C(NN-name.json)); the value is
+        the fragment object (written as sorted JSON with an indent of 2), or V(null) to remove that file.
+      - They replace the files of the same name in the assembly, are checked before anything is written, and are
+        written (or removed) only when the whole candidate is valid. The diff shows them.
+    type: dict
+    default: {}
 requirements:
   - Postfix (C(postconf) and C(postfix)); C(journalctl) for the log part of the health check.
 seealso:
@@ -116,6 +127,18 @@ EXAMPLES = r"""
   postmaster.mailserver.postfix_config:
     fragment_dir: /etc/postfix/postmaster.d
   register: postfix_assembled
+
+- name: Add a role's fragment and apply it in one task (the file is written only if the result is valid)
+  postmaster.mailserver.postfix_config:
+    fragments:
+      60-size.json:
+        main:
+          message_size_limit: 52428800
+
+- name: Remove that fragment again
+  postmaster.mailserver.postfix_config:
+    fragments:
+      60-size.json: null
 """
 
 RETURN = r"""
@@ -174,6 +197,7 @@ def main() -> None:
             "health_host": {"type": "str", "default": "127.0.0.1"},
             "health_port": {"type": "int", "default": 25},
             "health_timeout": {"type": "int", "default": 30},
+            "fragments": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -190,6 +214,7 @@ def main() -> None:
         health_host=params["health_host"],
         health_port=params["health_port"],
         health_timeout=params["health_timeout"],
+        fragments=params["fragments"],
     )
     try:
         result = backend.execute()

@@ -190,3 +190,23 @@ def test_removed_user_is_refused_and_maildir_kept(server, server_ip):
         assert result.returncode == 0, result.stdout[-3000:]
     assert rcpt(server_ip, ERIN[0])[0] == 250
     assert mailclient.session("imaps", server_ip, 993, *ERIN).get("login") == "OK"
+
+
+def test_site_yml_without_virtual_domains_leaves_main_cf_alone(server, server_ip):
+    """playbooks/site.yml includes the role; with no mailboxes_domains it adds nothing to main.cf."""
+    fragment = "/etc/postfix/postmaster.d/40-mailboxes.json"
+    assert server.file(fragment).exists
+    try:
+        result = helpers.run_converge({"mailboxes_domains": []})
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert not server.file(fragment).exists
+        assert server.check_output("postconf -h virtual_mailbox_domains") == "$virtual_mailbox_maps"
+        code, _text = rcpt(server_ip, ALICE[0])
+        assert 500 <= code < 600
+        # The system users of the dovecot role still get mail.
+        assert rcpt(server_ip, "mailuser@mail.example.test")[0] == 250
+    finally:
+        result = helpers.run_converge()
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert server.file(fragment).exists
+    assert rcpt(server_ip, ALICE[0])[0] == 250

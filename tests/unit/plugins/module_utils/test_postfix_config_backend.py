@@ -538,3 +538,103 @@ def test_smtp_probe_failures(greeting, ehlo, message):
     with pytest.raises(HealthCheckError, match=message):
         smtp_probe("127.0.0.1", server.getsockname()[1], 5)
     thread.join(5)
+
+
+# -- fragments handed to the module ------------------------------------------------------------
+
+SIZE = {"main": {"message_size_limit": 52428800}}
+
+
+def fragment_file(env, name="60-size.json"):
+    return env / "postfix" / "postmaster.d" / name
+
+
+def test_given_fragment_is_validated_written_and_idempotent(env):
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"60-size.json": SIZE}).execute()
+    assert runner.keys == APPLY_KEYS
+    assert result["changed"] is True
+    assert result["fragments"] == ["00-base.json", "60-size.json"]
+    assert "message_size_limit = 52428800\n" in live(env)
+    # Written as the roles' to_nice_json(indent=2) would write it.
+    assert fragment_file(env).read_text(encoding="utf-8") == (
+        '{\n  "main": {\n    "message_size_limit": 52428800\n  }\n}\n'
+    )
+    assert result["diff"][0] == {
+        "before_header": str(fragment_file(env)),
+        "after_header": str(fragment_file(env)),
+        "before": "",
+        "after": fragment_file(env).read_text(encoding="utf-8"),
+    }
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"60-size.json": SIZE}).execute()
+    assert (result["changed"], runner.calls) == (False, [])
+
+
+def test_given_fragment_in_check_mode_is_validated_but_not_written(env):
+    runner = FakeRunner()
+    result = make(env, runner, check_mode=True, fragments={"60-size.json": SIZE}).execute()
+    assert result["changed"] is True
+    assert runner.keys == ["postconf -m", "postconf -n", "postfix check"]
+    assert "message_size_limit = 52428800\n" in runner.candidates[0]["main"]
+    assert not fragment_file(env).exists()
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_invalid_given_fragment_is_never_written(env):
+    runner = FakeRunner({"postconf -n": (0, "", "postconf: warning: unknown parameter")})
+    bad = {"main": {"smtpd_recipient_restrictions": ["permit_mynetworks", "reject_unauth_destination"]},
+           "insert": "nonsense"}  # fmt: skip
+    with pytest.raises(PostfixConfigError, match=r"^fragments: fragment 60-size.json: "):
+        make(env, runner, fragments={"60-size.json": bad}).execute()
+    with pytest.raises(PostfixConfigError, match=r"^fragments: fragment 60-size: file name must look like"):
+        make(env, runner, fragments={"60-size": SIZE}).execute()
+    with pytest.raises(PostfixConfigError):
+        make(env, runner, fragments={"60-size.json": SIZE}).execute()  # postconf -n warns: invalid candidate
+    assert not fragment_file(env).exists()
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_given_fragment_is_restored_by_a_rollback(env):
+    make(env, fragments={"60-size.json": SIZE}).execute()
+    before = fragment_file(env).read_text(encoding="utf-8")
+    backend = make(env, probe=failing_probe, health_timeout=1,
+                   fragments={"60-size.json": {"main": {"message_size_limit": 1024000}}})  # fmt: skip
+    with pytest.raises(PostfixConfigError, match="health check failed"):
+        backend.execute()
+    assert fragment_file(env).read_text(encoding="utf-8") == before
+    assert "message_size_limit = 52428800\n" in live(env)
+
+
+def test_null_removes_a_fragment_and_only_fragment_changes_write_without_reload(env):
+    make(env, fragments={"60-size.json": SIZE}).execute()
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"60-size.json": None}).execute()
+    assert result["changed"] is True and not fragment_file(env).exists()
+    assert "message_size_limit" not in live(env)
+    assert result["diff"][0]["after"] == ""
+    # Same assembled result, different file text (reformatted by hand): the file is rewritten, Postfix is not touched.
+    fragment_file(env).write_text(json.dumps(SIZE), encoding="utf-8")
+    make(env, fragments={"60-size.json": SIZE}).execute()
+    fragment_file(env).write_text(json.dumps(SIZE), encoding="utf-8")
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"60-size.json": SIZE}).execute()
+    assert result["changed"] is True and result["reloaded"] is False
+    assert runner.calls == []
+    assert fragment_file(env).read_text(encoding="utf-8").startswith('{\n  "main"')
+    # Removing a fragment that is not there changes nothing.
+    fragment_file(env).unlink()
+    make(env, fragments={}).execute()
+    result = make(env, FakeRunner(), fragments={"60-size.json": None}).execute()
+    assert result["changed"] is False
+
+
+def test_given_fragment_gives_the_same_main_cf_as_its_file(env):
+    # Parameters in insertion order (not sorted): main.cf must not depend on how the fragment arrived.
+    unsorted = {"main": {"virtual_mailbox_domains": ["example.org"], "virtual_alias_maps": "hash:/etc/aliases"}}
+    make(env, fragments={"40-virtual.json": unsorted}).execute()
+    first = live(env)
+    runner = FakeRunner()
+    result = make(env, runner).execute()  # now assembled from the file alone
+    assert (result["changed"], runner.calls, live(env)) == (False, [], first)
+    assert first.index("virtual_alias_maps") < first.index("virtual_mailbox_domains")
