@@ -138,3 +138,19 @@ def snapshot(h: testinfra.host.Host, *paths: str, mtimes: bool = True) -> str:
     quoted = " ".join(paths)
     fmt = "%p %m %T@ " if mtimes else "%p %m "
     return h.check_output(f"find {quoted} -xdev -type f -printf '{fmt}' -exec sha256sum {{}} \\; 2>/dev/null | sort")
+
+
+def assert_fails_unchanged(
+    h: testinfra.host.Host,
+    result: subprocess.CompletedProcess,
+    named: list[str] | tuple[str, ...],
+    watched: tuple[str, ...],
+    before: str,
+) -> None:
+    """A run that must fail naming every word of *named*, report changed=0, and leave *watched* as *before*."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for word in named:
+        assert word in output, f"{word!r} not named in the failure:\n{output[-3000:]}"
+    assert "changed=0" in output
+    assert snapshot(h, *watched) == before

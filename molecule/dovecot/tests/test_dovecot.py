@@ -14,16 +14,6 @@ BEN = ("ben@virtual.example.test", "Ben-Test-Password-2")
 VMAIL = "/var/mail/vmail/virtual.example.test"
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
-@pytest.fixture(scope="module")
-def server_ip():
-    return helpers.container_ip("server")
-
-
 def test_services_run_and_config_is_valid(server):
     assert server.service("dovecot").is_running
     assert server.service("dovecot").is_enabled

@@ -19,16 +19,6 @@ SYSTEM_MAILDIR = "/home/mailuser/Maildir"
 ACCOUNTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "vars" / "accounts.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
-@pytest.fixture(scope="module")
-def server_ip():
-    return helpers.container_ip("server")
-
-
 def maildir(address: str) -> str:
     local, domain = address.split("@")
     return f"{VMAIL}/{domain}/{local}"

@@ -10,11 +10,6 @@ import pytest
 WATCHED = ("/etc/postfix", "/etc/aliases", "/etc/ssl/postmaster")
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
 def greeting(server) -> tuple[int, str]:
     return helpers.smtp("server", "127.0.0.1", 25, [])[0]
 

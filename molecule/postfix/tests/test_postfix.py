@@ -8,16 +8,6 @@ import helpers
 import pytest
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
-@pytest.fixture(scope="module")
-def server_ip():
-    return helpers.container_ip("server")
-
-
 def test_postconf_shows_configured_values_and_check_is_clean(server):
     conf = dict(line.split(" = ", 1) for line in server.check_output("postconf -n").splitlines() if " = " in line)
     assert conf["myhostname"] == "mail.example.test"

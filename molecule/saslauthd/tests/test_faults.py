@@ -13,23 +13,13 @@ FAKE_DOVECOT = '\'{"main": {"smtpd_sasl_type": "dovecot"}}\''
 WATCHED = ("/etc/postfix", "/etc/default/saslauthd", "/etc/ssl/postmaster", "/etc/tmpfiles.d")
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
 def services_answer(server) -> None:
     assert helpers.smtp("server", "127.0.0.1", 25, [])[0][0] == 220
     assert server.run("testsaslauthd -u carol -p Carol-System-Password-1").rc == 0
 
 
 def assert_fails_unchanged(server, result, named, before):
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
-    for word in named:
-        assert word in output, f"{word!r} not named in the failure:\n{output[-3000:]}"
-    assert "changed=0" in output
-    assert helpers.snapshot(server, *WATCHED) == before
+    helpers.assert_fails_unchanged(server, result, named, WATCHED, before)
     services_answer(server)
 
 

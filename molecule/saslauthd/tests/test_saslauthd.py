@@ -12,16 +12,6 @@ CAROL = ("carol", "Carol-System-Password-1")
 EHLO = ["ehlo", "client.outside.test"]
 
 
-@pytest.fixture(scope="module")
-def server():
-    return helpers.host("server")
-
-
-@pytest.fixture(scope="module")
-def server_ip():
-    return helpers.container_ip("server")
-
-
 def _plain(user: str, password: str) -> str:
     return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
 
