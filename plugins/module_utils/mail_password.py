@@ -19,8 +19,10 @@ import hmac
 import importlib
 import secrets
 import string
+import threading
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +47,42 @@ def split_scheme(hashed: str) -> tuple[str, str]:
     return "CRYPT", hashed
 
 
-# --- crypt(3): the stdlib module while it exists, else libcrypt through ctypes ---
+# --- crypt(3): libcrypt's crypt_r through ctypes, else the stdlib module, else crypt ---
+
+#: Bytes for one ``struct crypt_data``: 32 KiB in libxcrypt (Debian 11+), 128 KiB in old glibc.
+CRYPT_DATA_SIZE = 256 * 1024
+
+
+def _load_crypt_r() -> Callable[[str, str], str | None] | None:
+    """crypt_r(3) with one zeroed ``struct crypt_data`` per thread.
+
+    It is reentrant, and ctypes releases the GIL during the call, so that
+    thousands of SHA512-CRYPT verifications can run on every core.
+    """
+    name = ctypes.util.find_library("crypt") or "libcrypt.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+        crypt_r = lib.crypt_r
+    except (OSError, AttributeError):
+        return None
+    crypt_r.restype = ctypes.c_char_p
+    crypt_r.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+    local = threading.local()
+
+    def _crypt(password: str, salt: str) -> str | None:
+        data = getattr(local, "data", None)
+        if data is None:
+            data = local.data = ctypes.create_string_buffer(CRYPT_DATA_SIZE)
+        out = crypt_r(password.encode(), salt.encode(), data)
+        return out.decode() if out else None
+
+    return _crypt
 
 
 def _load_crypt() -> Callable[[str, str], str | None] | None:
+    reentrant = _load_crypt_r()
+    if reentrant is not None:
+        return reentrant
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
@@ -57,19 +91,7 @@ def _load_crypt() -> Callable[[str, str], str | None] | None:
             module = None
     if module is not None:
         return module.crypt
-    name = ctypes.util.find_library("crypt") or "libcrypt.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-
-    def _crypt(password: str, salt: str) -> str | None:
-        out = lib.crypt(password.encode(), salt.encode())
-        return out.decode() if out else None
-
-    return _crypt
+    return None
 
 
 _CRYPT: Callable[[str, str], str | None] | bool | None = False
@@ -136,7 +158,10 @@ class Doveadm:
 def default_backends(
     run_command: Callable[..., Any], doveadm_bin: str | None
 ) -> tuple[Callable[[str, str], bool], Callable[[str, str], str]]:
-    """Return (verify, make_hash) using crypt(3) where possible and doveadm otherwise."""
+    """Return (verify, make_hash) using crypt(3) where possible and doveadm otherwise.
+
+    Both may be called from several threads (crypt_r, or one doveadm process per call).
+    """
     crypt = system_crypt()
     doveadm = Doveadm(run_command, doveadm_bin)
 
@@ -222,6 +247,14 @@ def _redact(entry: Entry, marker: str = REDACTED) -> str:
     return entry.line(shown)
 
 
+def _map(workers: int, func: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``[func(item) for item in items]``, on *workers* threads when there is enough work."""
+    if workers <= 1 or len(items) < 2 * workers:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items, chunksize=max(1, len(items) // (workers * 8))))
+
+
 def plan(
     existing: str,
     users: list[User],
@@ -230,8 +263,13 @@ def plan(
     exclusive: bool,
     verify: Callable[[str, str], bool],
     make_hash: Callable[[str, str], str],
+    workers: int = 1,
 ) -> Plan:
-    """Compute the new passwd-file. Hashes are computed only for new users and mismatches."""
+    """Compute the new passwd-file. Hashes are computed only for new users and mismatches.
+
+    Verification and hashing (a few milliseconds each for SHA512-CRYPT) run on
+    *workers* threads; *verify* and *make_hash* must then be thread-safe.
+    """
     if scheme not in SCHEMES:
         raise MailPasswordError(f"scheme must be one of {', '.join(SCHEMES)} (got {scheme!r})")
     seen: set[str] = set()
@@ -249,22 +287,33 @@ def plan(
     out: list[Entry] = []
     after_lines: list[str] = []
 
+    # The expensive part first, in parallel: verify the stored hashes of users
+    # given a password, then hash the passwords that did not verify.
+    to_verify = [
+        user
+        for user in users
+        if user.password is not None
+        and (old := current.get(user.name)) is not None
+        and old.password
+        and split_scheme(old.password)[0] == scheme
+    ]
+    results = _map(workers, lambda u: verify(u.password or "", current[u.name].password), to_verify)
+    verified = {user.name for index, user in enumerate(to_verify) if results[index]}
+    to_hash = [user for user in users if user.password is not None and user.name not in verified]
+    hashes = _map(workers, lambda u: make_hash(u.password or "", scheme), to_hash)
+    new_hashes = {user.name: hashes[index] for index, user in enumerate(to_hash)}
+
     def target(user: User, old: Entry | None) -> tuple[Entry, bool]:
         rest = [""] * (FIELDS - 2)
         rest[-1] = user.extra_fields
         if user.hash is not None:
             password = user.hash
             fresh = old is None or old.password != password
-        elif (
-            old is not None
-            and old.password
-            and split_scheme(old.password)[0] == scheme
-            and verify(user.password or "", old.password)
-        ):
+        elif user.name in verified and old is not None:
             password = old.password
             fresh = False
         else:
-            password = make_hash(user.password or "", scheme)
+            password = new_hashes[user.name]
             fresh = True
         return Entry(user.name, password, rest), fresh
 

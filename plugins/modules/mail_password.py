@@ -15,8 +15,8 @@ description:
   - For a user given with a password, the existing hash is verified against it. A matching entry is kept
     as it is; only a mismatch, a new user or a change of O(scheme) computes a new hash with a random salt.
     Re-runs therefore report no change and compute no hash.
-  - Verification and C(SHA512-CRYPT) hashing use crypt(3) (the Python C(crypt) module, or libcrypt when the
-    module is gone as in Python 3.13); other schemes, such as C(ARGON2ID), use C(doveadm pw).
+  - Verification and C(SHA512-CRYPT) hashing use libcrypt's reentrant crypt_r(3) on one thread per CPU (or the
+    Python C(crypt) module where crypt_r is missing); other schemes, such as C(ARGON2ID), use C(doveadm pw).
   - The C(postmaster.mailserver.dovecot) role uses it for its virtual users.
   - The file is written atomically. The diff shows user names and schemes only; hashes are never shown.
 author:
@@ -205,7 +205,13 @@ def main() -> None:
     ]
     try:
         result = plan(
-            existing, users, scheme=params["scheme"], exclusive=params["exclusive"], verify=verify, make_hash=make_hash
+            existing,
+            users,
+            scheme=params["scheme"],
+            exclusive=params["exclusive"],
+            verify=verify,
+            make_hash=make_hash,
+            workers=os.cpu_count() or 1,
         )
     except MailPasswordError as exc:
         _exit(module, failed=True, msg=str(exc), invocation=invocation)

@@ -4,6 +4,12 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_password as mp
 
@@ -194,3 +200,44 @@ def test_default_backends_prefer_crypt_for_crypt_schemes():
         assert calls == []
     assert make_hash("pw", "ARGON2ID") == "{ARGON2ID}$argon2id$x"
     assert calls[-1][:4] == ["/usr/bin/doveadm", "pw", "-s", "ARGON2ID"]
+
+
+def test_crypt_r_gives_the_same_hash_as_the_stdlib_and_is_reentrant():
+    crypt_r = mp._load_crypt_r()
+    assert crypt_r is not None, "libcrypt without crypt_r on this host"
+    salt = "$6$abcdefghijklmnop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stdlib = importlib.import_module("crypt")
+    assert crypt_r("s3cret", salt) == stdlib.crypt("s3cret", salt)
+    # Many threads at once, each with its own struct crypt_data: every result is the right one.
+    passwords = [f"pw-{i}" for i in range(64)]
+    expected = [stdlib.crypt(p, salt) for p in passwords]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda p: crypt_r(p, salt), passwords)) == expected
+
+
+def test_plan_runs_verification_and_hashing_on_several_threads_with_the_same_result():
+    threads = set()
+
+    def verify(password, hashed):
+        threads.add(threading.get_ident())
+        time.sleep(0.001)  # long enough for the pool to hand work to every thread
+        return hashed == "{SHA512-CRYPT}h-" + password
+
+    def make_hash(password, scheme):
+        threads.add(threading.get_ident())
+        return "{SHA512-CRYPT}h-" + password
+
+    existing = "".join(f"u{i}@x.test:{{SHA512-CRYPT}}h-p{i}::::::\n" for i in range(40))
+    # u0..u19 keep their password, u20..u39 change it, u40..u59 are new.
+    users = [mp.User(f"u{i}@x.test", password=f"p{i}" if i < 20 else f"new{i}") for i in range(60)]
+    kwargs = {"scheme": "SHA512-CRYPT", "exclusive": True, "verify": verify, "make_hash": make_hash}
+    serial = mp.plan(existing, users, workers=1, **kwargs)
+    assert len(threads) == 1
+    threads.clear()
+    parallel = mp.plan(existing, users, workers=4, **kwargs)
+    assert len(threads) > 1
+    assert parallel == serial
+    assert (len(serial.added), len(serial.updated)) == (20, 20)
+    assert "u0@x.test:{SHA512-CRYPT}h-p0:" in serial.content and "u59@x.test:{SHA512-CRYPT}h-new59:" in serial.content
