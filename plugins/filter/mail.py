@@ -1,7 +1,7 @@
 # Copyright (c) postmaster.mailserver contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters that validate mail addresses and domains (documented in *.yml)."""
+"""Filters that validate mail addresses, domains and virtual mailboxes (documented in *.yml)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,17 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validat
     validate_addresses,
     validate_domain,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import (
+    MailboxesError,
+    passwd_entries,
+    plan,
+)
 
 
 def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:
     try:
         return func()
-    except MailValidationError as exc:
+    except (MailValidationError, MailboxesError) as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"{filter_name}: {exc}") from None
 
@@ -40,12 +45,24 @@ def mail_domain(value: Any, name: str = "domain") -> str:
     return _wrap("mail_domain", lambda: validate_domain(value, name))
 
 
+def virtual_mailboxes(domains: Any, base: str, name: str = "mailboxes_domains", text: bool = False) -> dict[str, Any]:
+    """Check the domains; return domains, Maildirs and the vmailbox and alias table entries (no secrets)."""
+    return _wrap("virtual_mailboxes", lambda: plan(domains, base, name, text))
+
+
+def virtual_mailbox_passwd(domains: Any, name: str = "mailboxes_domains") -> list[dict[str, str]]:
+    """Check the domains; return the users list of the mail_password module (with the secrets)."""
+    return _wrap("virtual_mailbox_passwd", lambda: passwd_entries(domains, name))
+
+
 class FilterModule:
-    """Mail address and domain filters."""
+    """Mail address, domain and virtual mailbox filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
         return {
             "mail_address": mail_address,
             "mail_addresses": mail_addresses,
             "mail_domain": mail_domain,
+            "virtual_mailboxes": virtual_mailboxes,
+            "virtual_mailbox_passwd": virtual_mailbox_passwd,
         }

@@ -82,6 +82,25 @@ def _targets(value: Any, path: str, errors: list[str]) -> list[str]:
         return []
 
 
+def _entries(
+    d: Mapping[str, Any], key: str, dp: str, domain: str, *, seen: dict[str, str], errors: list[str]
+) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+    """The users or aliases (*key*) of domain *d* with a valid address: (path, entry, address).
+
+    An address already taken by a user or alias of any domain (*seen*: address -> path) is an error.
+    """
+    for index, raw in enumerate(_items(d.get(key), f"{dp}.{key}", errors)):
+        path = f"{dp}.{key}[{index}]"
+        entry = _mapping(raw, path, errors)
+        address = None if entry is None else _address(entry, path, domain, errors)
+        if entry is None or address is None:
+            continue
+        if address in seen:
+            errors.append(f"{path}: {address} is also {seen[address]}")
+        seen[address] = path
+        yield path, entry, address
+
+
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -113,20 +132,7 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
                 errors.append(str(exc))
                 catchall = ""
 
-        def claim(address: str, path: str) -> None:
-            if address in seen:
-                errors.append(f"{path}: {address} is also {seen[address]}")
-            seen[address] = path
-
-        for ui, raw_user in enumerate(_items(d.get("users"), f"{dp}.users", errors)):
-            up = f"{dp}.users[{ui}]"
-            u = _mapping(raw_user, up, errors)
-            if u is None:
-                continue
-            address = _address(u, up, domain, errors)
-            if address is None:
-                continue
-            claim(address, up)
+        for up, u, address in _entries(d, "users", dp, domain, seen=seen, errors=errors):
             if (u.get("password") is None) == (u.get("hash") is None):
                 errors.append(f"{up} ({address}): give exactly one of password and hash")
             quota = "" if u.get("quota") is None else str(u["quota"])
@@ -150,15 +156,7 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
             elif catchall:
                 # An identity entry, or the catch-all below would take this user's mail.
                 yield "alias", [address, [address]]
-        for ai, raw_alias in enumerate(_items(d.get("aliases"), f"{dp}.aliases", errors)):
-            ap = f"{dp}.aliases[{ai}]"
-            a = _mapping(raw_alias, ap, errors)
-            if a is None:
-                continue
-            address = _address(a, ap, domain, errors)
-            if address is None:
-                continue
-            claim(address, ap)
+        for ap, a, address in _entries(d, "aliases", dp, domain, seen=seen, errors=errors):
             targets = _targets(a.get("to"), f"{ap}.to", errors)
             if not targets:
                 errors.append(f"{ap}.to: {address} needs at least one target")

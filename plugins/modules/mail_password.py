@@ -118,7 +118,6 @@ removed:
 """
 
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -130,6 +129,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_passwor
     default_backends,
     plan,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -218,20 +218,8 @@ def main() -> None:
 
     changed = result.changed or not os.path.exists(path)
     if changed and not module.check_mode:
-        directory = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".mail_password.")
-        try:
-            os.chmod(tmp, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(result.content)
-            if not os.path.exists(path):
-                # A 0600 placeholder, so that the new file is never readable by others
-                # before its owner and mode are set below.
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            module.atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # Owner and mode are set below; a new file is 0600 until then.
+        write_atomically(module.atomic_move, path, result.content, ".mail_password.")
 
     file_args = module.load_file_common_arguments(params)
     if module.check_mode and not os.path.exists(path):

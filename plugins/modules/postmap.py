@@ -104,11 +104,11 @@ source_changed:
 """
 
 import os
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import Postmap, PostmapError, db_path
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
 def write_source(
@@ -127,19 +127,7 @@ def write_source(
     diff = {"before_header": path, "after_header": path, "before": before or "", "after": content}
     if module.check_mode:
         return True, diff
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".postmap.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        if before is None:
-            # A 0600 placeholder: atomic_move keeps the mode of an existing destination,
-            # so the new source is never readable by others before its mode is set.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(module.atomic_move, path, content, ".postmap.")
     return True, diff
 
 
