@@ -8,10 +8,12 @@ import subprocess
 from pathlib import Path
 
 import helpers
+import mailclient
 import pytest
 import yaml
 
 ACCOUNTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "vars" / "accounts.yml").read_text())
+ALICE = ("alice@one.example.org", "Alice-Test-Password-1")
 WATCHED = ("/etc/postfix", "/etc/dovecot", "/var/mail/vmail")
 
 
@@ -85,3 +87,29 @@ def test_purge_deletes_only_removed_maildirs():
         result = run_role_alone({})
         assert result.returncode == 0, result.stdout[-3000:]
     assert server.file(erin + "/new").is_directory
+
+
+def test_dovecot_include_refused_by_doveconf_is_never_installed():
+    """The include is checked in a copy of the whole live configuration before it replaces the live one.
+
+    A conf.d file that doveconf refuses makes the candidate fail: the run fails with doveconf's
+    message, the live include stays as it was and Dovecot keeps serving. (A new passwd-file path
+    changes the include, so that its validate command runs.)
+    """
+    server = helpers.host("server")
+    include = "/etc/dovecot/conf.d/15-postmaster-mailboxes.conf"
+    broken = "/etc/dovecot/conf.d/99-test-broken.conf"
+    other_users = "/etc/dovecot/test-other.users"
+    before = server.file(include).content_string
+    server.run_expect([0], f"echo 'bogus_setting_for_test = yes' > {broken}")
+    try:
+        result = run_role_alone({"mailboxes_dovecot_users_file": other_users})
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output[-3000:]
+        assert "failed to validate" in output and "bogus_setting_for_test" in output, output[-3000:]
+        assert server.file(include).content_string == before
+    finally:
+        server.run(f"rm -f {broken} {other_users}")
+    result = run_role_alone({})
+    assert result.returncode == 0 and "changed=0" in result.stdout, result.stdout[-3000:]
+    assert mailclient.session("imaps", helpers.container_ip("server"), 993, *ALICE).get("login") == "OK"
