@@ -192,17 +192,21 @@ class PostfixConfig:
 
     # -- assembly ------------------------------------------------------------
 
-    def fragment_changes(self) -> dict[str, str | None]:
-        """Check the fragments given to the module; return {path: new text, or None to remove} for those that differ."""
-        changes: dict[str, str | None] = {}
+    def fragment_changes(self) -> dict[str, tuple[str | None, str | None]]:
+        """Check the fragments given to the module; return {path: (text now, new text)} for those that differ.
+
+        None stands for no file: before, a fragment that does not exist yet; after, one to remove.
+        """
+        changes: dict[str, tuple[str | None, str | None]] = {}
         for name, data in sorted(self.fragments.items()):
             try:
                 text = None if data is None else render_fragment(name, data)
             except FragmentError as exc:
                 raise PostfixConfigError(f"fragments: {exc}") from exc
             path = os.path.join(self.fragment_dir, name)
-            if _read_text(path) != text:
-                changes[path] = text
+            before = _read_text(path)
+            if before != text:
+                changes[path] = (before, text)
         return changes
 
     def assemble(self) -> dict[str, Any]:
@@ -381,10 +385,11 @@ class PostfixConfig:
         self._sleep(1)  # give journald a moment to receive what the probe caused
         self._check_journal(since)
 
-    def write_fragments(self, changes: Mapping[str, str | None], written: dict[str, str | None]) -> None:
+    def write_fragments(
+        self, changes: Mapping[str, tuple[str | None, str | None]], written: dict[str, str | None]
+    ) -> None:
         """Write or remove fragment files; record each file's previous text in *written* for a rollback."""
-        for path, text in changes.items():
-            previous = _read_text(path)
+        for path, (previous, text) in changes.items():
             if text is None:
                 if os.path.exists(path):
                     os.unlink(path)
@@ -393,7 +398,10 @@ class PostfixConfig:
             written[path] = previous
 
     def apply(
-        self, texts: dict[str, str], live: dict[str, str | None], fragments: Mapping[str, str | None] | None = None
+        self,
+        texts: dict[str, str],
+        live: dict[str, str | None],
+        fragments: Mapping[str, tuple[str | None, str | None]] | None = None,
     ) -> dict[str, Any]:
         """Replace the fragments given and the live files, reload and health-check; roll back on failure."""
         postfix = self._bin("postfix", required=True)
@@ -465,10 +473,10 @@ class PostfixConfig:
                 {
                     "before_header": path,
                     "after_header": path,
-                    "before": _read_text(path) or "",
-                    "after": text or "",
+                    "before": before or "",
+                    "after": after or "",
                 }
-                for path, text in fragment_changes.items()
+                for path, (before, after) in fragment_changes.items()
             ]
             + [
                 {
