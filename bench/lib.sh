@@ -44,3 +44,16 @@ bench_start() {
 }
 
 in_box() { docker exec -i "$bench_name" "$@"; }
+
+# bench_inventory FILE [VAR: VALUE ...]: an inventory with the container in
+# group `bench` over the docker connection, plus the given host variables.
+bench_inventory() {
+  local file=$1 var
+  shift
+  {
+    printf 'all:\n  children:\n    bench:\n      hosts:\n        %s:\n' "$bench_name"
+    printf '          ansible_connection: community.docker.docker\n'
+    printf '          ansible_python_interpreter: /usr/bin/python3\n'
+    for var in "$@"; do printf '          %s\n' "$var"; done
+  } >"$file"
+}

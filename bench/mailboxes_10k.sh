@@ -50,16 +50,7 @@ image=$(bench_image "$distro")
 work=$(mktemp -d "/tmp/$name.XXXXXX")
 bench_start "$name" "$image" "$work"
 
-cat >"$work/inventory.yml" <<INV
-all:
-  children:
-    bench:
-      hosts:
-        $name:
-          ansible_connection: community.docker.docker
-          ansible_python_interpreter: /usr/bin/python3
-          ansible_pipelining: true
-INV
+bench_inventory "$work/inventory.yml" "ansible_pipelining: true"
 
 # play TAG LOG [ARGS...]: run the playbook with TAG (TAG setup: the set-up
 # playbook), print its wall-clock seconds.

@@ -86,15 +86,7 @@ awk 'BEGIN {printf "{\"bench_params\": {"} {printf "%s\"%s\": \"%s\"", (NR > 1 ?
 awk '{print $1 " = " $2}' "$work/chosen.txt" >"$work/expected.txt"
 echo "    e.g. $(head -n 3 "$work/expected.txt" | paste -sd';' | sed 's/;/; /g') ..."
 
-cat >"$work/inventory.yml" <<INV
-all:
-  children:
-    bench:
-      hosts:
-        $name:
-          ansible_connection: community.docker.docker
-          ansible_python_interpreter: /usr/bin/python3
-INV
+bench_inventory "$work/inventory.yml"
 
 reset_main_cf() { in_box cp /root/main.cf.base /etc/postfix/main.cf; }
 
