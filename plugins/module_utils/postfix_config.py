@@ -11,7 +11,6 @@ unit tested with fakes.  Errors are raised as PostfixConfigError; the module tur
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -39,6 +38,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     parse_postconf_warnings,
     validate_main,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 
 HEADER_TEMPLATE = (
     "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
@@ -46,7 +46,8 @@ HEADER_TEMPLATE = (
 #: Files and directories of the live config directory that a candidate needs.
 CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d", "postfix-files", "postfix-files.d")
 ENV = {"LC_ALL": "C"}
-JOURNAL_BAD_PREFIXES = ("fatal:", "panic:", "error:")
+#: Postfix starts the text of an error entry with its severity.
+POSTFIX_BAD_PREFIXES = ("fatal:", "panic:", "error:")
 
 
 class PostfixConfigError(Exception):
@@ -87,38 +88,6 @@ def smtp_probe(host: str, port: int, timeout: float) -> str:
             raise HealthCheckError(f"EHLO to {host}:{port} was answered {reply!r}, expected 250")
         sock.sendall(b"QUIT\r\n")
     return greeting
-
-
-def journal_errors(output: str, since: float) -> list[str]:
-    """Return postfix error entries of ``journalctl -o json`` output logged at or after *since*."""
-    found = []
-    for raw in output.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        ident = str(entry.get("SYSLOG_IDENTIFIER", ""))
-        if not ident.startswith("postfix"):
-            continue
-        stamp = entry.get("__REALTIME_TIMESTAMP")
-        if stamp is not None and str(stamp).isdigit() and int(stamp) < int(since * 1_000_000):
-            continue
-        message = entry.get("MESSAGE", "")
-        if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
-            message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
-        message = str(message)
-        try:
-            priority = int(entry.get("PRIORITY", 6))
-        except (TypeError, ValueError):
-            priority = 6
-        if priority <= 3 or message.startswith(JOURNAL_BAD_PREFIXES):
-            found.append(f"{ident}: {message}")
-    return found
 
 
 def _read_text(path: str) -> str | None:
@@ -375,7 +344,7 @@ class PostfixConfig:
         if rc != 0:
             self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
             return
-        errors = journal_errors(out, since)
+        errors = journal_errors(out, since, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES)
         if errors:
             raise HealthCheckError("postfix logged errors after the reload:\n" + "\n".join(errors[:20]))
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+    POSTFIX_BAD_PREFIXES,
     HealthCheckError,
     PostfixConfig,
     PostfixConfigError,
-    journal_errors,
     smtp_probe,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 
 SUPPORTED = "btree\ncidr\nhash\ninline\nlmdb\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"
 BASE = {
@@ -470,11 +471,11 @@ SINCE = 1_700_000_000.0
     ],
 )  # fmt: skip
 def test_journal_errors(entry, expected):
-    assert journal_errors(json.dumps(entry), SINCE) == expected
+    assert journal_errors(json.dumps(entry), SINCE, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES) == expected
 
 
 def test_journal_errors_skips_garbage():
-    assert journal_errors("\nnot json\n[1, 2]\n", SINCE) == []
+    assert journal_errors("\nnot json\n[1, 2]\n", SINCE, identifiers=("postfix",)) == []
 
 
 # -- SMTP probe against a loopback server --------------------------------------------

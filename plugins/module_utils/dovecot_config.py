@@ -1,0 +1,313 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backend of the dovecot_config module: a validated set of Dovecot configuration files.
+
+The files are checked as a whole candidate (a copy of the live configuration directory with
+the new files in it, ``doveconf -n``, where any warning is an error), then written atomically,
+Dovecot is reloaded (or started), and it must answer on its IMAP or POP3 port without logging an
+error. Otherwise the previous files are restored and Dovecot is restarted.
+
+As in postfix_config, every side effect is an injected callable, so that each failure path is
+unit tested without a host. Errors are raised as DovecotConfigError; the module turns them into
+``fail_json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
+
+ENV = {"LC_ALL": "C"}
+#: File names a set may hold: below the configuration directory, no ``..``, no control characters.
+_BAD_CHARS = set("\n\r\t\0")
+
+
+class DovecotConfigError(Exception):
+    """Validation, apply or health check failed."""
+
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class HealthCheckError(Exception):
+    """Dovecot did not answer, or logged an error."""
+
+
+def greeting_probe(host: str, port: int, timeout: float) -> str:
+    """Connect and return the server greeting, which must be IMAP ``* OK`` or POP3 ``+OK``."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        greeting = sock.makefile("rb").readline(4096).decode("utf-8", "replace").rstrip("\r\n")
+    if not greeting.startswith(("* OK", "+OK")):
+        raise HealthCheckError(f"greeting from {host}:{port} was {greeting!r}, expected '* OK' or '+OK'")
+    return greeting
+
+
+def check_names(files: Mapping[str, Any]) -> None:
+    """Raise DovecotConfigError unless every key is a relative path inside the configuration directory
+    and every value is a string (the file's text) or None (remove the file)."""
+    if not files:
+        raise DovecotConfigError("files: give at least one file")
+    for name, text in files.items():
+        parts = name.split("/")
+        if not name or name.startswith("/") or _BAD_CHARS & set(name) or any(part in ("", ".", "..") for part in parts):
+            raise DovecotConfigError(
+                f"files: {name!r} must be a relative path below the configuration directory, without '..'"
+            )
+        if name == "dovecot.conf" and text is None:
+            raise DovecotConfigError("files: dovecot.conf cannot be removed")
+        if text is not None and not isinstance(text, str):
+            raise DovecotConfigError(f"files: the content of {name} must be a string or null")
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class DovecotConfig:
+    """Check, write, reload and health-check a set of Dovecot configuration files."""
+
+    def __init__(
+        self,
+        *,
+        config_dir: str,
+        files: Mapping[str, str | None],
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        atomic_move: Callable[[str, str], Any] | None = None,
+        check_mode: bool = False,
+        reload: bool = True,
+        service: str = "dovecot",
+        health_check: bool = True,
+        health_host: str = "127.0.0.1",
+        health_port: int = 143,
+        health_timeout: int = 30,
+        probe: Callable[[str, int, float], str] = greeting_probe,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        check_names(files)
+        self.config_dir = config_dir
+        self.files = dict(files)
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self._atomic_move = atomic_move or os.replace
+        self.check_mode = check_mode
+        self.reload = reload
+        self.service = service
+        self.health_check = health_check
+        self.health_host = health_host
+        self.health_port = health_port
+        self.health_timeout = health_timeout
+        self._probe = probe
+        self._sleep = sleep
+        self._clock = clock
+        self.warnings: list[str] = []
+
+    # -- helpers -------------------------------------------------------------
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
+        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
+        return rc, out or "", err or ""
+
+    def _bin(self, name: str) -> str:
+        path = self._get_bin_path(name)
+        if not path:
+            raise DovecotConfigError(f"{name} was not found; is Dovecot installed?")
+        return path
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.config_dir, name)
+
+    # -- plan and candidate ------------------------------------------------------
+
+    def changes(self) -> dict[str, tuple[str | None, str | None]]:
+        """Return {name: (text now, new text)} for the files that differ (None: no file)."""
+        found = {}
+        for name, text in sorted(self.files.items()):
+            before = _read_text(self.path(name))
+            if before != text:
+                found[name] = (before, text)
+        return found
+
+    def check_candidate(self, changes: Mapping[str, tuple[str | None, str | None]]) -> None:
+        """Copy the live directory, put the new files in, and run ``doveconf -n`` on the copy.
+
+        Any output on stderr (a warning about an obsolete setting, say) fails the check as well.
+        """
+        doveconf = self._bin("doveconf")
+        if not os.path.isfile(self.path("dovecot.conf")):
+            raise DovecotConfigError(f"{self.path('dovecot.conf')} does not exist; is Dovecot installed?")
+        workdir = tempfile.mkdtemp(prefix="postmaster-dovecot-")
+        try:
+            candidate = os.path.join(workdir, "conf")
+            shutil.copytree(self.config_dir, candidate, symlinks=True)
+            for name, (_before, text) in changes.items():
+                target = os.path.join(candidate, name)
+                if text is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(target)
+                    continue
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            rc, _out, err = self.run([doveconf, "-c", os.path.join(candidate, "dovecot.conf"), "-n"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        message = err.strip().replace(candidate, self.config_dir)
+        if rc != 0 or message:
+            raise DovecotConfigError(
+                f"doveconf refused the candidate configuration (rc={rc}); nothing was changed: {message}",
+                doveconf_rc=rc,
+            )
+
+    # -- apply ---------------------------------------------------------------
+
+    def write_file(self, path: str, text: str) -> None:
+        """Write *text* to *path* atomically; keep an existing file's mode and owner, else 0644."""
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else 0o644)
+            if st is not None:
+                with contextlib.suppress(PermissionError):
+                    os.chown(tmp, st.st_uid, st.st_gid)
+            self._atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _put(self, name: str, text: str | None) -> None:
+        path = self.path(name)
+        if text is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            self.write_file(path, text)
+
+    def _restore(self, written: Mapping[str, str | None]) -> None:
+        for name, previous in written.items():
+            self._put(name, previous)
+
+    def _systemctl(self, verb: str) -> None:
+        systemctl = self._get_bin_path("systemctl")
+        if not systemctl:
+            raise HealthCheckError("systemctl was not found")
+        rc, out, err = self.run([systemctl, verb, self.service])
+        if rc != 0:
+            raise HealthCheckError(f"systemctl {verb} {self.service} failed (rc={rc}): {(err or out).strip()}")
+
+    def _wait_for_greeting(self) -> str:
+        deadline = self._clock() + max(self.health_timeout, 0)
+        last: Exception | None = None
+        while True:
+            try:
+                return self._probe(self.health_host, self.health_port, min(max(deadline - self._clock(), 1.0), 10.0))
+            except (OSError, HealthCheckError) as exc:
+                last = exc
+            if self._clock() >= deadline:
+                break
+            self._sleep(1)
+        raise HealthCheckError(
+            f"Dovecot did not answer on {self.health_host}:{self.health_port} within {self.health_timeout}s: {last}"
+        )
+
+    def _check_journal(self, since: float) -> None:
+        journalctl = self._get_bin_path("journalctl")
+        if not journalctl:
+            self.warnings.append("journalctl not found: the health check did not look for logged errors")
+            return
+        rc, out, err = self.run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
+        if rc != 0:
+            self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
+            return
+        errors = journal_errors(out, since, identifiers=("dovecot",))
+        if errors:
+            raise HealthCheckError("Dovecot logged errors after the reload:\n" + "\n".join(errors[:20]))
+
+    def health(self, since: float) -> None:
+        """Raise HealthCheckError unless Dovecot answers and logged no error since *since*."""
+        self._wait_for_greeting()
+        self._sleep(1)  # give journald a moment to receive what the reload logged
+        self._check_journal(since)
+
+    def apply(self, changes: Mapping[str, tuple[str | None, str | None]]) -> dict[str, Any]:
+        """Write the changed files, reload and health-check; restore the previous files on failure."""
+        written: dict[str, str | None] = {}
+        try:
+            for name, (before, text) in changes.items():
+                self._put(name, text)
+                written[name] = before
+        except OSError as exc:
+            self._restore(written)
+            raise DovecotConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
+        result: dict[str, Any] = {"reloaded": False}
+        if not self.reload:
+            return result
+        since = self._clock()
+        try:
+            # Starts Dovecot when it does not run, so a broken set is caught on a first run too.
+            self._systemctl("reload-or-restart")
+            result["reloaded"] = True
+            if self.health_check:
+                self.health(since)
+        except HealthCheckError as exc:
+            self._restore(written)
+            rollback = f"the previous files were restored and {self.service} restarted"
+            try:
+                self._systemctl("restart")
+                if self.health_check:
+                    self._wait_for_greeting()
+            except HealthCheckError as again:
+                rollback = f"the previous files were restored, but {again}"
+            raise DovecotConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        return result
+
+    # -- entry point -----------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        changes = self.changes()
+        result: dict[str, Any] = {
+            "changed": bool(changes),
+            "files": sorted(self.path(name) for name in changes),
+            "reloaded": False,
+            "diff": [
+                {
+                    "before_header": self.path(name),
+                    "after_header": self.path(name),
+                    "before": before or "",
+                    "after": after or "",
+                }
+                for name, (before, after) in changes.items()
+            ],
+        }
+        if changes:
+            self.check_candidate(changes)
+            if not self.check_mode:
+                result.update(self.apply(changes))
+        result["warnings"] = list(self.warnings)
+        return result

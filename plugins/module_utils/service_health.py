@@ -1,0 +1,52 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Health checks shared by the configuration modules: errors a daemon logged to the journal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+
+def _message(entry: dict) -> str:
+    message = entry.get("MESSAGE", "")
+    if isinstance(message, list):  # journald encodes non-UTF-8 messages as byte arrays
+        message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+    return str(message)
+
+
+def journal_errors(output: str, since: float, *, identifiers: Sequence[str], prefixes: Sequence[str] = ()) -> list[str]:
+    """Return the error entries of ``journalctl -o json`` output logged at or after *since*.
+
+    An entry counts when its SYSLOG_IDENTIFIER starts with one of *identifiers* and either its
+    priority is err or worse, or its message starts with one of *prefixes* (Postfix logs some
+    fatal errors at a lower priority, with the severity as the first word).
+    """
+    found = []
+    wanted = tuple(identifiers)
+    starts = tuple(prefixes)
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        ident = str(entry.get("SYSLOG_IDENTIFIER", ""))
+        if not ident.startswith(wanted):
+            continue
+        stamp = entry.get("__REALTIME_TIMESTAMP")
+        if stamp is not None and str(stamp).isdigit() and int(stamp) < int(since * 1_000_000):
+            continue
+        message = _message(entry)
+        try:
+            priority = int(entry.get("PRIORITY", 6))
+        except (TypeError, ValueError):
+            priority = 6
+        if priority <= 3 or (starts and message.startswith(starts)):
+            found.append(f"{ident}: {message}")
+    return found

@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: dovecot_config
+short_description: Write a validated set of Dovecot configuration files, reload, health-check, roll back
+version_added: 0.1.0
+description:
+  - Manages a set of files below the Dovecot configuration directory (conf.d includes, say) as one unit.
+  - When a file differs, the whole candidate is checked first. The live directory is copied to a
+    temporary directory, the new files are put in, and C(doveconf -n) must accept the copy without
+    printing anything on stderr (a warning counts as an error). Nothing is written when it does not.
+  - Then the changed files are replaced atomically and Dovecot is reloaded (or started when it does not
+    run). Dovecot must then greet on O(health_port), and must not have logged an error since the reload:
+    C(doveconf -n) accepts values that only fail when Dovecot reads them, such as a missing certificate.
+  - Otherwise the previous files are restored, Dovecot is restarted, and the module fails with what went wrong.
+author:
+  - postmaster.mailserver developers (@postmaster)
+extends_documentation_fragment:
+  - postmaster.mailserver.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode a changed candidate is still checked with C(doveconf -n), but nothing is written or reloaded.
+  diff_mode:
+    support: full
+options:
+  config_dir:
+    description:
+      - The Dovecot configuration directory, which holds C(dovecot.conf).
+    type: path
+    default: /etc/dovecot
+  files:
+    description:
+      - The files to manage, by path relative to O(config_dir) (for example C(conf.d/10-auth.conf)), with
+        their full text. C(null) removes a file.
+      - Paths must stay below O(config_dir) (no C(..), no absolute path).
+    type: dict
+    required: true
+  service:
+    description:
+      - The systemd unit to reload.
+    type: str
+    default: dovecot
+  reload:
+    description:
+      - Reload (or start) Dovecot after a change and check its health.
+    type: bool
+    default: true
+  health_check:
+    description:
+      - After the reload, require a greeting on O(health_host):O(health_port) and no error in the journal.
+    type: bool
+    default: true
+  health_host:
+    description:
+      - Address of the health check.
+    type: str
+    default: 127.0.0.1
+  health_port:
+    description:
+      - A plaintext IMAP (143) or POP3 (110) port that Dovecot listens on.
+    type: int
+    default: 143
+  health_timeout:
+    description:
+      - Seconds to wait for the greeting.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Write two conf.d files as one validated set
+  postmaster.mailserver.dovecot_config:
+    files:
+      conf.d/10-ssl.conf: |
+        ssl = required
+        ssl_server_cert_file = /etc/ssl/mail.crt
+        ssl_server_key_file = /etc/ssl/mail.key
+      conf.d/99-old.conf: null
+"""
+
+RETURN = r"""
+files:
+  description: The files that were (or in check mode would be) written or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/dovecot/conf.d/10-ssl.conf]
+reloaded:
+  description: Whether Dovecot was reloaded.
+  returned: always
+  type: bool
+rolled_back:
+  description: Present and true when the health check failed and the previous files were restored.
+  returned: failure
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
+    DovecotConfig,
+    DovecotConfigError,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "config_dir": {"type": "path", "default": "/etc/dovecot"},
+            "files": {"type": "dict", "required": True},
+            "service": {"type": "str", "default": "dovecot"},
+            "reload": {"type": "bool", "default": True},
+            "health_check": {"type": "bool", "default": True},
+            "health_host": {"type": "str", "default": "127.0.0.1"},
+            "health_port": {"type": "int", "default": 143},
+            "health_timeout": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        backend = DovecotConfig(
+            config_dir=params["config_dir"],
+            files=params["files"],
+            run_command=module.run_command,
+            get_bin_path=module.get_bin_path,
+            atomic_move=module.atomic_move,
+            check_mode=module.check_mode,
+            reload=params["reload"],
+            service=params["service"],
+            health_check=params["health_check"],
+            health_host=params["health_host"],
+            health_port=params["health_port"],
+            health_timeout=params["health_timeout"],
+        )
+        result = backend.execute()
+    except DovecotConfigError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
