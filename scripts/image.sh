@@ -23,8 +23,8 @@ recipe_hash() {
 
 tag_for() {
   case "$1" in
-    bookworm|trixie|bullseye) ;;
-    *) die "unknown suite '$1' (supported: bookworm, trixie, bullseye)" ;;
+    trixie|bookworm) ;;
+    *) die "unknown suite '$1' (supported: trixie, bookworm)" ;;
   esac
   echo "${REPO}:$1-$(recipe_hash)"
 }
