@@ -1,12 +1,12 @@
 # postmaster.mailserver: the targets are the interface.
-#   make setup     install docker.io/debootstrap, start dockerd, venv, images
-#   make test      everything CI runs (calls setup itself)
-#   make lint      ruff, yamllint, ansible-lint (production profile)
+#   make setup     install docker.io/debootstrap/apt-cacher-ng, start them, venv, images
+#   make test      everything CI runs, molecule on trixie and bookworm (calls setup itself)
+#   make lint      ruff, yamllint, ansible-lint (production profile), shellcheck
 #   make unit      pytest unit tests of the plugins
 #   make sanity    ansible-test sanity --local, no ignore files
 #   make galaxy    build, import-check, install the tarball, use it by FQCN
-#   make molecule  all scenarios; SCENARIO=<name> for one; MOLECULE_DISTRO=trixie|bullseye
-#   make demo      provision a disposable systemd container with playbooks/site.yml
+#   make molecule  all scenarios on trixie; SCENARIO=<name> for one; MOLECULE_DISTRO="trixie bookworm"
+#   make demo      provision a disposable Debian 13 systemd container with playbooks/site.yml
 #   make clean     remove test containers, networks and build outputs
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -14,10 +14,13 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 SCENARIO ?=
-MOLECULE_DISTRO ?= bookworm
+# The suite (or space-separated suites) of make molecule and make demo;
+# make test runs every scenario on each of TEST_DISTROS.
+MOLECULE_DISTRO ?= trixie
+TEST_DISTROS ?= trixie bookworm
 export MOLECULE_DISTRO
 
-.PHONY: role-docs changelog-lint shellcheck help setup test lint ruff yamllint ansible-lint unit sanity galaxy molecule molecule-distros demo clean
+.PHONY: role-docs changelog-lint shellcheck help setup test lint ruff yamllint ansible-lint unit sanity galaxy molecule demo clean
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# //'
@@ -25,8 +28,9 @@ help:
 setup:
 	@scripts/setup.sh
 
-test: setup
-	@scripts/test.sh
+test:
+	@SUITES="$(TEST_DISTROS)" scripts/setup.sh
+	@MOLECULE_DISTRO="$(TEST_DISTROS)" scripts/test.sh
 
 lint: ruff yamllint ansible-lint changelog-lint role-docs shellcheck
 
@@ -63,11 +67,9 @@ galaxy:
 molecule:
 	@scripts/molecule.sh $(SCENARIO)
 
-# The harness scenario on every supported suite (part of make test).
-molecule-distros:
-	@for d in trixie bullseye; do MOLECULE_DISTRO=$$d scripts/molecule.sh harness || exit 1; done
-
-demo: setup
+# Builds only the image of the suite the demo uses.
+demo:
+	@SUITES="$(MOLECULE_DISTRO)" scripts/setup.sh
 	@scripts/demo.sh
 
 clean:

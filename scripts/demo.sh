@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections" ANSIBLE_NOCOLOR=1
 
-distro=${MOLECULE_DISTRO:-bookworm}
+distro=${MOLECULE_DISTRO:-trixie}
+if [[ $distro == *" "* ]]; then
+  echo "make demo uses one suite, not '$distro': MOLECULE_DISTRO=trixie or bookworm" >&2
+  exit 2
+fi
 image=$(scripts/image.sh tag "$distro")
 name=pm-demo
 net=pm-demo

@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# make molecule [SCENARIO=name] [MOLECULE_DISTRO=bookworm|trixie|bullseye]
+# make molecule [SCENARIO="name ..."] [MOLECULE_DISTRO="trixie bookworm"]
 #
-# Runs `molecule test` for one scenario, or for every scenario under
-# molecule/. The image for the chosen distro must exist (make setup builds
-# it). Every scenario's containers and network are destroyed afterwards, also
-# when it fails.
+# Runs `molecule test` (the full sequence) for the given scenarios, or every
+# scenario under molecule/, on each suite in MOLECULE_DISTRO (a
+# space-separated list; default trixie; make test passes "trixie bookworm").
+# The images must exist (make setup builds them). Each (scenario, suite)
+# pair logs to build/molecule/<scenario>-<suite>.log, and its containers and
+# network are destroyed afterwards, also when it fails.
+#
+# All pairs share one pool of MOLECULE_JOBS slots (default 2): most of a
+# scenario's time is spent waiting on apt, systemd and mail delivery, not on
+# the CPU. A scenario never runs on two suites at the same time: its
+# container and network names (pm-<scenario>-*, which the tests use) and
+# molecule's state directory (~/.cache/molecule/<project>/<scenario>) do not
+# carry the suite, so the two runs would collide. The pairs are queued
+# slowest scenario first, each scenario's suites one after the other, and a
+# free slot takes the first queued pair whose scenario is not running: so
+# different scenarios overlap, and a scenario's second suite starts as soon
+# as its first one ends.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH"
-
-distro=${MOLECULE_DISTRO:-bookworm}
-MOLECULE_IMAGE=$(scripts/image.sh tag "$distro") || exit 2
-export MOLECULE_IMAGE MOLECULE_DISTRO=$distro
 export MOLECULE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
-if ! docker image inspect "$MOLECULE_IMAGE" >/dev/null 2>&1; then
-  echo "image $MOLECULE_IMAGE is missing: run make setup (or scripts/image.sh build $distro)" >&2
-  exit 2
-fi
+
+read -r -a suites <<<"${MOLECULE_DISTRO:-trixie}"
+((${#suites[@]})) || suites=(trixie)
+declare -A image_of=()
+for d in "${suites[@]}"; do
+  image_of[$d]=$(scripts/image.sh tag "$d") || exit 2
+  if ! docker image inspect "${image_of[$d]}" >/dev/null 2>&1; then
+    echo "image ${image_of[$d]} is missing: run make setup (or scripts/image.sh build $d)" >&2
+    exit 2
+  fi
+done
 
 if [[ -n ${1:-} ]]; then
   scenarios=("$@")
 else
-  # The slowest scenarios first, so that two at a time pack well.
+  # The slowest scenarios first, so that the pool packs well.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
   scenarios=()
   for s in dovecot relay mailboxes saslauthd postfix; do
@@ -33,17 +49,30 @@ else
   done
 fi
 
-mkdir -p build/molecule
-# Scenarios run MOLECULE_JOBS at a time (default 2): most of a scenario's time
-# is spent waiting on apt, systemd and mail delivery, not on the CPU.
-max_jobs=${MOLECULE_JOBS:-2}
-# With one scenario (or one job) the output is streamed as well as logged.
-stream=$(( ${#scenarios[@]} == 1 || max_jobs == 1 ))
-declare -A result seconds pid_of
 rc=0
+queue=()
+for s in "${scenarios[@]}"; do
+  if [[ ! -f molecule/$s/molecule.yml ]]; then
+    echo "no such scenario: $s" >&2
+    rc=2
+    continue
+  fi
+  for d in "${suites[@]}"; do queue+=("$s $d"); done
+done
+pairs=("${queue[@]}")
+
+# The package cache the containers share (make setup starts it; this only
+# restarts it when it went away, e.g. after a reboot).
+scripts/ensure-apt-cache.sh || echo "==> no package cache: the containers download from the mirror" >&2
+
+mkdir -p build/molecule
+max_jobs=${MOLECULE_JOBS:-2}
+# With one pair (or one job) the output is streamed as well as logged.
+stream=$((${#pairs[@]} == 1 || max_jobs == 1))
 
 run_one() {
-  local s=$1 log=build/molecule/$1-$distro.log start=$SECONDS
+  local s=$1 d=$2 log=build/molecule/$1-$2.log start=$SECONDS
+  export MOLECULE_DISTRO=$d MOLECULE_IMAGE=${image_of[$2]}
   if if ((stream)); then molecule test -s "$s" 2>&1 | tee "$log"; else molecule test -s "$s" >"$log" 2>&1; fi; then
     echo "pass $((SECONDS - start))" >"$log.result"
   else
@@ -53,33 +82,63 @@ run_one() {
   fi
 }
 
-for s in "${scenarios[@]}"; do
-  [[ -f molecule/$s/molecule.yml ]] || { echo "no such scenario: $s" >&2; rc=2; continue; }
-  while (($(jobs -rp | wc -l) >= max_jobs)); do wait -n || true; done
-  echo "==> molecule test -s $s ($distro), log: build/molecule/$s-$distro.log"
-  rm -f "build/molecule/$s-$distro.log.result"
-  run_one "$s" &
-  pid_of[$s]=$!
+declare -A scenario_of=() busy=()
+total=$SECONDS
+while ((${#queue[@]})); do
+  # Fill the free slots with the first queued pairs whose scenario is idle.
+  while ((${#scenario_of[@]} < max_jobs)); do
+    pick=-1
+    for i in "${!queue[@]}"; do
+      read -r s _ <<<"${queue[$i]}"
+      if [[ -z ${busy[$s]:-} ]]; then pick=$i; break; fi
+    done
+    ((pick >= 0)) || break
+    read -r s d <<<"${queue[$pick]}"
+    unset "queue[$pick]"
+    queue=("${queue[@]}")
+    echo "==> $(date +%T) molecule test -s $s ($d), log: build/molecule/$s-$d.log"
+    rm -f "build/molecule/$s-$d.log.result"
+    run_one "$s" "$d" &
+    scenario_of[$!]=$s
+    busy[$s]=1
+  done
+  ((${#queue[@]})) || break
+  # Wait for any pair to end, and free its slot and its scenario.
+  done_pid=
+  wait -n -p done_pid || true
+  [[ -n $done_pid ]] || { echo "molecule.sh: internal error, nothing to wait for" >&2; exit 2; }
+  unset "busy[${scenario_of[$done_pid]}]" "scenario_of[$done_pid]"
 done
 wait
 
-for s in "${!pid_of[@]}"; do
-  read -r "result[$s]" "seconds[$s]" <"build/molecule/$s-$distro.log.result" 2>/dev/null || result[$s]=FAIL
-  if [[ ${result[$s]} != pass ]]; then
+declare -A result=() seconds=()
+for p in "${pairs[@]}"; do
+  read -r s d <<<"$p"
+  log=build/molecule/$s-$d.log
+  read -r "result[$p]" "seconds[$p]" <"$log.result" 2>/dev/null || result[$p]=FAIL
+  if [[ ${result[$p]} != pass ]]; then
     rc=1
     echo
-    echo "---- $s failed; last lines of build/molecule/$s-$distro.log ----"
-    grep -a -E '^(E |FAILED|fatal:|ERROR|CRITICAL)|failed=[1-9]' "build/molecule/$s-$distro.log" | tail -40
-    tail -n 30 "build/molecule/$s-$distro.log"
+    echo "---- $s ($d) failed; last lines of $log ----"
+    grep -a -E '^(E |FAILED|fatal:|ERROR|CRITICAL)|failed=[1-9]' "$log" | tail -40
+    tail -n 30 "$log"
   else
     # The verifier's own summary line, e.g. "26 passed in 140.2s".
-    grep -a -E '^=+ .*(passed|failed).* =+$' "build/molecule/$s-$distro.log" | tail -1
+    echo "$s ($d): $(grep -a -E '^=+ .*(passed|failed).* =+$' "$log" | tail -1)"
   fi
 done
 
 echo
-echo "molecule summary ($distro, $max_jobs at a time):"
+echo "molecule summary (${suites[*]}; $max_jobs at a time; $((SECONDS - total)) s in all):"
+printf '  %-12s' scenario
+for d in "${suites[@]}"; do printf ' %-14s' "$d"; done
+echo
 for s in "${scenarios[@]}"; do
-  printf '  %-12s %-5s %4s s\n' "$s" "${result[$s]:-n/a}" "${seconds[$s]:-0}"
+  [[ -f molecule/$s/molecule.yml ]] || continue
+  printf '  %-12s' "$s"
+  for d in "${suites[@]}"; do
+    printf ' %-5s %6s s' "${result[$s $d]:-n/a}" "${seconds[$s $d]:-0}"
+  done
+  echo
 done
 exit $rc
