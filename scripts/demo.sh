@@ -21,7 +21,10 @@ cleanup() { docker rm -f "$name" >/dev/null 2>&1 || true; docker network rm "$ne
 if [[ ${DEMO_KEEP:-0} != 1 ]]; then trap cleanup EXIT; fi
 cleanup
 docker network create "$net" >/dev/null
+# apt-cache: the host's apt-cacher-ng, when make setup could start it (see
+# scripts/ensure-apt-cache.sh and scripts/image.sh).
 docker run -d --name "$name" --hostname mail.example.test --network "$net" \
+  --add-host apt-cache:host-gateway \
   --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host \
   -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
   --security-opt seccomp=unconfined "$image" /sbin/init >/dev/null

@@ -7,6 +7,14 @@
 # The tag carries a hash of this recipe, so an image is rebuilt only when the
 # recipe (this file) changes. Images are built with debootstrap and
 # `docker import`; nothing is ever pulled from a registry.
+#
+# apt in the images uses the test host's package cache when there is one:
+# /etc/apt/apt.conf.d/01postmaster-proxy asks /usr/local/lib/postmaster/apt-proxy,
+# which answers http://apt-cache:3142 when the name apt-cache resolves and that
+# port answers within a second, and DIRECT otherwise. Molecule and the demo
+# map apt-cache to docker's host-gateway, where scripts/ensure-apt-cache.sh
+# runs apt-cacher-ng. The packages are still installed by the roles in every
+# scenario; only their download is shared.
 set -euo pipefail
 
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -45,6 +53,21 @@ build() {
   # Containers must not start getty or try to reach out at boot.
   rm -f "$root"/etc/systemd/system/getty.target.wants/* || true
   echo "postmaster-${suite}" > "$root/etc/hostname"
+  install -d "$root/usr/local/lib/postmaster"
+  cat > "$root/usr/local/lib/postmaster/apt-proxy" <<'PROXY'
+#!/bin/bash
+# apt's Acquire::http::Proxy-Auto-Detect: the test host's apt-cacher-ng when
+# the name apt-cache resolves and its port answers within 1 s, else DIRECT.
+if getent hosts apt-cache >/dev/null 2>&1 &&
+  timeout 1 bash -c 'exec 3<>/dev/tcp/apt-cache/3142' 2>/dev/null; then
+  echo http://apt-cache:3142
+else
+  echo DIRECT
+fi
+PROXY
+  chmod 0755 "$root/usr/local/lib/postmaster/apt-proxy"
+  echo 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/postmaster/apt-proxy";' \
+    > "$root/etc/apt/apt.conf.d/01postmaster-proxy"
   tar -C "$root" -c . | docker import \
     -c 'CMD ["/sbin/init"]' -c 'ENV container=docker' \
     -m "postmaster.mailserver test image, debootstrap $suite" - "$tag" >/dev/null
