@@ -31,6 +31,11 @@ def host(role: str) -> testinfra.host.Host:
     return testinfra.get_host(f"ansible://{instance(role)}?ansible_inventory={inventory}")
 
 
+def dovecot_24(h: testinfra.host.Host) -> bool:
+    """True on Dovecot 2.4 (Debian 13), whose settings are named differently from 2.3 (Debian 12)."""
+    return h.check_output("dovecot --version").startswith("2.4")
+
+
 def container_ip(role: str) -> str:
     """IPv4 address of a platform on the scenario network, from docker inspect."""
     out = subprocess.run(

@@ -21,15 +21,27 @@ def test_services_run_and_config_is_valid(server):
     assert "protocols = imap pop3 lmtp" in conf
     assert "ssl = required" in conf
     assert "auth_mechanisms = plain login" in conf
-    assert server.check_output("doveconf -h disable_plaintext_auth") == "yes"
+    if helpers.dovecot_24(server):
+        assert server.check_output("doveconf -h auth_allow_cleartext") == "no"
+    else:
+        assert server.check_output("doveconf -h disable_plaintext_auth") == "yes"
     assert server.check_output("doveconf -h ssl_min_protocol") == "TLSv1.2"
     for name in ("05-protocols", "10-auth", "10-mail", "10-master", "10-ssl"):
         assert server.file(f"/etc/dovecot/conf.d/{name}.conf").contains("Ansible managed")
 
 
-def test_postfix_and_dovecot_share_the_certificate(server):
-    assert server.check_output("doveconf -h ssl_cert") == "</etc/ssl/postmaster/mail.example.test.crt"
-    assert server.check_output("postconf -h smtpd_tls_cert_file") == "/etc/ssl/postmaster/mail.example.test.crt"
+def test_postfix_and_dovecot_share_the_certificate(server, server_ip):
+    cert = "/etc/ssl/postmaster/mail.example.test.crt"
+    assert server.check_output("postconf -h smtpd_tls_cert_file") == cert
+    # Seen from outside: 993, 995 and 587 present the certificate file the role made.
+    fingerprint = "openssl x509 -noout -fingerprint -sha256"
+    expected = server.check_output(f"{fingerprint} -in {cert}")
+    for service in ("993", "995", "587 -starttls smtp"):
+        port, _sep, extra = service.partition(" ")
+        presented = helpers.host("client").check_output(
+            f"echo | timeout 20 openssl s_client -connect %s:{port} {extra} 2>/dev/null | {fingerprint}", server_ip
+        )
+        assert presented == expected, service
 
 
 def test_sasl_and_lmtp_sockets_in_postfix_spool(server):

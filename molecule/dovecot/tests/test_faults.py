@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -120,3 +121,39 @@ def test_password_change_rehashes_only_that_user_and_never_logs_it(server):
     check = helpers.run_converge(check=True)
     assert check.returncode == 0 and "changed=0" in check.stdout, check.stdout[-3000:]
     assert "Anna-Test-Password-1" not in check.stdout and "$6$" not in check.stdout
+
+
+def test_include_that_breaks_dovecot_at_reload_is_rolled_back(server):
+    """doveconf -n accepts a certificate path that does not exist; Dovecot only fails when it reads it.
+
+    dovecot_config must then restore the previous files, restart Dovecot, and fail: IMAP keeps answering.
+    """
+    setting = (
+        "ssl_server_cert_file = /nonexistent.pem" if helpers.dovecot_24(server) else "ssl_cert = </nonexistent.pem"
+    )
+    fault = "/etc/dovecot/conf.d/99-test-fault.conf"
+    before = helpers.snapshot(server, "/etc/dovecot")
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    args = json.dumps({"files": {"conf.d/99-test-fault.conf": setting + "\n"}})
+    result = subprocess.run(
+        [
+            "ansible",
+            "-i",
+            inventory,
+            helpers.instance("server"),
+            "-m",
+            "postmaster.mailserver.dovecot_config",
+            "-a",
+            args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "logged errors after the reload" in output and "/nonexistent.pem" in output, output[-3000:]
+    assert "previous files were restored and dovecot restarted" in output, output[-3000:]
+    assert not server.file(fault).exists
+    assert helpers.snapshot(server, "/etc/dovecot") == before
+    services_answer()

@@ -106,7 +106,7 @@ def test_dovecot_include_refused_by_doveconf_is_never_installed():
         result = run_role_alone({"mailboxes_dovecot_users_file": other_users})
         output = result.stdout + result.stderr
         assert result.returncode != 0, output[-3000:]
-        assert "failed to validate" in output and "bogus_setting_for_test" in output, output[-3000:]
+        assert "doveconf refused" in output and "bogus_setting_for_test" in output, output[-3000:]
         assert server.file(include).content_string == before
     finally:
         server.run(f"rm -f {broken} {other_users}")
