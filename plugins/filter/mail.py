@@ -19,6 +19,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes im
     MailboxesError,
     passwd_entries,
     plan,
+    users_to_domains,
 )
 
 
@@ -55,6 +56,11 @@ def virtual_mailbox_passwd(domains: Any, name: str = "mailboxes_domains") -> lis
     return _wrap("virtual_mailbox_passwd", lambda: passwd_entries(domains, name))
 
 
+def virtual_users_domains(users: Any, name: str = "dovecot_virtual_users") -> list[dict[str, Any]]:
+    """Group a flat user@domain list into mailboxes_domains entries (keeps the secrets)."""
+    return _wrap("virtual_users_domains", lambda: users_to_domains(users, name))
+
+
 class FilterModule:
     """Mail address, domain and virtual mailbox filters."""
 
@@ -65,4 +71,5 @@ class FilterModule:
             "mail_domain": mail_domain,
             "virtual_mailboxes": virtual_mailboxes,
             "virtual_mailbox_passwd": virtual_mailbox_passwd,
+            "virtual_users_domains": virtual_users_domains,
         }

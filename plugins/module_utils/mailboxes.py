@@ -212,3 +212,34 @@ def passwd_entries(domains: Any, name: str = "mailboxes_domains") -> list[dict[s
     if errors:
         raise MailboxesError("; ".join(errors))
     return entries
+
+
+def users_to_domains(users: Any, name: str = "dovecot_virtual_users") -> list[dict[str, Any]]:
+    """Turn a flat list of ``{name: user@domain, password|hash}`` into ``mailboxes_domains`` entries.
+
+    The order of domains and of users within a domain is kept. Only the shape is checked here;
+    :func:`plan` checks the result like any other ``mailboxes_domains``.
+    """
+    errors: list[str] = []
+    domains: dict[str, list[dict[str, Any]]] = {}
+    for index, user in enumerate(_items(users, name, errors)):
+        path = f"{name}[{index}]"
+        entry = _mapping(user, path, errors)
+        if entry is None:
+            continue
+        address = entry.get("name")
+        if not isinstance(address, str) or address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+            errors.append(f"{path}.name: expected one local@domain address, got {address!r}")
+            continue
+        unknown = sorted(set(entry) - {"name", "password", "hash"})
+        if unknown:
+            errors.append(
+                f"{path}: {', '.join(map(str, unknown))} cannot be carried over; move this user to mailboxes_domains"
+            )
+            continue
+        local, domain = address.split("@")
+        secrets = {key: entry[key] for key in ("password", "hash") if key in entry}
+        domains.setdefault(domain.lower(), []).append({"name": local, **secrets})
+    if errors:
+        raise MailboxesError("; ".join(errors))
+    return [{"name": domain, "users": members} for domain, members in domains.items()]

@@ -110,6 +110,8 @@ def test_password_change_rehashes_only_that_user_and_never_logs_it(server):
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-3000:]
         assert "Ben-New-Password-3" not in output and "$6$" not in output
+        # The deprecated variable still works, handed to the mailboxes role, and says so.
+        assert "[DEPRECATED] dovecot_virtual_users" in output, output[-3000:]
         after = lines()
         assert after[0] == before[0]
         assert after[1] != before[1]

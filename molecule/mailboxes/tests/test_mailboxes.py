@@ -53,9 +53,9 @@ def test_postfix_virtual_settings(server):
     assert server.check_output("postconf -h virtual_mailbox_domains") == "one.example.org, two.example.net"
     assert server.check_output("postconf -h virtual_mailbox_maps") == "hash:/etc/postfix/vmailbox"
     assert server.check_output("postconf -h virtual_alias_maps") == "hash:/etc/postfix/virtual"
-    assert server.check_output("postconf -h virtual_uid_maps") == "static:5000"
-    assert server.check_output("postconf -h virtual_gid_maps") == "static:5000"
-    assert server.check_output("postconf -h virtual_mailbox_base") == VMAIL
+    # One delivery path for virtual users: Dovecot LMTP (quota and Sieve act there).
+    assert server.check_output("postconf -h virtual_transport") == "lmtp:unix:private/dovecot-lmtp"
+    assert server.file("/var/spool/postfix/private/dovecot-lmtp").is_socket
     assert server.file("/etc/postfix/postmaster.d/40-mailboxes.json").exists
     assert server.run("postfix check").rc == 0
     assert (

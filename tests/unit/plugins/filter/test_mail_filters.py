@@ -21,7 +21,14 @@ FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 
 def test_filters_are_registered_and_documented():
     names = sorted(FilterModule().filters())
-    assert names == ["mail_address", "mail_addresses", "mail_domain", "virtual_mailbox_passwd", "virtual_mailboxes"]
+    assert names == [
+        "mail_address",
+        "mail_addresses",
+        "mail_domain",
+        "virtual_mailbox_passwd",
+        "virtual_mailboxes",
+        "virtual_users_domains",
+    ]
     for name in names:
         doc = yaml.safe_load((FILTER_DIR / f"{name}.yml").read_text(encoding="utf-8"))
         assert doc["DOCUMENTATION"]["name"] == name

@@ -13,6 +13,7 @@ from ansible_collections.postmaster.mailserver.plugins.filter.mail import (
     FilterModule,
     virtual_mailbox_passwd,
     virtual_mailboxes,
+    virtual_users_domains,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import passwd_entries, plan
 
@@ -37,7 +38,8 @@ def test_filters_are_registered_and_documented():
     filters = FilterModule().filters()
     assert filters["virtual_mailboxes"] is virtual_mailboxes
     assert filters["virtual_mailbox_passwd"] is virtual_mailbox_passwd
-    for name in ("virtual_mailboxes", "virtual_mailbox_passwd"):
+    assert filters["virtual_users_domains"] is virtual_users_domains
+    for name in ("virtual_mailboxes", "virtual_mailbox_passwd", "virtual_users_domains"):
         doc = yaml.safe_load((FILTER_DIR / f"{name}.yml").read_text(encoding="utf-8"))
         assert doc["DOCUMENTATION"]["name"] == name
 
@@ -119,3 +121,51 @@ def test_filters_do_not_catch_unrelated_exceptions():
 
     with pytest.raises(RuntimeError, match="boom"):
         virtual_mailboxes(Weird([1]), "/v")
+
+
+FLAT = [
+    {"name": "anna@Virtual.example.test", "password": "Anna-1"},
+    {"name": "carl@other.test", "hash": "{SHA512-CRYPT}$6$x"},
+    {"name": "ben@virtual.example.test", "password": "Ben-2"},
+]
+
+
+def test_virtual_users_domains_groups_by_domain_in_order():
+    domains = virtual_users_domains(FLAT)
+    assert domains == [
+        {
+            "name": "virtual.example.test",
+            "users": [{"name": "anna", "password": "Anna-1"}, {"name": "ben", "password": "Ben-2"}],
+        },
+        {"name": "other.test", "users": [{"name": "carl", "hash": "{SHA512-CRYPT}$6$x"}]},
+    ]
+    # The result is a valid mailboxes_domains: same users and Maildirs as the flat list names.
+    assert [e["name"] for e in virtual_mailbox_passwd(domains)] == [
+        "anna@virtual.example.test",
+        "ben@virtual.example.test",
+        "carl@other.test",
+    ]
+    assert plan(domains, "/var/mail/vmail")["maildirs"] == [
+        "/var/mail/vmail/virtual.example.test/anna",
+        "/var/mail/vmail/virtual.example.test/ben",
+        "/var/mail/vmail/other.test/carl",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("users", "message"),
+    [
+        ("anna@x.test", "dovecot_virtual_users: expected a list"),
+        (["anna@x.test"], r"dovecot_virtual_users\[0\]: expected a dictionary"),
+        ([{"name": "nodomain", "password": "p"}], r"dovecot_virtual_users\[0\].name: expected one local@domain"),
+        ([{"name": "a@b@c", "password": "p"}], r"dovecot_virtual_users\[0\].name"),
+        ([{"name": "@b", "password": "p"}], r"dovecot_virtual_users\[0\].name"),
+        (
+            [{"name": "a@b.test", "password": "p", "extra_fields": "x=1"}],
+            r"dovecot_virtual_users\[0\]: extra_fields cannot be carried over",
+        ),
+    ],
+)
+def test_virtual_users_domains_names_the_bad_entry(users, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        virtual_users_domains(users)
