@@ -9,16 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
+    PostfixValidationError,
     render_table,
     render_value,
     table_ref,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
-    PostfixValidationError,
-    validate_cidr_list,
-    validate_restrictions,
 )
 
 

@@ -8,19 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import (
+    CIDR_PARAMS,
+    validate_cidr_list,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
+    is_restriction_param,
+    validate_restrictions,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
+    PostfixValidationError,
     is_valid_param_name,
     normalize_value,
     render_value,
     split_list,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
-    CIDR_PARAMS,
-    PostfixValidationError,
-    is_restriction_param,
-    validate_cidr_list,
-    validate_restrictions,
 )
 
 ENV = {"LC_ALL": "C"}

@@ -29,11 +29,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
+    PostfixValidationError,
     render_main_cf,
     render_master_cf,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
-    PostfixValidationError,
     normalize_main,
     parse_postconf_warnings,
     validate_main,

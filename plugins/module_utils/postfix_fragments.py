@@ -22,16 +22,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
+    group_restrictions,
+    is_restriction_param,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
     is_valid_param_name,
     normalize_value,
     split_list,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
-    group_restrictions,
-    is_restriction_param,
 )
 
 FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides")

@@ -30,8 +30,22 @@ _MAXPROC_RE = re.compile(r"^(-|\d+)$")
 _SEPARATORS = ", \t\r\n"
 
 
+#: A ``type:name`` lookup table reference (the name may itself be a reference, as in ``proxy:hash:/x``).
+TABLE_TOKEN_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$", re.DOTALL)
+#: ``$name``, ``${name}`` and ``$(name)`` parameter expansions.
+EXPANSION_RE = re.compile(r"\$(?:\{([A-Za-z0-9_.-]+)\}|\(([A-Za-z0-9_.-]+)\)|([A-Za-z0-9_]+))")
+
+
 class PostfixSyntaxError(ValueError):
     """A value cannot be represented in, or parsed from, Postfix configuration syntax."""
+
+
+class PostfixValidationError(ValueError):
+    """A configuration value would break Postfix; the message names the parameter.
+
+    Raised by the checks in postfix_restrictions, postfix_networks, postfix_tables and
+    postfix_validate.
+    """
 
 
 def is_valid_param_name(name: str) -> bool:
@@ -136,6 +150,26 @@ def split_list(value: Any) -> list[str]:
     if current:
         tokens.append("".join(current))
     return tokens
+
+
+def expand_value(value: str, main: Mapping[str, Any], depth: int = 10) -> str:
+    """Expand ``$name``, ``${name}`` and ``$(name)`` from *main*; unknown names stay as they are."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2) or match.group(3)
+        if name in main:
+            try:
+                return render_value(main[name])
+            except PostfixSyntaxError:
+                pass
+        return match.group(0)
+
+    for _attempt in range(depth):
+        expanded = EXPANSION_RE.sub(replace, value)
+        if expanded == value:
+            break
+        value = expanded
+    return value
 
 
 def normalize_value(value: Any) -> str:

@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
+    expand_value,
     normalize_value,
     parse_main_cf,
     parse_master_cf,
@@ -265,3 +266,10 @@ def test_master_service_errors(data, message):
 def test_parse_master_cf_errors(text, message):
     with pytest.raises(PostfixSyntaxError, match=message):
         parse_master_cf(text)
+
+
+def test_expand_value():
+    main = {"a": "$b/x", "b": "${c}", "c": "/etc", "list": ["1", "2"]}
+    assert expand_value("$a and $(c) and $list and $unknown", main) == "/etc/x and /etc and 1, 2 and $unknown"
+    loop = {"a": "$a$a"}
+    assert "$a" in expand_value("$a", loop, depth=3)
