@@ -118,6 +118,8 @@ class DovecotConfig:
         self._sleep = sleep
         self._clock = clock
         self.warnings: list[str] = []
+        #: Whether the checked candidate has a passdb; without one Dovecot cannot greet (see health).
+        self.has_passdb = True
 
     # -- helpers -------------------------------------------------------------
 
@@ -167,7 +169,7 @@ class DovecotConfig:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 with open(target, "w", encoding="utf-8") as handle:
                     handle.write(text)
-            rc, _out, err = self.run([doveconf, "-c", os.path.join(candidate, "dovecot.conf"), "-n"])
+            rc, out, err = self.run([doveconf, "-c", os.path.join(candidate, "dovecot.conf"), "-n"])
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         message = err.strip().replace(candidate, self.config_dir)
@@ -176,6 +178,7 @@ class DovecotConfig:
                 f"doveconf refused the candidate configuration (rc={rc}); nothing was changed: {message}",
                 doveconf_rc=rc,
             )
+        self.has_passdb = any(line.startswith("passdb") for line in out.splitlines())
 
     # -- apply ---------------------------------------------------------------
 
@@ -249,8 +252,20 @@ class DovecotConfig:
             raise HealthCheckError("Dovecot logged errors after the reload:\n" + "\n".join(errors[:20]))
 
     def health(self, since: float) -> None:
-        """Raise HealthCheckError unless Dovecot answers and logged no error since *since*."""
-        self._wait_for_greeting()
+        """Raise HealthCheckError unless Dovecot answers and logged no error since *since*.
+
+        Without any passdb, Dovecot's login processes answer ``* BYE Auth process broken``; that is the
+        state between the dovecot role (with system users off) and the role that adds the user database
+        (mailboxes). Then the service must run and log no error, and a warning says why logins fail.
+        """
+        if self.has_passdb:
+            self._wait_for_greeting()
+        else:
+            self._systemctl("is-active")
+            self.warnings.append(
+                "the configuration has no passdb yet: Dovecot runs, but logins fail until one is added "
+                "(the mailboxes role adds the virtual users' passdb)"
+            )
         self._sleep(1)  # give journald a moment to receive what the reload logged
         self._check_journal(since)
 

@@ -17,6 +17,9 @@ description:
   - Then the changed files are replaced atomically and Dovecot is reloaded (or started when it does not
     run). Dovecot must then greet on O(health_port), and must not have logged an error since the reload:
     C(doveconf -n) accepts values that only fail when Dovecot reads them, such as a missing certificate.
+  - When the configuration has no C(passdb) yet (system users off, and the role that adds the virtual users'
+    user database not applied yet), Dovecot cannot greet; then the service must be active and log no error,
+    and a warning says that logins fail until a passdb is added.
   - Otherwise the previous files are restored, Dovecot is restarted, and the module fails with what went wrong.
 author:
   - postmaster.mailserver developers (@postmaster)

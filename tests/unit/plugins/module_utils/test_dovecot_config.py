@@ -40,7 +40,7 @@ class FakeRunner:
             self.candidates.append(
                 {str(p.relative_to(conf)): p.read_text(encoding="utf-8") for p in conf.rglob("*") if p.is_file()}
             )
-        response = self.responses.get(key, (0, "", ""))
+        response = self.responses.get(key, (0, "passdb pam {\n}\n" if key == "doveconf -c -n" else "", ""))
         return response(argv) if callable(response) else response
 
     @property
@@ -236,3 +236,21 @@ def test_greeting_probe_accepts_imap_and_pop3(greeting):
 def test_greeting_probe_refuses_other_greetings():
     with pytest.raises(HealthCheckError, match="expected"):
         greeting_probe("127.0.0.1", _serve(b"* BYE shutting down\r\n"), 5)
+
+
+def test_without_passdb_the_service_must_run_and_a_warning_says_why_logins_fail(conf):
+    def probe(host, port, timeout):
+        raise AssertionError("no greeting is expected without a passdb")
+
+    runner = FakeRunner({"doveconf -c -n": (0, "protocols = imap\n", "")})
+    result = make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner, probe=probe).execute()
+    assert result["changed"] is True
+    assert "systemctl is-active dovecot" in runner.keys
+    assert any("no passdb yet" in w for w in result["warnings"])
+
+
+def test_without_passdb_a_stopped_service_rolls_back(conf):
+    runner = FakeRunner({"doveconf -c -n": (0, "", ""), "systemctl is-active dovecot": (3, "failed", "")})
+    with pytest.raises(DovecotConfigError, match="is-active dovecot failed"):
+        make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner).execute()
+    assert (conf / "conf.d" / "10-ssl.conf").read_text(encoding="utf-8") == LIVE_SSL
