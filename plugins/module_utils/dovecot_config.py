@@ -287,6 +287,9 @@ class DovecotConfig:
             # Starts Dovecot when it does not run, so a broken set is caught on a first run too.
             self._systemctl("reload-or-restart")
             result["reloaded"] = True
+            # Dovecot 2.4's master rewrites /run/dovecot/config on a reload; a login process that
+            # starts in that moment fails with "stat(/run/dovecot/config) failed". Let it settle.
+            self._sleep(1)
             if self.health_check:
                 self.health(since)
         except HealthCheckError as exc:
