@@ -31,7 +31,7 @@ bench_start() {
   docker rm -f "$bench_name" >/dev/null 2>&1 || true
   echo "==> starting $bench_name ($2)"
   docker run -d --name "$bench_name" --hostname mail.example.test \
-    --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host \
+    --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host --add-host apt-cache:host-gateway \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
     --security-opt seccomp=unconfined "$2" /sbin/init >/dev/null
   local state _i

@@ -14,7 +14,7 @@ echo "==> ansible-galaxy collection build"
 ansible-galaxy collection build --force --output-path "$tmp/dist" . >/dev/null
 tarball=$(ls "$tmp"/dist/postmaster-mailserver-*.tar.gz)
 echo "    $(basename "$tarball"): $(tar -tzf "$tarball" | wc -l) files, $(du -h "$tarball" | cut -f1)"
-if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|molecule|tests/output|\.git)/' ; then
+if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|molecule|tests/output|\.git)/|(^|/)importer_result\.json$' ; then
   echo "tarball contains files that build_ignore should exclude" >&2
   exit 1
 fi
@@ -26,7 +26,9 @@ RUN_ANSIBLE_TEST = False
 RUN_ANSIBLE_LINT = True
 CHECK_REQUIRED_TAGS = False
 CFG
-GALAXY_IMPORTER_CONFIG="$tmp/importer.cfg" python -m galaxy_importer.main "$tarball" >"$tmp/importer.log" 2>&1 || {
+# galaxy-importer writes importer_result.json into its working directory:
+# run it in the temporary directory, never in the repository.
+(cd "$tmp" && GALAXY_IMPORTER_CONFIG="$tmp/importer.cfg" python -m galaxy_importer.main "$tarball") >"$tmp/importer.log" 2>&1 || {
   cat "$tmp/importer.log" >&2
   echo "galaxy-importer failed" >&2
   exit 1

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmark (issue 15): the whole mail server, every role of playbooks/site.yml
+# with its defaults and the few users of bench/site_vars.yml, over the docker
+# connection, on a fresh container of the locally built image:
+#
+#   bare      apt-get install of the same packages on another fresh container
+#             (the floor a first converge cannot beat);
+#   first     the first converge of site.yml;
+#   rerun     a re-run without pipelining (must be changed=0; budget 15 s);
+#   piped     a re-run with pipelining (must be changed=0; budget 10 s);
+#   check     a check-mode run on the converged host (must be changed=0).
+#
+# Times are the wall clock of the whole command. Both containers use the same
+# apt proxy as the tests when it answers (make setup starts it), so the
+# download cost is the same for bare and first.
+#
+#   MOLECULE_DISTRO=trixie   image suite (trixie or bookworm)
+#   BENCH_KEEP=1             keep the container and the work directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections" ANSIBLE_NOCOLOR=1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+distro=${MOLECULE_DISTRO:-trixie}
+name=pm-bench-site
+die() { echo "site_rerun.sh: $*" >&2; exit 1; }
+command -v ansible-playbook >/dev/null || die "no ansible-playbook in .venv; run make setup"
+image=$(bench_image "$distro")
+work=$(mktemp -d "/tmp/$name.XXXXXX")
+
+# The packages site.yml installs with its defaults (postfix, dovecot with
+# imap, pop3 and lmtp, and what the certificate role needs).
+packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd python3-cryptography)
+
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
+recap_changed() { grep -Eo ' changed=[0-9]+' "$1" | tail -1 | cut -d= -f2; }
+
+echo "==> bare: apt-get install ${packages[*]} on a fresh $distro container"
+bench_start "$name-bare" "$image" "$work"
+t0=$(date +%s.%N)
+in_box sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages[*]}" \
+  >"$work/bare.log" 2>&1 || { tail -20 "$work/bare.log" >&2; die "apt-get install failed"; }
+bare=$(seconds "$t0" "$(date +%s.%N)")
+docker rm -f "$name-bare" >/dev/null
+
+bench_start "$name" "$image" "$work"
+bench_inventory "$work/inventory.yml"
+sed -i 's/^    bench:/    mail:/' "$work/inventory.yml"
+
+# run LABEL [ARGS...]: site.yml with the bench variables; print its seconds.
+run() {
+  local label=$1 t0
+  shift
+  t0=$(date +%s.%N)
+  ansible-playbook -i "$work/inventory.yml" -e @bench/site_vars.yml "$@" playbooks/site.yml >"$work/$label.log" 2>&1 \
+    || { tail -30 "$work/$label.log" >&2; die "$label run failed ($work/$label.log)"; }
+  seconds "$t0" "$(date +%s.%N)"
+}
+
+echo "==> first converge of playbooks/site.yml"
+first=$(run first)
+echo "==> re-run without pipelining"
+rerun=$(run rerun)
+echo "==> re-run with pipelining"
+piped=$(ANSIBLE_PIPELINING=1 run piped)
+echo "==> check mode on the converged host"
+check=$(run check --check --diff)
+
+for label in rerun piped check; do
+  [[ $(recap_changed "$work/$label.log") == 0 ]] || die "$label reported changes ($work/$label.log)"
+done
+tasks=$(grep -c '^TASK \[' "$work/rerun.log")
+
+printf '\nFull server (%s, %s), playbooks/site.yml over the docker connection:\n' "$distro" "$image"
+printf '  %-36s %7s s\n' "bare apt-get install" "$bare"
+printf '  %-36s %7s s   %s x bare (budget 1.5)\n' "first converge" "$first" "$(awk -v a="$first" -v b="$bare" 'BEGIN {printf "%.2f", a / b}')"
+printf '  %-36s %7s s   budget 15 s, changed=0, %s tasks\n' "re-run" "$rerun" "$tasks"
+printf '  %-36s %7s s   budget 10 s, changed=0\n' "re-run with pipelining" "$piped"
+printf '  %-36s %7s s   changed=0\n' "check mode on the converged host" "$check"
