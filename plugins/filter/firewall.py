@@ -1,0 +1,64 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters of the firewall role: its rules, and the ufw changes that reach them (documented in *.yml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import (
+    FirewallError,
+    build_rules,
+    rules,
+    ufw_plan,
+)
+
+
+def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except FirewallError as exc:
+        # "from None": ansible-core appends the chained cause, which would repeat the message.
+        raise AnsibleFilterError(f"{filter_name}: {exc}") from None
+
+
+def firewall_rules(
+    mail_ports: Any,
+    *,
+    ssh_port: Any = 22,
+    admin_networks: Any = None,
+    sasl_peers: Any = None,
+    extra_rules: Any = None,
+    session: str = "",
+) -> list[dict[str, Any]]:
+    """The firewall role's rules from the mail_ports result and its variables; refuse an SSH lockout."""
+    found = mail_ports or {}
+    if not isinstance(found, dict):
+        raise AnsibleFilterError("firewall_rules: the input must be the result of postmaster.mailserver.mail_ports")
+    return _wrap(
+        "firewall_rules",
+        lambda: build_rules(
+            found.get("ports") or [],
+            ssh_port_value=ssh_port,
+            admin_networks=admin_networks or [],
+            sasl_peers=sasl_peers or [],
+            extra=extra_rules or [],
+            sshd_ports=found.get("ssh_ports") or [],
+            session=session or "",
+        ),
+    )
+
+
+def firewall_ufw_plan(rule_set: Any, show_added: str) -> dict[str, list[dict[str, str]]]:
+    """The ufw rules to add and to delete so that this collection's ufw rules are exactly *rule_set*."""
+    return _wrap("firewall_ufw_plan", lambda: ufw_plan(rules(rule_set), show_added or ""))
+
+
+class FilterModule:
+    """Firewall filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {"firewall_rules": firewall_rules, "firewall_ufw_plan": firewall_ufw_plan}
