@@ -168,8 +168,9 @@ def parse_term(text: str, where: str = "record") -> Term:
         raise SpfError(f"{at}: unknown mechanism '{name}{rest}'")
     domain, cidr4, cidr6 = rest, None, None
     if name != "ptr":
-        dual = _DUAL_CIDR_RE.match(rest)
-        assert dual is not None  # the pattern matches any string
+        dual = _DUAL_CIDR_RE.fullmatch(rest)
+        if dual is None:  # pragma: no cover - the pattern matches any string
+            raise SpfError(f"{at}: invalid argument {rest!r}")
         domain, cidr4, cidr6 = dual.group(1), _cidr(dual.group(2), 32, at), _cidr(dual.group(3), 128, at)
     if domain.startswith(":"):
         domain = domain[1:]

@@ -403,7 +403,8 @@ class SpfCheck:
     ) -> tuple[bool, tuple[str | None, str | None] | None]:
         """Whether *term* matches ctx.ip; for a matching include, also where the inner match was."""
         ip = ctx.ip
-        assert ip is not None
+        if ip is None:  # pragma: no cover - evaluate() always has an address
+            raise _Abort("permerror", "no address to evaluate")
         if term.name == "all":
             return True, None
         if term.name in ("ip4", "ip6"):
