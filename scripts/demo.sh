@@ -28,7 +28,12 @@ docker run -d --name "$name" --hostname mail.example.test --network "$net" \
   --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host \
   -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
   --security-opt seccomp=unconfined "$image" /sbin/init >/dev/null
-docker exec "$name" systemctl is-system-running --wait >/dev/null || true
+# Wait for systemd to finish booting; right after the start its bus may not
+# answer yet, and then systemctl prints nothing.
+for _ in $(seq 1 30); do
+  [[ -n $(docker exec "$name" systemctl is-system-running --wait 2>/dev/null) ]] && break
+  sleep 1
+done
 echo "==> the VPS: container $name ($distro), $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")"
 
 inv=$(mktemp /tmp/pm-demo-inventory.XXXXXX.yml)
