@@ -13,7 +13,7 @@
 #
 #   BENCH_RUNS=3          runs per method (each run: apply + re-run)
 #   BENCH_PARAMS=200      number of parameters
-#   MOLECULE_DISTRO=...   image suite (bookworm, trixie, bullseye)
+#   MOLECULE_DISTRO=...   image suite (trixie or bookworm)
 #   BENCH_KEEP=1          keep the work directory (logs, params) and the container
 set -euo pipefail
 cd "$(dirname "$0")/.."

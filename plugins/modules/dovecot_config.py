@@ -15,7 +15,7 @@ description:
     temporary directory, the new files are put in, and C(doveconf -n) must accept the copy without
     printing anything on stderr (a warning counts as an error). Nothing is written when it does not.
   - Then the changed files are replaced atomically and Dovecot is reloaded (or started when it does not
-    run). Dovecot must then greet on O(health_port), and must not have logged an error since the reload:
+    run). Dovecot must then greet on O(health_port), and must not have logged an error since the reload;
     C(doveconf -n) accepts values that only fail when Dovecot reads them, such as a missing certificate.
   - When the configuration has no C(passdb) yet (system users off, and the role that adds the virtual users'
     user database not applied yet), Dovecot cannot greet; then the service must be active and log no error,
