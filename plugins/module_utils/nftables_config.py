@@ -297,7 +297,7 @@ class NftablesConfig:
         if other:
             raise NftablesConfigError(
                 f"{other} manages this host's firewall; two managers would each drop what the other allows. "
-                "Switch it off, or use that backend instead of nftables; nothing was changed"
+                "Switch it off, or use that backend (firewall_backend of the firewall role); nothing was changed"
             )
         if not nft:
             if not self.check_mode:
