@@ -12,6 +12,8 @@ from typing import Any
 
 ENV = {"LC_ALL": "C"}
 SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
+#: Table types Postfix reads from their source file: nothing to compile.
+FLAT_TYPES = ("regexp", "pcre", "cidr", "texthash")
 
 
 class PostmapError(Exception):

@@ -14,6 +14,8 @@ description:
     older than the source.
   - With O(content), first writes the source itself (atomically, only when it differs), so that writing and
     compiling a table is one task; the diff then shows the source change.
+  - Tables that Postfix reads from their source (O(type=regexp), V(pcre), V(cidr) and V(texthash)) are only written;
+    there is nothing to compile, so a role writes every kind of table with the same task.
   - The compiled file gets the owner, group and mode of the source, so a C(0600) root password
     source gives a C(0600) root C(.db). A compiled file whose owner or mode differs is fixed even when
     no rebuild is needed.
@@ -36,8 +38,9 @@ options:
   type:
     description:
       - The table type; decides the compiled file (V(.db) for V(hash) and V(btree), V(.lmdb), V(.cdb)).
+      - V(regexp), V(pcre), V(cidr) and V(texthash) tables are not compiled.
     type: str
-    choices: [hash, btree, lmdb, cdb]
+    choices: [hash, btree, lmdb, cdb, regexp, pcre, cidr, texthash]
     default: hash
   aliases:
     description:
@@ -89,7 +92,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 db_path:
-  description: The compiled file.
+  description: The compiled file; V(null) for a table type that is not compiled.
   returned: always
   type: str
   sample: /etc/postfix/sasl_passwd.db
@@ -107,7 +110,12 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import Postmap, PostmapError, db_path
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
+    FLAT_TYPES,
+    Postmap,
+    PostmapError,
+    db_path,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
@@ -135,7 +143,11 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "type": {"type": "str", "choices": ["hash", "btree", "lmdb", "cdb"], "default": "hash"},
+            "type": {
+                "type": "str",
+                "choices": ["hash", "btree", "lmdb", "cdb", *FLAT_TYPES],
+                "default": "hash",
+            },
             "aliases": {"type": "bool", "default": False},
             "config_dir": {"type": "path", "default": "/etc/postfix"},
             "content": {"type": "str"},
@@ -156,9 +168,19 @@ def main() -> None:
         source_changed, content_diff = write_source(module, path, params["content"], invocation)
         if content_diff:
             diffs.append(content_diff)
+    if params["type"] in FLAT_TYPES and params["aliases"]:
+        module.fail_json(msg=f"aliases: true needs an indexed table type, not {params['type']}", invocation=invocation)
+    if params["type"] in FLAT_TYPES and params["content"] is None and not os.path.isfile(path):
+        module.fail_json(msg=f"source file {path} does not exist", invocation=invocation)
     if not (module.check_mode and not os.path.exists(path)):
         file_args = module.load_file_common_arguments(params)
         source_changed = module.set_fs_attributes_if_different(file_args, source_changed)
+    if params["type"] in FLAT_TYPES:
+        # Postfix reads the source itself: written (or not) is all there is to do.
+        result = {"changed": source_changed, "rebuilt": False, "source_changed": source_changed, "db_path": None}
+        if module._diff:
+            result["diff"] = diffs or {"before": "", "after": ""}
+        module.exit_json(**result, invocation=invocation)
     if module.check_mode and source_changed:
         # Nothing was written: the compiled file would be rebuilt from the new source.
         try:

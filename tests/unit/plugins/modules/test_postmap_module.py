@@ -116,3 +116,30 @@ def test_content_is_not_echoed(tmp_path, commands, run_module):
     assert rc == 0
     assert result["invocation"]["module_args"]["content"] == f"{len(content)} characters (not echoed)"
     assert "secret.example" not in str(result)
+
+
+@pytest.mark.parametrize("table_type", ["regexp", "pcre", "cidr", "texthash"])
+def test_flat_tables_are_written_but_never_compiled(tmp_path, commands, run_module, table_type):
+    source = tmp_path / "checks"
+    args = {"path": str(source), "type": table_type, "content": "/^x/ REJECT\n", "mode": "0644"}
+    rc, result = run_module(postmap_module.main, {**args, "_ansible_check_mode": True, "_ansible_diff": True})
+    assert (rc, result["changed"], result["rebuilt"], result["db_path"]) == (0, True, False, None)
+    assert result["diff"][0]["after"] == "/^x/ REJECT\n"
+    assert not source.exists()
+    rc, result = run_module(postmap_module.main, args)
+    assert (rc, result["changed"], result["source_changed"], result["rebuilt"]) == (0, True, True, False)
+    assert source.read_text(encoding="utf-8") == "/^x/ REJECT\n"
+    assert (source.stat().st_mode & 0o777) == 0o644
+    rc, result = run_module(postmap_module.main, {**args, "_ansible_check_mode": True})
+    assert (rc, result["changed"]) == (0, False)
+    rc, result = run_module(postmap_module.main, {**args, "mode": "0640"})
+    assert (rc, result["changed"], result["rebuilt"]) == (0, True, False)
+    assert commands == []
+    assert not (tmp_path / "checks.db").exists()
+
+
+def test_flat_table_errors(tmp_path, commands, run_module):
+    rc, result = run_module(postmap_module.main, {"path": str(tmp_path / "absent"), "type": "cidr"})
+    assert rc == 1 and "does not exist" in result["msg"]
+    rc, result = run_module(postmap_module.main, {"path": str(tmp_path / "a"), "type": "regexp", "aliases": True})
+    assert rc == 1 and "aliases: true needs an indexed table type" in result["msg"]
