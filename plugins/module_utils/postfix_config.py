@@ -181,7 +181,10 @@ class PostfixConfig:
     def assemble(self) -> dict[str, Any]:
         """Load and merge the fragments (those given to the module replacing the files); return main/services and texts."""
         try:
-            loaded = dict(load_fragments(self.fragment_dir))
+            # A role that hands its fragment to the module may run before the directory exists
+            # (the first run, or check mode); the directory is created when the fragment is written.
+            missing_dir = bool(self.fragments) and not os.path.exists(self.fragment_dir)
+            loaded = {} if missing_dir else dict(load_fragments(self.fragment_dir))
             for name, data in self.fragments.items():
                 if data is None:
                     loaded.pop(name, None)
@@ -357,7 +360,13 @@ class PostfixConfig:
     def write_fragments(
         self, changes: Mapping[str, tuple[str | None, str | None]], written: dict[str, str | None]
     ) -> None:
-        """Write or remove fragment files; record each file's previous text in *written* for a rollback."""
+        """Write or remove fragment files; record each file's previous text in *written* for a rollback.
+
+        A missing fragment directory is created (0755), and left in place by a rollback.
+        """
+        if any(text is not None for _previous, text in changes.values()) and not os.path.isdir(self.fragment_dir):
+            os.makedirs(self.fragment_dir, mode=0o755)
+            os.chmod(self.fragment_dir, 0o755)
         for path, (previous, text) in changes.items():
             if text is None:
                 if os.path.exists(path):

@@ -84,6 +84,8 @@ options:
     description:
       - Fragments to write into O(fragment_dir) as part of this run, by file name (C(NN-name.json)); the value is
         the fragment object (written as sorted JSON with an indent of 2), or V(null) to remove that file.
+      - When O(fragment_dir) does not exist yet, it counts as empty, and it is created (mode C(0755)) when a
+        fragment is written.
       - They replace the files of the same name in the assembly, are checked before anything is written, and are
         written (or removed) only when the whole candidate is valid. The diff shows them.
     type: dict

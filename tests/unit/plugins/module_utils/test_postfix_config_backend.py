@@ -639,3 +639,29 @@ def test_given_fragment_gives_the_same_main_cf_as_its_file(env):
     result = make(env, runner).execute()  # now assembled from the file alone
     assert (result["changed"], runner.calls, live(env)) == (False, [], first)
     assert first.index("virtual_alias_maps") < first.index("virtual_mailbox_domains")
+
+
+def test_given_fragment_creates_a_missing_fragment_directory(env):
+    directory = env / "postfix" / "postmaster.d"
+    base = (directory / "00-base.json").read_text(encoding="utf-8")
+    (directory / "00-base.json").unlink()
+    directory.rmdir()
+    runner = FakeRunner()
+    result = make(env, runner, check_mode=True, fragments={"00-base.json": json.loads(base)}).execute()
+    assert result["changed"] is True
+    assert not directory.exists()
+    result = make(env, fragments={"00-base.json": json.loads(base)}).execute()
+    assert result["changed"] is True
+    assert directory.is_dir() and (directory.stat().st_mode & 0o777) == 0o755
+    assert json.loads((directory / "00-base.json").read_text(encoding="utf-8")) == json.loads(base)
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"00-base.json": json.loads(base)}).execute()
+    assert (result["changed"], runner.calls) == (False, [])
+
+
+def test_missing_fragment_directory_without_given_fragments_is_an_error(env):
+    directory = env / "postfix" / "postmaster.d"
+    (directory / "00-base.json").unlink()
+    directory.rmdir()
+    with pytest.raises(PostfixConfigError, match="cannot read fragment directory"):
+        make(env).execute()
