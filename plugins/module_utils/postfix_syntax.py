@@ -120,6 +120,89 @@ def render_table(entries: Any) -> str:
     return "".join(lines)
 
 
+#: Flags after a pattern's closing delimiter (regexp_table(5) and pcre_table(5)).
+PATTERN_FLAGS = {"regexp": "imx", "pcre": "imsxAEUX"}
+_PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*)$", re.DOTALL)
+_ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*$")
+
+
+def pattern_key(pattern: str, flags: str = "", table_type: str = "regexp") -> str:
+    """Return ``/pattern/flags`` for a regexp or pcre table, escaping ``/`` in *pattern*."""
+    allowed = PATTERN_FLAGS.get(table_type)
+    if allowed is None:
+        raise PostfixSyntaxError(f"pattern tables are regexp or pcre, not {table_type!r}")
+    if not isinstance(pattern, str) or not pattern:
+        raise PostfixSyntaxError("the pattern must be a non-empty string")
+    if "\n" in pattern or "\r" in pattern:
+        raise PostfixSyntaxError(f"pattern {pattern!r} contains a line break")
+    if not isinstance(flags, str) or any(flag not in allowed for flag in flags):
+        raise PostfixSyntaxError(
+            f"flags {flags!r} of pattern {pattern!r}: {table_type} knows only {', '.join(allowed)}"
+        )
+    escaped = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, None)
+            if following is None:
+                raise PostfixSyntaxError(f"pattern {pattern!r} ends with a lone backslash")
+            escaped.append(char + following)
+        else:
+            escaped.append("\\/" if char == "/" else char)
+    return "/" + "".join(escaped) + "/" + flags
+
+
+def render_pattern_table(entries: Any, table_type: str = "regexp") -> str:
+    """Render a regexp or pcre table from ``[key, value]`` pairs whose keys are ``/pattern/flags``.
+
+    Unlike render_table, a key may contain whitespace inside its delimiters; a key that is not a
+    ``/pattern/flags`` (optionally negated with ``!``) with flags of *table_type* is refused.
+    """
+    if not isinstance(entries, (list, tuple)):
+        raise PostfixSyntaxError(f"a pattern table must be a list of [key, value] pairs, got {type(entries).__name__}")
+    lines = []
+    for index, pair in enumerate(entries):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise PostfixSyntaxError(f"table entry {index}: expected a [key, value] pair, got {pair!r}")
+        key, value = pair
+        match = _PATTERN_KEY_RE.match(key) if isinstance(key, str) else None
+        if not match:
+            raise PostfixSyntaxError(f"table entry {index}: key {key!r} is not a /pattern/flags")
+        try:
+            pattern_key(match.group("body"), match.group("flags"), table_type)
+        except PostfixSyntaxError as exc:
+            raise PostfixSyntaxError(f"table entry {index}: {exc}") from None
+        rendered = render_value(value)
+        if not rendered:
+            raise PostfixSyntaxError(f"table entry {index} ({key}): the value is empty")
+        lines.append(f"{key} {rendered}\n")
+    return "".join(lines)
+
+
+def render_aliases(aliases: Any) -> str:
+    """Render aliases(5) text, ``name: target, target`` lines sorted by name, from a mapping.
+
+    A target is a string or a list of strings. Names must not be empty nor contain whitespace,
+    ``:``, ``,`` or quotes; targets must not be empty.
+    """
+    if not isinstance(aliases, Mapping):
+        raise PostfixSyntaxError(f"aliases must be a mapping of name to targets, got {type(aliases).__name__}")
+    lines = []
+    for name in sorted(aliases, key=str):
+        if not isinstance(name, str) or not _ALIAS_NAME_RE.match(name):
+            raise PostfixSyntaxError(f"alias name {name!r} is empty or contains whitespace, ':', ',' or a quote")
+        targets = aliases[name]
+        items = targets if isinstance(targets, (list, tuple)) else [targets]
+        if not items or any(not isinstance(item, str) or not item.strip() for item in items):
+            raise PostfixSyntaxError(f"alias {name}: targets must be non-empty strings, got {targets!r}")
+        try:
+            rendered = render_value(list(items))
+        except PostfixSyntaxError as exc:
+            raise PostfixSyntaxError(f"alias {name}: {exc}") from None
+        lines.append(f"{name}: {rendered}\n")
+    return "".join(lines)
+
+
 def split_list(value: Any) -> list[str]:
     """Split a Postfix list value on commas and whitespace, keeping ``{ ... }`` groups together.
 

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
@@ -12,9 +14,12 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     normalize_value,
     parse_main_cf,
     parse_master_cf,
+    pattern_key,
+    render_aliases,
     render_main_cf,
     render_master_cf,
     render_param,
+    render_pattern_table,
     render_value,
     split_list,
     table_ref,
@@ -273,3 +278,59 @@ def test_expand_value():
     assert expand_value("$a and $(c) and $list and $unknown", main) == "/etc/x and /etc and 1, 2 and $unknown"
     loop = {"a": "$a$a"}
     assert "$a" in expand_value("$a", loop, depth=3)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "table_type", "expected"),
+    [
+        ("^Subject:.*x", "i", "regexp", "/^Subject:.*x/i"),
+        ("a/b", "", "regexp", "/a\\/b/"),
+        ("a\\/b", "", "pcre", "/a\\/b/"),
+        ("a\\\\/b", "", "pcre", "/a\\\\\\/b/"),
+        ("x", "imsxAEUX", "pcre", "/x/imsxAEUX"),
+    ],
+)
+def test_pattern_key(pattern, flags, table_type, expected):
+    assert pattern_key(pattern, flags, table_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("", ""), "non-empty"),
+        (("a\nb", ""), "line break"),
+        (("a\\", ""), "ends with a lone backslash"),
+        (("a", "s"), "flags 's' of pattern 'a': regexp knows only i, m, x"),
+        (("a", "", "hash"), "pattern tables are regexp or pcre"),
+    ],
+)
+def test_pattern_key_errors(args, message):
+    with pytest.raises(PostfixSyntaxError, match=re.escape(message)):
+        pattern_key(*args)
+
+
+def test_render_pattern_table():
+    assert render_pattern_table([["/a b/i", "REJECT x"], ["!/c\\/d/", ["OK"]]]) == "/a b/i REJECT x\n!/c\\/d/ OK\n"
+    for entries, message in (
+        ([["nodelim", "OK"]], "key 'nodelim' is not a /pattern/flags"),
+        ([["/a/q", "OK"]], "table entry 0: flags 'q'"),
+        ([["/a/", ""]], "the value is empty"),
+        ("x", "must be a list"),
+    ):
+        with pytest.raises(PostfixSyntaxError, match=re.escape(message)):
+            render_pattern_table(entries)
+
+
+def test_render_aliases():
+    assert render_aliases({"root": ["alice", "bob@example.org"], "postmaster": "root"}) == (
+        "postmaster: root\nroot: alice, bob@example.org\n"
+    )
+    for aliases, message in (
+        ({"a b": "root"}, "alias name 'a b'"),
+        ({"a:": "root"}, "alias name 'a:'"),
+        ({"a": ""}, "alias a: targets must be non-empty strings"),
+        ({"a": "x\ny"}, "alias a: value 'x\\ny' contains a line break"),
+        (["a"], "aliases must be a mapping"),
+    ):
+        with pytest.raises(PostfixSyntaxError, match=re.escape(message)):
+            render_aliases(aliases)
