@@ -487,13 +487,14 @@ class PolicydSpfConfig:
             lambda timeout: self._smtp(self.health_host, self.health_port, timeout),
         )
 
-    def _probe_policy(self) -> str:
-        """Ask the policy service a question, through Postfix's socket when it exists, else the daemon itself."""
-        if self.policy_socket and self._exists(self.policy_socket):
+    def _probe_policy(self, running: bool) -> str:
+        """Ask the policy service a question: through Postfix's socket when Postfix runs and the socket exists,
+        else the daemon itself (a socket left by a stopped Postfix answers nothing)."""
+        if running and self.policy_socket and self._exists(self.policy_socket):
             return self._retry(
                 f"the policy service ({self.policy_socket})", lambda timeout: self._policy(self.policy_socket, timeout)
             )
-        if self.policy_socket:
+        if running and self.policy_socket:
             self.warnings.append(
                 f"{self.policy_socket} does not exist (no policy-spf service in master.cf yet): "
                 f"{self.daemon} was asked directly instead"
@@ -520,7 +521,7 @@ class PolicydSpfConfig:
         """Raise HealthCheckError unless smtpd (when running) and the policy service answer, with no error logged."""
         if running:
             self._wait_for_smtp()
-        answer = self._probe_policy()
+        answer = self._probe_policy(running)
         self._sleep(1)  # give journald a moment to receive what the probes caused
         self._check_journal(since)
         return answer

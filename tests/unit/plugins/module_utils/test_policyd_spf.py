@@ -426,11 +426,26 @@ def test_postfix_not_running_probes_the_daemon_directly(files):
     runner = FakeRunner({"postfix status": (1, "", "the Postfix mail system is not running")})
     result = make(files, runner=runner, exists=lambda path: False).execute()
     assert result["reloaded"] is False
-    assert "postfix is not running" in result["warnings"][0]
-    assert "was asked directly instead" in result["warnings"][1]
+    assert result["warnings"] == ["postfix is not running: nothing was reloaded"]
     assert result["policy_answer"] == "action=dunno"
     assert runner.calls == ["parser", "postfix status", "policyd-spf", "journalctl -o json"]
     assert runner.data[2] == POLICY_REQUEST
+
+
+def test_a_stale_socket_of_a_stopped_postfix_is_not_asked(files):
+    runner = FakeRunner({"postfix status": (1, "", "")})
+    policy = []
+    result = make(files, runner=runner, policy=lambda path, timeout: policy.append(path) or "action=x").execute()
+    assert policy == []
+    assert result["policy_answer"] == "action=dunno"  # the daemon itself answered
+
+
+def test_missing_socket_while_postfix_runs_asks_the_daemon_and_warns(files):
+    runner = FakeRunner()
+    result = make(files, runner=runner, exists=lambda path: False).execute()
+    assert result["reloaded"] is True
+    assert "was asked directly instead" in result["warnings"][0]
+    assert runner.calls == ["parser", "postfix status", "postfix reload", "policyd-spf", "journalctl -o json"]
 
 
 def test_direct_probe_failure_rolls_back(files):
