@@ -243,7 +243,7 @@ def build_rules(
     extra: Any = (),
     sshd_ports: Sequence[int] = (),
     session: str = "",
-    variables: Mapping[str, str] = VARIABLES,
+    variables: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The firewall role's rules, SSH first; refuse a set that would lock the admin out.
 
@@ -252,6 +252,7 @@ def build_rules(
     ones get no rule. *sshd_ports* (from ``sshd -T``) and *session* (``SSH_CONNECTION`` of the
     play's own connection) are checked against the result.
     """
+    variables = {**VARIABLES, **(variables or {})}
     ssh = ssh_port(ssh_port_value, variables["ssh_port"])
     admins = networks(admin_networks or [], variables["admin_networks"])
     peers = networks(sasl_peers or [], variables["sasl_peers"])

@@ -113,16 +113,16 @@ def test_loopback_services_and_interfaces_are_local():
         ("10023", 10023, "internal"),  # a policy service is not for the world
     ]
     # A null client: Postfix listens on loopback only, so nothing is exposed.
-    local, _ = postfix_ports(master, "loopback-only", resolve)
+    local, _problems = postfix_ports(master, "loopback-only", resolve)
     assert {p.scope for p in local if p.service == "smtp"} == {"local"}
-    local, _ = postfix_ports(master, "127.0.0.1, [::1]", resolve)
+    local, _problems = postfix_ports(master, "127.0.0.1, [::1]", resolve)
     assert {p.scope for p in local if p.service == "smtp"} == {"local"}
 
 
 def test_postscreen_and_folded_lines():
     master = "smtp      inet  n       -       y       -       1       postscreen\n  -o x=y\nbogus line\n"
     assert parse_master(master) == [["smtp", "inet", "n", "-", "y", "-", "1", "postscreen", "-o", "x=y"]]
-    ports, _ = postfix_ports(master, "all", resolve)
+    ports, _problems = postfix_ports(master, "all", resolve)
     assert ports == [Port("postfix", "smtp", 25, "public")]
 
 
@@ -220,7 +220,7 @@ service imap-login {
   }
 }
 """
-    ports, _ = dovecot_ports(text)
+    ports, _problems = dovecot_ports(text)
     assert [(p.port, p.scope) for p in ports] == [(143, "local"), (993, "public")]
 
 

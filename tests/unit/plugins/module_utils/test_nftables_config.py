@@ -99,9 +99,9 @@ def conf(tmp_path):
     return path
 
 
-def make(conf, host, rules=RULES, bins=("nft", "systemctl"), **kwargs):
+def make(conf, host, rules=None, bins=("nft", "systemctl"), **kwargs):
     return NftablesConfig(
-        rules=rules,
+        rules=RULES if rules is None else rules,
         run_command=host,
         get_bin_path=lambda name: f"/usr/sbin/{name}" if name in bins else None,
         path=str(conf),
