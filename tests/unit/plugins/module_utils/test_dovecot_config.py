@@ -219,7 +219,7 @@ def _serve(greeting):
     server.listen(1)
 
     def handle():
-        conn, _ = server.accept()
+        conn, _peer = server.accept()
         with conn:
             conn.sendall(greeting)
         server.close()
