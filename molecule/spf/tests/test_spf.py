@@ -35,10 +35,10 @@ def delivered(server, token: str) -> str:
     return server.file(found.stdout.split()[0]).content_string
 
 
-def run_role(extra_vars: dict | None = None) -> subprocess.CompletedProcess:
+def run_role(extra_vars: dict | None = None, playbook: str = "spf_only.yml") -> subprocess.CompletedProcess:
     """The policyd_spf role alone (tests/spf_only.yml) with extra vars, as a later run by a user."""
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    playbook = os.path.join(os.path.dirname(__file__), "spf_only.yml")
+    playbook = os.path.join(os.path.dirname(__file__), playbook)
     cmd = ["ansible-playbook", "-i", inventory, playbook]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
@@ -237,3 +237,17 @@ def test_spf_check_reports_a_domain_without_a_record():
     none = spf_check(domain="none.test", fail_on_error=False)
     assert (none["record"], none["valid"]) == (None, False)
     assert spf_check(domain="none.test")["msg"] == "none.test publishes no SPF record"
+
+
+def test_without_the_postfix_role_the_run_stops_before_postfix_changes():
+    """Last: it installs the package, and so Debian's Postfix, on the client container."""
+    client = helpers.host("client")
+    result = run_role(playbook="spf_on_client.yml")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "apply the postmaster.mailserver.postfix role before the policyd_spf role" in output, output[-3000:]
+    # Debian's own configuration is untouched: no fragment, no policy service, no assembled main.cf.
+    assert not client.file("/etc/postfix/postmaster.d").exists
+    for path in ("/etc/postfix/main.cf", "/etc/postfix/master.cf"):
+        text = client.file(path).content_string if client.file(path).exists else ""
+        assert "postmaster.mailserver" not in text and "policy-spf" not in text, path
