@@ -11,6 +11,11 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_role import (
+    PostfixRoleError,
+    fragment,
+    tables,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
     PostfixValidationError,
@@ -23,7 +28,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
 def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
     try:
         return func()
-    except (PostfixSyntaxError, PostfixValidationError) as exc:
+    except (PostfixSyntaxError, PostfixValidationError, PostfixRoleError) as exc:
         message = str(exc)
         if param and param not in message:
             message = f"parameter {param}: {message}"
@@ -58,6 +63,16 @@ def postfix_restrictions(
     return _wrap("postfix_restrictions", lambda: validate_restrictions(param, value, restriction_classes or ()), param)
 
 
+def postfix_role_fragment(settings: Any, certificate: Any = None) -> dict[str, Any]:
+    """Check the postfix role's variables; return its fragment for postfix_config."""
+    return _wrap("postfix_role_fragment", lambda: fragment(settings, certificate))
+
+
+def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
+    """Check the postfix role's variables; return the text of the tables it writes."""
+    return _wrap("postfix_role_tables", lambda: tables(settings, header, secrets))
+
+
 class FilterModule:
     """Postfix filters."""
 
@@ -68,4 +83,6 @@ class FilterModule:
             "postfix_map": postfix_map,
             "postfix_cidrs": postfix_cidrs,
             "postfix_restrictions": postfix_restrictions,
+            "postfix_role_fragment": postfix_role_fragment,
+            "postfix_role_tables": postfix_role_tables,
         }

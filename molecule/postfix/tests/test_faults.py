@@ -29,8 +29,25 @@ def greeting(server) -> tuple[int, str]:
         ),
         ({"postfix_myhostname": "mail"}, ["postfix_myhostname"]),
         ({"postfix_smtpd_tls_security_level": "none"}, ["postfix_smtpd_tls_security_level"]),
+        (
+            {
+                "postfix_recipient_restrictions": ["permit_mynetworks", "permit"],
+                "postfix_rbl_zones": ["rbl.example.test"],
+            },
+            ["postfix_recipient_restrictions", "postfix_rbl_zones", "'permit' is not the last restriction"],
+        ),
+        ({"postfix_maps": [{"name": "x", "entires": []}]}, ["postfix_maps", "entires"]),
     ],
-    ids=["cidr-prefix", "cidr-host-bits", "unknown-restriction", "missing-rbl-zone", "short-hostname", "bad-choice"],
+    ids=[
+        "cidr-prefix",
+        "cidr-host-bits",
+        "unknown-restriction",
+        "missing-rbl-zone",
+        "short-hostname",
+        "bad-choice",
+        "rbl-after-permit",
+        "map-typo",
+    ],
 )
 def test_invalid_input_fails_before_any_change(server, extra_vars, named):
     before = helpers.snapshot(server, *WATCHED)
@@ -42,6 +59,18 @@ def test_invalid_input_fails_before_any_change(server, extra_vars, named):
     assert "changed=0" in output
     assert helpers.snapshot(server, *WATCHED) == before
     assert greeting(server)[0] == 220
+
+
+def test_rbl_zones_go_through_the_fragment_insert(server):
+    """In check mode (no DNS query, nothing written): the zone lands right after reject_unauth_destination."""
+    before = helpers.snapshot(server, *WATCHED)
+    result = helpers.run_converge({"postfix_rbl_zones": ["rbl.example.test"]}, check=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # The fragment asks for the insertion; main.cf gets it from postfix_config's merge, validated by postconf.
+    assert '"after": "reject_unauth_destination"' in output, output[-3000:]
+    assert "+    reject_unauth_destination,\n+    reject_rbl_client rbl.example.test\n" in output, output[-3000:]
+    assert helpers.snapshot(server, *WATCHED) == before
 
 
 def test_fragment_postfix_rejects_never_goes_live(server):

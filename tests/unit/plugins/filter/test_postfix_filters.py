@@ -11,6 +11,8 @@ from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
     postfix_cidrs,
     postfix_map,
     postfix_restrictions,
+    postfix_role_fragment,
+    postfix_role_tables,
     postfix_table,
     postfix_value,
 )
@@ -21,6 +23,8 @@ def test_filters_are_registered():
         "postfix_cidrs",
         "postfix_map",
         "postfix_restrictions",
+        "postfix_role_fragment",
+        "postfix_role_tables",
         "postfix_table",
         "postfix_value",
     ]
@@ -101,3 +105,11 @@ def test_postfix_map_renders_pairs_in_order_and_mappings():
 def test_postfix_map_refuses_bad_entries(entries, message):
     with pytest.raises(AnsibleFilterError, match=r"^postfix_map: .*" + message):
         postfix_map(entries)
+
+
+def test_postfix_role_filters_wrap_the_role_errors():
+    """The role's own filters are tested in test_postfix_role.py; here only their wrapping."""
+    with pytest.raises(AnsibleFilterError, match=r"^postfix_role_fragment: the settings must be a mapping"):
+        postfix_role_fragment("nope")
+    with pytest.raises(AnsibleFilterError, match=r"^postfix_role_tables: the settings lack postfix_config_dir"):
+        postfix_role_tables({}, "#\n", secrets=True)

@@ -1,0 +1,676 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The postfix role's configuration, checked and built in one Python pass.
+
+The role hands its variables over as one mapping (``__postfix_settings`` in the role's
+``vars/main.yml``), keyed by the variables' own names, so that every error names the
+variable (``postfix_maps[1].entries[0].key``).  :func:`check` collects every problem and
+raises them together; :func:`fragment` returns the role's fragment for ``postfix_config``
+(``10-postfix.json``) and :func:`tables` the text of the lookup tables it writes.
+
+The RBL zones are not spliced into ``smtpd_recipient_restrictions`` here: the fragment asks
+for them through its ``insert`` operation, the same one other roles use (the SPF policy), and
+:func:`check` applies that insertion to the validated list with the merger's own
+``apply_insert`` so that a problem is reported before anything on the host changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+    FragmentError,
+    apply_insert,
+    check_fragment,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    MasterService,
+    PostfixSyntaxError,
+    PostfixValidationError,
+    pattern_key,
+    render_aliases,
+    render_pattern_table,
+    render_table,
+)
+
+#: The file name of the role's fragment in the fragment directory.
+FRAGMENT_NAME = "10-postfix.json"
+#: Table types of postfix_maps (the postmap module compiles the indexed ones and only writes the rest).
+MAP_TYPES = ("hash", "lmdb", "cdb", "btree", "regexp", "pcre", "cidr", "texthash")
+PATTERN_TYPES = ("regexp", "pcre")
+#: The anchor the RBL entries are inserted after (when the list has it; at the end otherwise).
+RBL_ANCHOR = "reject_unauth_destination"
+RECIPIENT_PARAM = "smtpd_recipient_restrictions"
+#: Role variable -> main.cf parameter of the restriction lists.
+RESTRICTION_VARS = {
+    "postfix_client_restrictions": "smtpd_client_restrictions",
+    "postfix_helo_restrictions": "smtpd_helo_restrictions",
+    "postfix_sender_restrictions": "smtpd_sender_restrictions",
+    "postfix_relay_restrictions": "smtpd_relay_restrictions",
+    "postfix_recipient_restrictions": RECIPIENT_PARAM,
+}
+SMTPD_TLS_LEVELS = ("may", "encrypt")
+RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
+
+_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+_SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+$")
+_MODE_RE = re.compile(r"^0?[0-7]{3}$")
+_COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+#: Every key the settings mapping must have: the role's variables and the internal values.
+REQUIRED = (
+    "postfix_config_dir",
+    "postfix_myhostname",
+    "postfix_mydomain",
+    "postfix_myorigin",
+    "postfix_inet_interfaces",
+    "postfix_inet_protocols",
+    "postfix_mydestination",
+    "postfix_mynetworks",
+    "postfix_mynetworks_style",
+    "postfix_relay_domains",
+    "postfix_home_mailbox",
+    "postfix_mailbox_size_limit",
+    "postfix_message_size_limit",
+    "postfix_smtpd_banner",
+    "postfix_disable_vrfy_command",
+    "postfix_smtpd_helo_required",
+    "postfix_chroot",
+    *RESTRICTION_VARS,
+    "postfix_rbl_zones",
+    "postfix_restriction_classes",
+    "postfix_maps",
+    "postfix_checks_type",
+    "postfix_header_checks",
+    "postfix_body_checks",
+    "postfix_strip_received_networks",
+    "postfix_aliases",
+    "postfix_root_alias",
+    "postfix_submission_enabled",
+    "postfix_smtps_enabled",
+    "postfix_submission_options",
+    "postfix_smtps_options",
+    "postfix_tls_enabled",
+    "postfix_smtpd_tls_security_level",
+    "postfix_tls_protocols",
+    "postfix_relayhost",
+    "postfix_relay_credentials",
+    "postfix_relay_password_map",
+    "postfix_relay_tls_security_level",
+    "postfix_relay_tls_wrappermode",
+    "postfix_sender_dependent_relayhosts",
+    "postfix_main_extra",
+    "postfix_master_extra",
+    "__postfix_compatibility_level",
+    "__postfix_master_services",
+    "__postfix_table_packages",
+)
+
+
+class PostfixRoleError(ValueError):
+    """One or more of the role's variables are invalid; the message lists every problem."""
+
+
+def _list(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[Any]:
+    value = settings[name]
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        errors.append(f"{name}: expected a list, got {type(value).__name__}")
+        return []
+    return list(value)
+
+
+def _dict(settings: Mapping[str, Any], name: str, errors: list[str]) -> dict[str, Any]:
+    value = settings[name]
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        errors.append(f"{name}: expected a dictionary, got {type(value).__name__}")
+        return {}
+    return dict(value)
+
+
+def _entries(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The dict items of list variable *name*, each with its path (``name[i]``)."""
+    result = []
+    for index, item in enumerate(_list(settings, name, errors)):
+        path = f"{name}[{index}]"
+        if isinstance(item, Mapping):
+            result.append((path, item))
+        else:
+            errors.append(f"{path}: expected a dictionary, got {type(item).__name__}")
+    return result
+
+
+def _text(entry: Mapping[str, Any], key: str, path: str, errors: list[str], secret: bool = False) -> str:
+    """A required non-empty single-line string field (a secret is never echoed)."""
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        errors.append(f"{path}.{key}: required, a non-empty string")
+        return ""
+    value = str(value)
+    if "\n" in value or "\r" in value:
+        shown = "" if secret else f" ({value!r})"
+        errors.append(f"{path}.{key}: contains a line break{shown}")
+        return ""
+    return value
+
+
+def _mode(value: Any, path: str, errors: list[str]) -> str:
+    """A file mode as a string ("0644"); an int is an octal mode that YAML already parsed."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
+        return f"{value:04o}"
+    if isinstance(value, str) and _MODE_RE.match(value):
+        return value if len(value) == 4 else f"0{value}"
+    errors.append(f"{path}: must be a file mode such as '0644', got {value!r}")
+    return "0644"
+
+
+def _attempt(errors: list[str], func: Callable[..., Any], *args: Any, name: str = "") -> Any:
+    """Run a validator; record its error (prefixed with *name* unless it names it) and return None."""
+    try:
+        return func(*args)
+    except (PostfixSyntaxError, PostfixValidationError, FragmentError) as exc:
+        message = str(exc)
+        errors.append(message if not name or name in message else f"{name}: {message}")
+        return None
+
+
+class Checked:
+    """The settings after :func:`check`: normalized lists, and every table's entries."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.mynetworks: list[str] = []
+        self.restrictions: dict[str, list[str]] = {}
+        self.rbl: list[str] = []
+        self.class_restrictions: dict[str, list[str]] = {}
+        self.maps: list[dict[str, Any]] = []
+        self.header_checks: list[list[str]] = []
+        self.body_checks: list[list[str]] = []
+        self.aliases: dict[str, Any] = {}
+        self.sender_relayhosts: list[list[str]] = []
+        self.relay_credentials: list[list[str]] = []
+        self.master: list[dict[str, Any]] = []
+
+    def __getitem__(self, name: str) -> Any:
+        return self.settings[name]
+
+    @property
+    def rbl_insert(self) -> list[dict[str, Any]]:
+        """The fragment's ``insert`` entries: the RBL checks after the anchor, or at the end without one."""
+        if not self.rbl:
+            return []
+        insert: dict[str, Any] = {"param": RECIPIENT_PARAM, "values": list(self.rbl)}
+        if RBL_ANCHOR in self.restrictions[RECIPIENT_PARAM]:
+            insert["after"] = RBL_ANCHOR
+        return [insert]
+
+
+def _check_identity(c: Checked, errors: list[str]) -> None:
+    hostname = c["postfix_myhostname"]
+    if not isinstance(hostname, str) or not _FQDN_RE.match(hostname):
+        errors.append(
+            f"postfix_myhostname must be a fully qualified domain name such as mail.example.com (got {hostname!r}); "
+            "set it, or give the host an FQDN"
+        )
+    if not isinstance(c["postfix_mydomain"], str) or not c["postfix_mydomain"]:
+        errors.append("postfix_mydomain must not be empty")
+    level = c["__postfix_compatibility_level"]
+    if not isinstance(level, str) or not _COMPATIBILITY_RE.match(level):
+        errors.append(f"__postfix_compatibility_level must look like 3.6, got {level!r}")
+
+
+def _check_limits(c: Checked, errors: list[str]) -> None:
+    try:
+        mailbox = int(c["postfix_mailbox_size_limit"])
+        message = int(c["postfix_message_size_limit"])
+    except (TypeError, ValueError):
+        errors.append("postfix_mailbox_size_limit and postfix_message_size_limit must be numbers of bytes")
+        return
+    if mailbox != 0 and mailbox < message:
+        errors.append(
+            f"postfix_mailbox_size_limit ({mailbox}) must be 0 (unlimited) or at least "
+            f"postfix_message_size_limit ({message})"
+        )
+
+
+def _check_restrictions(c: Checked, errors: list[str]) -> None:
+    classes = _dict(c.settings, "postfix_restriction_classes", errors)
+    names = list(classes)
+    c.mynetworks = (
+        _attempt(errors, validate_cidr_list, "postfix_mynetworks", _list(c.settings, "postfix_mynetworks", errors))
+        or []
+    )
+    for variable, param in RESTRICTION_VARS.items():
+        items = _list(c.settings, variable, errors)
+        c.restrictions[param] = _attempt(errors, validate_restrictions, variable, items, names) or []
+    for class_name, items in classes.items():
+        name = f"postfix_restriction_classes.{class_name}"
+        c.class_restrictions[class_name] = _attempt(errors, validate_restrictions, name, items, names) or []
+    zones = _list(c.settings, "postfix_rbl_zones", errors)
+    for index, zone in enumerate(zones):
+        if not isinstance(zone, str) or not zone.strip() or any(ch.isspace() for ch in zone.strip()):
+            errors.append(f"postfix_rbl_zones[{index}]: {zone!r} is not a DNS list zone")
+    rbl = [f"reject_rbl_client {zone.strip()}" for zone in zones if isinstance(zone, str) and zone.strip()]
+    checked = _attempt(errors, validate_restrictions, "postfix_rbl_zones", rbl) if rbl else []
+    if checked is None:
+        return
+    c.rbl = checked
+    # The list main.cf will have once postfix_config has applied the fragment's insert.
+    recipient = {RECIPIENT_PARAM: list(c.restrictions[RECIPIENT_PARAM])}
+    try:
+        for insert in c.rbl_insert:
+            apply_insert(FRAGMENT_NAME, recipient, insert)
+    except FragmentError as exc:
+        errors.append(f"postfix_rbl_zones: {exc}")
+        return
+    _attempt(
+        errors,
+        validate_restrictions,
+        "postfix_recipient_restrictions (with postfix_rbl_zones inserted)",
+        recipient[RECIPIENT_PARAM],
+        names,
+    )
+
+
+def _check_maps(c: Checked, errors: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for path, item in _entries(c.settings, "postfix_maps", errors):
+        unknown = sorted(set(item) - {"name", "type", "entries", "mode"})
+        if unknown:
+            errors.append(f"{path}: unknown keys {', '.join(map(str, unknown))} (known: name, type, entries, mode)")
+        name = item.get("name")
+        if not isinstance(name, str) or not _MAP_NAME_RE.match(name):
+            errors.append(f"{path}.name: must be a plain file name (letters, digits, _ . -), got {name!r}")
+            continue
+        if name in seen:
+            errors.append(f"{path}.name: '{name}' is also the name of {seen[name]}")
+            continue
+        seen[name] = path
+        table_type = item.get("type", "hash")
+        if table_type not in MAP_TYPES:
+            errors.append(f"{path}.type: must be one of {', '.join(MAP_TYPES)}, got {table_type!r}")
+            continue
+        pairs = []
+        for index, entry in enumerate(item.get("entries") or []):
+            where = f"{path}.entries[{index}]"
+            if not isinstance(entry, Mapping) or set(entry) != {"key", "value"}:
+                errors.append(f"{where}: must have exactly the keys key and value, got {entry!r}")
+                continue
+            pairs.append([entry["key"], entry["value"]])
+        if not isinstance(item.get("entries", []), (list, tuple)):
+            errors.append(f"{path}.entries: expected a list of key/value entries")
+        renderer = (lambda p, t=table_type: render_pattern_table(p, t)) if table_type in PATTERN_TYPES else render_table
+        text = _attempt(errors, renderer, pairs, name=path)
+        if text is None:
+            continue
+        c.maps.append(
+            {
+                "name": name,
+                "path": f"{c['postfix_config_dir']}/{name}",
+                "type": table_type,
+                "mode": _mode(item.get("mode", "0644"), f"{path}.mode", errors),
+                "text": text,
+            }
+        )
+
+
+def _check_rules(c: Checked, variable: str, errors: list[str]) -> list[list[str]]:
+    table_type = c["postfix_checks_type"]
+    rules = []
+    for path, rule in _entries(c.settings, variable, errors):
+        unknown = sorted(set(rule) - {"pattern", "action", "flags"})
+        if unknown:
+            errors.append(f"{path}: unknown keys {', '.join(map(str, unknown))} (known: pattern, action, flags)")
+        key = _attempt(errors, pattern_key, rule.get("pattern"), rule.get("flags", ""), table_type, name=path)
+        action = _text(rule, "action", path, errors)
+        if key and action:
+            rules.append([key, action])
+    return rules
+
+
+def _check_checks(c: Checked, errors: list[str]) -> None:
+    if c["postfix_checks_type"] not in PATTERN_TYPES:
+        errors.append(f"postfix_checks_type: must be regexp or pcre, got {c['postfix_checks_type']!r}")
+        return
+    c.header_checks = _check_rules(c, "postfix_header_checks", errors)
+    c.body_checks = _check_rules(c, "postfix_body_checks", errors)
+    for index, item in enumerate(_list(c.settings, "postfix_strip_received_networks", errors)):
+        # An unquoted 10. is the number 10.0 in YAML; Jinja used its text, and so do we.
+        prefix = str(item) if isinstance(item, (int, float)) and not isinstance(item, bool) else item
+        if not isinstance(prefix, str) or not prefix.strip() or any(ch.isspace() for ch in prefix):
+            errors.append(f"postfix_strip_received_networks[{index}]: {prefix!r} is not an address prefix")
+            continue
+        key = pattern_key("^Received:.*[[( ]" + re.escape(prefix), "", c["postfix_checks_type"])
+        c.header_checks.append([key, "IGNORE"])
+
+
+def _check_aliases(c: Checked, errors: list[str]) -> None:
+    aliases = _dict(c.settings, "postfix_aliases", errors)
+    root = c["postfix_root_alias"]
+    if root:
+        aliases["root"] = root
+    if _attempt(errors, render_aliases, aliases, name="postfix_aliases") is not None:
+        c.aliases = aliases
+
+
+def _check_tls(c: Checked, errors: list[str]) -> None:
+    if c["postfix_tls_enabled"] and c["postfix_smtpd_tls_security_level"] not in SMTPD_TLS_LEVELS:
+        errors.append(
+            "postfix_smtpd_tls_security_level must be 'may' or 'encrypt' "
+            f"(got {c['postfix_smtpd_tls_security_level']!r})"
+        )
+    if not c["postfix_tls_enabled"] and (c["postfix_submission_enabled"] or c["postfix_smtps_enabled"]):
+        errors.append(
+            "postfix_tls_enabled must be true while postfix_submission_enabled or postfix_smtps_enabled is "
+            "(SMTP AUTH is never offered without TLS)"
+        )
+
+
+def _check_relay(c: Checked, errors: list[str]) -> None:
+    relayhost = c["postfix_relayhost"]
+    if relayhost and (not isinstance(relayhost, str) or not _RELAYHOST_RE.match(relayhost)):
+        errors.append(f"postfix_relayhost must look like host, [host] or [host]:port (got {relayhost!r})")
+    relayhosts = [relayhost] if relayhost else []
+    for path, entry in _entries(c.settings, "postfix_sender_dependent_relayhosts", errors):
+        sender = _text(entry, "sender", path, errors)
+        host = _text(entry, "relayhost", path, errors)
+        if sender and not _SENDER_RE.match(sender):
+            errors.append(f"{path}.sender must look like user@domain or @domain (got {sender!r})")
+        elif host and not _RELAYHOST_RE.match(host):
+            errors.append(f"{path}.relayhost must look like host, [host] or [host]:port (got {host!r})")
+        elif sender and host:
+            c.sender_relayhosts.append([sender, host])
+            relayhosts.append(host)
+    _attempt(errors, render_table, c.sender_relayhosts, name="postfix_sender_dependent_relayhosts")
+    for path, cred in _entries(c.settings, "postfix_relay_credentials", errors):
+        host = _text(cred, "relayhost", path, errors)
+        username = _text(cred, "username", path, errors, secret=True)
+        password = _text(cred, "password", path, errors, secret=True)
+        if host and host not in relayhosts:
+            errors.append(
+                f"{path}.relayhost '{host}' must be postfix_relayhost or one of postfix_sender_dependent_relayhosts "
+                "(Postfix looks the credentials up by that exact string)"
+            )
+        elif host and username and password:
+            c.relay_credentials.append([host, f"{username}:{password}"])
+    level = c["postfix_relay_tls_security_level"]
+    if level not in RELAY_TLS_LEVELS:
+        errors.append(f"postfix_relay_tls_security_level must be one of {', '.join(map(repr, RELAY_TLS_LEVELS))}")
+    elif c["postfix_relay_credentials"] and level in ("none", "may"):
+        errors.append(
+            f"postfix_relay_tls_security_level '{level}' would let the relay password in postfix_relay_credentials "
+            "travel in clear; use encrypt (the default), verify or secure"
+        )
+
+
+def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[str, Any]:
+    merged = {**options, "smtpd_sasl_auth_enable": "$postmaster_mua_sasl_auth_enable"}
+    args: list[str] = []
+    for key in sorted(merged):
+        value = merged[key]
+        args += ["-o", f"{key}={value}"]
+    return {
+        "name": name,
+        "type": "inet",
+        "private": "n",
+        "unpriv": "-",
+        "chroot": "y" if chroot else "n",
+        "wakeup": "-",
+        "maxproc": "-",
+        "command": "smtpd",
+        "args": args,
+    }
+
+
+def _check_master(c: Checked, errors: list[str]) -> None:
+    chroot = bool(c["postfix_chroot"])
+    services = []
+    for _path, service in _entries(c.settings, "__postfix_master_services", errors):
+        services.append({**service, "chroot": service.get("chroot", "-") if chroot else "n"})
+    for name, enabled, variable in (
+        ("submission", c["postfix_submission_enabled"], "postfix_submission_options"),
+        ("smtps", c["postfix_smtps_enabled"], "postfix_smtps_options"),
+    ):
+        options = _dict(c.settings, variable, errors)
+        for key, value in options.items():
+            if not re.match(r"^[A-Za-z0-9_]+$", str(key)) or not isinstance(value, (str, int, bool)):
+                errors.append(f"{variable}.{key}: an -o option needs a parameter name and a string value")
+            elif isinstance(value, str) and any(ch.isspace() for ch in value):
+                errors.append(f"{variable}.{key}: the value {value!r} contains whitespace")
+        if enabled:
+            services.append(_mua_service(name, options, chroot))
+    for path, service in _entries(c.settings, "postfix_master_extra", errors):
+        if _attempt(errors, MasterService.from_dict, service, name=path) is not None:
+            services.append(dict(service))
+    keys: dict[str, int] = {}
+    for index, service in enumerate(services):
+        key = f"{service.get('name')}/{service.get('type')}"
+        if key in keys:
+            errors.append(
+                f"postfix_master_extra: master.cf service {key} is already defined by the role "
+                "(postfix_submission_enabled, postfix_smtps_enabled or Debian's stock services)"
+            )
+        keys[key] = index
+    c.master = services
+
+
+def check(settings: Mapping[str, Any]) -> Checked:
+    """Check every variable the role uses; raise PostfixRoleError listing all problems."""
+    if not isinstance(settings, Mapping):
+        raise PostfixRoleError(
+            f"the settings must be a mapping of variable names to values, got {type(settings).__name__}"
+        )
+    missing = [name for name in REQUIRED if name not in settings]
+    if missing:
+        raise PostfixRoleError(f"the settings lack {', '.join(missing)}")
+    c = Checked(settings)
+    errors: list[str] = []
+    for step in (
+        _check_identity,
+        _check_limits,
+        _check_restrictions,
+        _check_maps,
+        _check_checks,
+        _check_aliases,
+        _check_tls,
+        _check_relay,
+        _check_master,
+    ):
+        step(c, errors)
+    _dict(settings, "postfix_main_extra", errors)
+    if errors:
+        raise PostfixRoleError("invalid postfix role variables:\n- " + "\n- ".join(errors))
+    return c
+
+
+def _main(c: Checked, certificate: Mapping[str, Any] | None) -> dict[str, Any]:
+    main: dict[str, Any] = {
+        "compatibility_level": c["__postfix_compatibility_level"],
+        "biff": False,
+        "append_dot_mydomain": False,
+        "readme_directory": False,
+        "myhostname": c["postfix_myhostname"],
+        "mydomain": c["postfix_mydomain"],
+        "myorigin": c["postfix_myorigin"],
+        "inet_interfaces": list(c["postfix_inet_interfaces"])
+        if isinstance(c["postfix_inet_interfaces"], (list, tuple))
+        else [c["postfix_inet_interfaces"]],
+        "inet_protocols": c["postfix_inet_protocols"],
+        "mydestination": c["postfix_mydestination"],
+        "relay_domains": c["postfix_relay_domains"],
+        "home_mailbox": c["postfix_home_mailbox"],
+        "mailbox_command": "",
+        "mailbox_size_limit": int(c["postfix_mailbox_size_limit"]),
+        "message_size_limit": int(c["postfix_message_size_limit"]),
+        "smtpd_banner": c["postfix_smtpd_banner"],
+        "disable_vrfy_command": c["postfix_disable_vrfy_command"],
+        "smtpd_helo_required": c["postfix_smtpd_helo_required"],
+        "alias_maps": "hash:/etc/aliases",
+        "alias_database": "hash:/etc/aliases",
+        "postmaster_mua_sasl_auth_enable": False,
+    }
+    if c.mynetworks:
+        main["mynetworks"] = c.mynetworks
+    else:
+        main["mynetworks_style"] = c["postfix_mynetworks_style"]
+    main.update(c.restrictions)
+    if c.class_restrictions:
+        main["smtpd_restriction_classes"] = list(c.class_restrictions)
+        main.update(c.class_restrictions)
+    config_dir = c["postfix_config_dir"]
+    checks_type = c["postfix_checks_type"]
+    if c.header_checks:
+        main["header_checks"] = f"{checks_type}:{config_dir}/header_checks"
+    if c.body_checks:
+        main["body_checks"] = f"{checks_type}:{config_dir}/body_checks"
+    if c["postfix_tls_enabled"]:
+        if not isinstance(certificate, Mapping) or not certificate.get("cert") or not certificate.get("key"):
+            raise PostfixRoleError(
+                "postfix_tls_enabled is true, so the certificate (the certificate role's certificate_result, "
+                "with cert and key) must be given"
+            )
+        main.update(
+            {
+                "smtpd_tls_cert_file": certificate["cert"],
+                "smtpd_tls_key_file": certificate["key"],
+                "smtpd_tls_security_level": c["postfix_smtpd_tls_security_level"],
+                "smtpd_tls_protocols": c["postfix_tls_protocols"],
+                "smtpd_tls_mandatory_protocols": c["postfix_tls_protocols"],
+                "smtpd_tls_loglevel": 1,
+                "smtpd_tls_session_cache_database": "btree:${data_directory}/smtpd_scache",
+            }
+        )
+    # Outgoing TLS (to other MTAs and to the relay host): a password is never sent in clear.
+    relay_level = c["postfix_relay_tls_security_level"] or (
+        "encrypt" if c.relay_credentials or c["postfix_relay_tls_wrappermode"] else "may"
+    )
+    main.update(
+        {
+            "smtp_tls_security_level": relay_level,
+            "smtp_tls_protocols": c["postfix_tls_protocols"],
+            "smtp_tls_mandatory_protocols": c["postfix_tls_protocols"],
+            "smtp_tls_CAfile": "/etc/ssl/certs/ca-certificates.crt",
+            "smtp_tls_session_cache_database": "btree:${data_directory}/smtp_scache",
+        }
+    )
+    if c["postfix_relayhost"]:
+        main["relayhost"] = c["postfix_relayhost"]
+    if c["postfix_relay_tls_wrappermode"]:
+        main["smtp_tls_wrappermode"] = True
+    if c.relay_credentials:
+        main.update(
+            {
+                "smtp_sasl_auth_enable": True,
+                "smtp_sasl_password_maps": f"hash:{c['postfix_relay_password_map']}",
+                "smtp_sasl_security_options": "noanonymous",
+                "smtp_sasl_tls_security_options": "noanonymous",
+            }
+        )
+    if c.sender_relayhosts:
+        main["sender_dependent_relayhost_maps"] = f"hash:{config_dir}/sender_relayhost"
+        main["smtp_sender_dependent_authentication"] = True
+    main.update(c["postfix_main_extra"] or {})
+    return main
+
+
+def fragment(settings: Mapping[str, Any], certificate: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the role's fragment (``main``, ``master`` and the RBL ``insert``) for postfix_config.
+
+    *certificate* is the certificate role's ``certificate_result`` (``cert`` and ``key``); it is
+    required while ``postfix_tls_enabled`` is true.
+    """
+    c = check(settings)
+    data: dict[str, Any] = {"main": _main(c, certificate), "master": c.master}
+    if c.rbl_insert:
+        data["insert"] = c.rbl_insert
+    try:
+        check_fragment(FRAGMENT_NAME, data)
+    except FragmentError as exc:
+        raise PostfixRoleError(f"invalid postfix role variables:\n- {exc}") from None
+    return data
+
+
+def _table(path: str, text: str, comment: str, header: str, mode: str = "0644", **extra: Any) -> dict[str, Any]:
+    return {"path": path, "mode": mode, "content": f"{header}{comment}{text}", **extra}
+
+
+def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False) -> dict[str, Any]:
+    """Return the text of every table the role writes, and the table-type packages they need.
+
+    ``maps`` and ``checks`` are lists (empty when nothing is configured); ``relay_passwords``
+    and ``sender_relayhost`` are None when not used.  *header* starts every file (the
+    ``ansible_managed`` comment, with its trailing newline).  The relay password table's
+    ``content`` is left out unless *secrets* is true.
+    """
+    c = check(settings)
+    config_dir = c["postfix_config_dir"]
+    checks_type = c["postfix_checks_type"]
+    maps = [
+        _table(
+            m["path"],
+            m["text"],
+            f"# Postfix lookup table {m['name']} ({m['type']}), from postfix_maps.\n",
+            header,
+            m["mode"],
+            name=m["name"],
+            type=m["type"],
+        )
+        for m in c.maps
+    ]
+    checks = [
+        _table(
+            f"{config_dir}/{name}",
+            render_pattern_table(rules, checks_type),
+            f"# Postfix {name} ({checks_type}), from postfix_{name}.\n",
+            header,
+            name=name,
+            type=checks_type,
+        )
+        for name, rules in (("header_checks", c.header_checks), ("body_checks", c.body_checks))
+        if rules
+    ]
+    relay_passwords = None
+    if c.relay_credentials:
+        relay_passwords = {"path": c["postfix_relay_password_map"], "mode": "0600"}
+        if secrets:
+            relay_passwords = _table(
+                c["postfix_relay_password_map"],
+                render_table(c.relay_credentials),
+                "# SASL client credentials per relay host, from postfix_relay_credentials.\n"
+                "# Root only (0600); compiled with postmap.\n",
+                header,
+                "0600",
+            )
+    sender_relayhost = None
+    if c.sender_relayhosts:
+        sender_relayhost = _table(
+            f"{config_dir}/sender_relayhost",
+            render_table(c.sender_relayhosts),
+            "# Relay host per sender, from postfix_sender_dependent_relayhosts.\n",
+            header,
+        )
+    used_types = {m["type"] for m in c.maps} | ({checks_type} if checks else set())
+    table_packages = c["__postfix_table_packages"] or {}
+    return {
+        "maps": maps,
+        "checks": checks,
+        "aliases": _table(
+            "/etc/aliases",
+            render_aliases(c.aliases),
+            "# Local aliases, from postfix_aliases. Compiled with postalias when changed.\n",
+            header,
+        ),
+        "relay_passwords": relay_passwords,
+        "sender_relayhost": sender_relayhost,
+        "packages": [package for table_type, package in table_packages.items() if table_type in used_types],
+    }
