@@ -31,8 +31,10 @@ image=$(bench_image "$distro")
 work=$(mktemp -d "/tmp/$name.XXXXXX")
 
 # The packages site.yml installs with its defaults (postfix, dovecot with
-# imap, pop3 and lmtp, and what the certificate role needs).
-packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd python3-cryptography)
+# imap, pop3 and lmtp, what the certificate role needs, the SPF policy
+# service and nftables).
+packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd python3-cryptography
+  postfix-policyd-spf-python nftables)
 
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
 recap_changed() { grep -Eo ' changed=[0-9]+' "$1" | tail -1 | cut -d= -f2; }
