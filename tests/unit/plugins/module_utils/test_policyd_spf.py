@@ -418,7 +418,7 @@ def test_failed_health_check_restores_and_restarts(files, failure, expected):
 def test_rollback_of_a_new_file_removes_it(files):
     files["conf"].unlink()
     with pytest.raises(PolicydSpfError, match=r"health check failed: .*restored"):
-        make(files, policy=lambda path, timeout: (_ for _ in ()).throw(OSError("refused"))).execute()
+        make(files, policy=lambda path, timeout: (item for item in ()).throw(OSError("refused"))).execute()
     assert not files["conf"].exists()
 
 
@@ -472,7 +472,7 @@ def test_policy_probe_speaks_the_policy_protocol(tmp_path):
     received = []
 
     def serve(answer):
-        conn, _ = server.accept()
+        conn, _peer = server.accept()
         with conn:
             data = b""
             while b"\n\n" not in data:

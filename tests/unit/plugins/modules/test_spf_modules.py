@@ -91,7 +91,9 @@ def test_policyd_spf_config_unchanged_file(monkeypatch, run_module, tmp_path):
 
     conf = tmp_path / "policyd-spf.conf"
     conf.write_text(render_config({"mail_from_reject": "False"}), encoding="utf-8")
-    monkeypatch.setattr(AnsibleModule, "run_command", lambda self, *a, **k: (_ for _ in ()).throw(AssertionError()))
+    monkeypatch.setattr(
+        AnsibleModule, "run_command", lambda self, *a, **k: (item for item in ()).throw(AssertionError())
+    )
     rc, result = run_module(
         policyd_module.main, {"settings": {"mail_from_reject": False}, "path": str(conf), "_ansible_diff": True}
     )
