@@ -19,12 +19,12 @@ import contextlib
 import os
 import shutil
 import socket
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 
 ENV = {"LC_ALL": "C"}
@@ -184,24 +184,8 @@ class DovecotConfig:
 
     def write_file(self, path: str, text: str) -> None:
         """Write *text* to *path* atomically; keep an existing file's mode and owner, else 0644."""
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        try:
-            st: os.stat_result | None = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else 0o644)
-            if st is not None:
-                with contextlib.suppress(PermissionError):
-                    os.chown(tmp, st.st_uid, st.st_gid)
-            self._atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        replace_keeping_mode(self._atomic_move, path, text)
 
     def _put(self, name: str, text: str | None) -> None:
         path = self.path(name)

@@ -28,13 +28,13 @@ import json
 import os
 import re
 import socket
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import smtp_probe
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import is_domain
 
@@ -415,24 +415,8 @@ class PolicydSpfConfig:
 
     def write_file(self, text: str) -> None:
         """Write *text* to the file atomically; keep an existing file's mode and owner, else 0644."""
-        directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        try:
-            st: os.stat_result | None = os.stat(self.path)
-        except FileNotFoundError:
-            st = None
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else 0o644)
-            if st is not None:
-                with contextlib.suppress(PermissionError):
-                    os.chown(tmp, st.st_uid, st.st_gid)
-            self._atomic_move(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        os.makedirs(os.path.dirname(self.path) or ".", mode=0o755, exist_ok=True)
+        replace_keeping_mode(self._atomic_move, self.path, text)
 
     def _restore(self, previous: str | None) -> None:
         if previous is None:

@@ -10,11 +10,9 @@ unit tested with fakes.  Errors are raised as PostfixConfigError; the module tur
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +36,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     parse_postconf_warnings,
     validate_main,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 
 HEADER_TEMPLATE = (
@@ -271,23 +270,7 @@ class PostfixConfig:
 
     def write_file(self, path: str, text: str) -> None:
         """Write *text* to *path* atomically, keeping the mode and owner of an existing file."""
-        directory = os.path.dirname(path) or "."
-        try:
-            st: os.stat_result | None = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else 0o644)
-            if st is not None and hasattr(os, "chown"):
-                with contextlib.suppress(PermissionError):
-                    os.chown(tmp, st.st_uid, st.st_gid)
-            self._atomic_move(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        replace_keeping_mode(self._atomic_move, path, text)
 
     def _restore(self, backups: dict[str, str | None]) -> None:
         for path, text in backups.items():
