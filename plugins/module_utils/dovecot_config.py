@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
 
 ENV = {"LC_ALL": "C"}
 #: File names a set may hold: below the configuration directory, no ``..``, no control characters.
@@ -223,15 +223,7 @@ class DovecotConfig:
         )
 
     def _check_journal(self, since: float) -> None:
-        journalctl = self._get_bin_path("journalctl")
-        if not journalctl:
-            self.warnings.append("journalctl not found: the health check did not look for logged errors")
-            return
-        rc, out, err = self.run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
-        if rc != 0:
-            self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
-            return
-        errors = journal_errors(out, since, identifiers=("dovecot",))
+        errors = logged_errors(self.run, self._get_bin_path, since, self.warnings, identifiers=("dovecot",))
         if errors:
             raise HealthCheckError("Dovecot logged errors after the reload:\n" + "\n".join(errors[:20]))
 

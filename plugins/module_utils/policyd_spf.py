@@ -35,7 +35,7 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import smtp_probe
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import is_domain
 
 ENV = {"LC_ALL": "C"}
@@ -489,15 +489,14 @@ class PolicydSpfConfig:
         return _policy_answer(out, self.daemon)
 
     def _check_journal(self, since: float) -> None:
-        journalctl = self._get_bin_path("journalctl")
-        if not journalctl:
-            self.warnings.append("journalctl not found: the health check did not look for logged errors")
-            return
-        rc, out, err = self.run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
-        if rc != 0:
-            self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
-            return
-        errors = journal_errors(out, since, identifiers=("postfix", "policyd-spf"), prefixes=BAD_PREFIXES)
+        errors = logged_errors(
+            self.run,
+            self._get_bin_path,
+            since,
+            self.warnings,
+            identifiers=("postfix", "policyd-spf"),
+            prefixes=BAD_PREFIXES,
+        )
         if errors:
             raise HealthCheckError("errors were logged after the reload:\n" + "\n".join(errors[:20]))
 

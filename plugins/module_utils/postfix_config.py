@@ -37,7 +37,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     validate_main,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
 
 HEADER_TEMPLATE = (
     "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
@@ -322,15 +322,9 @@ class PostfixConfig:
         )
 
     def _check_journal(self, since: float) -> None:
-        journalctl = self._get_bin_path("journalctl")
-        if not journalctl:
-            self.warnings.append("journalctl not found: the health check did not look for logged errors")
-            return
-        rc, out, err = self.run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
-        if rc != 0:
-            self.warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
-            return
-        errors = journal_errors(out, since, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES)
+        errors = logged_errors(
+            self.run, self._get_bin_path, since, self.warnings, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES
+        )
         if errors:
             raise HealthCheckError("postfix logged errors after the reload:\n" + "\n".join(errors[:20]))
 

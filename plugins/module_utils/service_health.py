@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def _message(entry: dict) -> str:
@@ -50,3 +50,28 @@ def journal_errors(output: str, since: float, *, identifiers: Sequence[str], pre
         if priority <= 3 or (starts and message.startswith(starts)):
             found.append(f"{ident}: {message}")
     return found
+
+
+def logged_errors(
+    run: Callable[[Sequence[str]], tuple[int, str, str]],
+    get_bin_path: Callable[[str], str | None],
+    since: float,
+    warnings: list[str],
+    *,
+    identifiers: Sequence[str],
+    prefixes: Sequence[str] = (),
+) -> list[str]:
+    """Read the journal since *since* with *run* and return the error entries of :func:`journal_errors`.
+
+    When journalctl is missing or fails, a warning is appended to *warnings* and nothing is returned:
+    the health check then rests on the service's answer alone.
+    """
+    journalctl = get_bin_path("journalctl")
+    if not journalctl:
+        warnings.append("journalctl not found: the health check did not look for logged errors")
+        return []
+    rc, out, err = run([journalctl, "-o", "json", "--no-pager", "--since", f"@{int(since)}"])
+    if rc != 0:
+        warnings.append(f"journalctl failed (rc={rc}), logged errors were not checked: {err.strip()}")
+        return []
+    return journal_errors(out, since, identifiers=identifiers, prefixes=prefixes)
