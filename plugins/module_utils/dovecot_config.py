@@ -25,7 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    ServiceStateError,
+    ensure_service,
+    logged_errors,
+)
 
 ENV = {"LC_ALL": "C"}
 #: File names a set may hold: below the configuration directory, no ``..``, no control characters.
@@ -100,6 +104,7 @@ class DovecotConfig:
         probe: Callable[[str, int, float], str] = greeting_probe,
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.time,
+        ensure_running: bool = False,
     ) -> None:
         check_names(files)
         self.config_dir = config_dir
@@ -117,6 +122,7 @@ class DovecotConfig:
         self._probe = probe
         self._sleep = sleep
         self._clock = clock
+        self.ensure_running = ensure_running
         self.warnings: list[str] = []
         #: Whether the checked candidate has a passdb; without one Dovecot cannot greet (see health).
         self.has_passdb = True
@@ -303,5 +309,23 @@ class DovecotConfig:
             self.check_candidate(changes)
             if not self.check_mode:
                 result.update(self.apply(changes))
+        if self.ensure_running:
+            result["service"] = self.start_service()
+            result["changed"] = result["changed"] or bool(result["service"])
         result["warnings"] = list(self.warnings)
         return result
+
+    def start_service(self) -> list[str]:
+        """Enable and start the unit when needed; a Dovecot this started must answer (nothing to roll back)."""
+        since = self._clock()
+        try:
+            actions = ensure_service(self.run, self._get_bin_path, self.service, check_mode=self.check_mode)
+        except ServiceStateError as exc:
+            raise DovecotConfigError(str(exc)) from exc
+        if "started" in actions and not self.check_mode and self.health_check:
+            try:
+                self._sleep(1)
+                self.health(since)
+            except HealthCheckError as exc:
+                raise DovecotConfigError(f"{self.service} was started but is not healthy: {exc}") from exc
+        return actions

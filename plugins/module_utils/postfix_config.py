@@ -37,7 +37,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     validate_main,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    ServiceStateError,
+    ensure_service,
+    logged_errors,
+)
 
 HEADER_TEMPLATE = (
     "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
@@ -119,8 +123,11 @@ class PostfixConfig:
         clock: Callable[[], float] = time.time,
         exists: Callable[[str], bool] = os.path.exists,
         fragments: Mapping[str, Any] | None = None,
+        ensure_running: bool = False,
     ) -> None:
         self.fragment_dir = fragment_dir
+        #: Enable the postfix unit and start it when it does not run (the postfix role's one call).
+        self.ensure_running = ensure_running
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
         self.fragments = dict(fragments or {})
         self.config_dir = config_dir
@@ -211,7 +218,18 @@ class PostfixConfig:
     # -- validation ----------------------------------------------------------
 
     def supported_table_types(self, postconf: str) -> list[str]:
-        rc, out, err = self.run([postconf, "-m"])
+        if os.path.exists(self.main_cf):
+            rc, out, err = self.run([postconf, "-m"])
+        else:
+            # A fresh "No configuration" install has no main.cf yet, and postconf refuses to run
+            # without one; the table types do not depend on it, so an empty one stands in.
+            scratch = tempfile.mkdtemp(prefix="postmaster-postconf-")
+            try:
+                with open(os.path.join(scratch, "main.cf"), "w", encoding="utf-8"):
+                    pass
+                rc, out, err = self.run([postconf, "-c", scratch, "-m"])
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
         if rc != 0:
             raise PostfixConfigError(f"postconf -m failed (rc={rc}): {err.strip()}")
         return [line.strip() for line in out.splitlines() if line.strip()]
@@ -381,7 +399,8 @@ class PostfixConfig:
         if not self.reload:
             return result
         if not self._postfix_running(postfix):
-            self.warnings.append("postfix is not running: the new configuration was not reloaded")
+            if not self.ensure_running:
+                self.warnings.append("postfix is not running: the new configuration was not reloaded")
             return result
         since = self._clock()
         try:
@@ -447,5 +466,22 @@ class PostfixConfig:
             self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
         if (texts or fragment_changes) and not self.check_mode:
             result.update(self.apply(texts, live, fragment_changes))
+        if self.ensure_running:
+            result["service"] = self.start_service()
+            result["changed"] = result["changed"] or bool(result["service"])
         result["warnings"] = list(self.warnings)
         return result
+
+    def start_service(self) -> list[str]:
+        """Enable and start Postfix when needed; a Postfix this started must greet (nothing to roll back)."""
+        since = self._clock()
+        try:
+            actions = ensure_service(self.run, self._get_bin_path, "postfix", check_mode=self.check_mode)
+        except ServiceStateError as exc:
+            raise PostfixConfigError(str(exc)) from exc
+        if "started" in actions and not self.check_mode and self.health_check:
+            try:
+                self.health(since)
+            except HealthCheckError as exc:
+                raise PostfixConfigError(f"Postfix was started but is not healthy: {exc}") from exc
+        return actions

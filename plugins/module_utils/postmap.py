@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -77,11 +79,33 @@ class Postmap:
             return "missing"
         return "stale" if compiled.st_mtime < source.st_mtime else "current"
 
-    def argv(self) -> list[str]:
+    def argv(self, config_dir: str | None = None) -> list[str]:
         binary = self._get_bin_path(self.command)
         if not binary:
             raise PostmapError(f"{self.command} was not found; is Postfix installed?")
-        return [binary, "-c", self.config_dir, f"{self.table_type}:{self.path}"]
+        return [binary, "-c", config_dir or self.config_dir, f"{self.table_type}:{self.path}"]
+
+    def compile(self) -> None:
+        """Run postmap (or postalias).
+
+        Debian's "No configuration" install leaves no main.cf, and postmap refuses to run without
+        one; until the postfix role has assembled it, an empty main.cf in a temporary directory
+        stands in (postmap then uses Postfix's built-in defaults, which is what the placeholder
+        would have given).
+        """
+        scratch = None
+        if not os.path.exists(os.path.join(self.config_dir, "main.cf")):
+            scratch = tempfile.mkdtemp(prefix="postmaster-postmap-")
+            with open(os.path.join(scratch, "main.cf"), "w", encoding="utf-8"):
+                pass
+        try:
+            argv = self.argv(scratch)
+            rc, out, err = self._run(argv, environ_update=dict(ENV))
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if rc != 0:
+            raise PostmapError(f"{' '.join(argv)} failed (rc={rc}): {(err or out or '').strip()}")
 
     @staticmethod
     def _attrs(st: os.stat_result) -> dict[str, int]:
@@ -96,10 +120,7 @@ class Postmap:
             before.update(self._attrs(os.stat(self.db_path)))
         after: dict[str, Any] = {"state": "current", **source}
         if rebuild and not self.check_mode:
-            argv = self.argv()
-            rc, out, err = self._run(argv, environ_update=dict(ENV))
-            if rc != 0:
-                raise PostmapError(f"{' '.join(argv)} failed (rc={rc}): {(err or out or '').strip()}")
+            self.compile()
             if not os.path.exists(self.db_path):
                 raise PostmapError(f"{self.command} succeeded but {self.db_path} was not created")
         fix_attrs = False

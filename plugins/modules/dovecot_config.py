@@ -50,6 +50,12 @@ options:
       - The systemd unit to reload.
     type: str
     default: dovecot
+  ensure_running:
+    description:
+      - Also enable O(service) at boot and start it when it does not run; a service started this way must answer
+        like after a reload. The dovecot role sets it, so that it needs no service task of its own.
+    type: bool
+    default: false
   reload:
     description:
       - Reload (or start) Dovecot after a change and check its health.
@@ -103,6 +109,12 @@ rolled_back:
   description: Present and true when the health check failed and the previous files were restored.
   returned: failure
   type: bool
+service:
+  description: With O(ensure_running), what was (or in check mode would be) done to the unit.
+  returned: when O(ensure_running) is set
+  type: list
+  elements: str
+  sample: [enabled, started]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -118,6 +130,7 @@ def main() -> None:
             "config_dir": {"type": "path", "default": "/etc/dovecot"},
             "files": {"type": "dict", "required": True},
             "service": {"type": "str", "default": "dovecot"},
+            "ensure_running": {"type": "bool", "default": False},
             "reload": {"type": "bool", "default": True},
             "health_check": {"type": "bool", "default": True},
             "health_host": {"type": "str", "default": "127.0.0.1"},
@@ -137,6 +150,7 @@ def main() -> None:
             check_mode=module.check_mode,
             reload=params["reload"],
             service=params["service"],
+            ensure_running=params["ensure_running"],
             health_check=params["health_check"],
             health_host=params["health_host"],
             health_port=params["health_port"],

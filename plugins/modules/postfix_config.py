@@ -54,6 +54,13 @@ options:
       - The Postfix configuration directory whose C(main.cf) and C(master.cf) are managed.
     type: path
     default: /etc/postfix
+  ensure_running:
+    description:
+      - Also enable the C(postfix) unit at boot and start it when it does not run, after the files are in place; a
+        Postfix started this way must answer like after a reload. The postfix role sets it, so that it needs no
+        service task of its own.
+    type: bool
+    default: false
   reload:
     description:
       - Reload Postfix after changing the files, when it is running.
@@ -175,6 +182,12 @@ reloaded:
   description: Whether Postfix was reloaded.
   returned: always
   type: bool
+service:
+  description: With O(ensure_running), what was (or in check mode would be) done to the unit.
+  returned: when O(ensure_running) is set
+  type: list
+  elements: str
+  sample: [enabled, started]
 backup_files:
   description: Copies of the previous files, by file name.
   returned: when a live file was replaced
@@ -200,6 +213,7 @@ def main() -> None:
             "health_port": {"type": "int", "default": 25},
             "health_timeout": {"type": "int", "default": 30},
             "fragments": {"type": "dict", "default": {}},
+            "ensure_running": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -217,6 +231,7 @@ def main() -> None:
         health_port=params["health_port"],
         health_timeout=params["health_timeout"],
         fragments=params["fragments"],
+        ensure_running=params["ensure_running"],
     )
     try:
         result = backend.execute()

@@ -34,7 +34,13 @@ class FakePostmap:
 
 
 def make(path, runner, **kwargs):
+    """A backend for *path*; its config_dir (unless given) holds a main.cf, as after the postfix role."""
     chowns = []
+    if "config_dir" not in kwargs:
+        conf = os.path.join(os.path.dirname(str(path)), "etc-postfix")
+        os.makedirs(conf, exist_ok=True)
+        open(os.path.join(conf, "main.cf"), "w", encoding="utf-8").close()
+        kwargs["config_dir"] = conf
     backend = Postmap(
         path=str(path),
         run_command=runner,
@@ -65,7 +71,7 @@ def test_builds_missing_db_with_source_mode(source):
     runner = FakePostmap()
     backend, chowns = make(source, runner)
     result = backend.execute()
-    assert runner.calls == [["/usr/sbin/postmap", "-c", "/etc/postfix", f"hash:{source}"]]
+    assert runner.calls == [["/usr/sbin/postmap", "-c", backend.config_dir, f"hash:{source}"]]
     assert result["changed"] is True
     assert result["rebuilt"] is True
     assert result["db_path"] == f"{source}.db"
@@ -160,9 +166,12 @@ def test_check_mode_reports_without_running(source):
 )
 def test_types_and_postalias(source, table_type, aliases, argv_tail, suffix):
     runner = FakePostmap(suffix=suffix)
-    result = make(source, runner, table_type=table_type, aliases=aliases, config_dir="/etc/postfix-out")[0].execute()
+    conf = source.parent / "postfix-out"
+    conf.mkdir()
+    (conf / "main.cf").write_text("", encoding="utf-8")
+    result = make(source, runner, table_type=table_type, aliases=aliases, config_dir=str(conf))[0].execute()
     command = "postalias" if aliases else "postmap"
-    assert runner.calls == [[f"/usr/sbin/{command}", "-c", "/etc/postfix-out", f"{argv_tail}{source}"]]
+    assert runner.calls == [[f"/usr/sbin/{command}", "-c", str(conf), f"{argv_tail}{source}"]]
     assert result["db_path"] == f"{source}{suffix}"
 
 
@@ -172,7 +181,7 @@ def test_errors(source, tmp_path):
     with pytest.raises(PostmapError, match="is not a regular file"):
         make(tmp_path, FakePostmap())[0].execute()
     with pytest.raises(
-        PostmapError, match=r"/usr/sbin/postmap -c /etc/postfix hash:.* failed \(rc=1\): postmap: fatal: boom"
+        PostmapError, match=r"/usr/sbin/postmap -c \S+/etc-postfix hash:.* failed \(rc=1\): postmap: fatal: boom"
     ):
         make(source, FakePostmap(rc=1))[0].execute()
     with pytest.raises(PostmapError, match=r"postmap succeeded but .*sasl_passwd.db was not created"):
@@ -182,3 +191,20 @@ def test_errors(source, tmp_path):
     backend = Postmap(path=str(source), run_command=FakePostmap(), get_bin_path=lambda name: None)
     with pytest.raises(PostmapError, match="postmap was not found"):
         backend.execute()
+
+
+def test_no_main_cf_yet_compiles_with_an_empty_stand_in(source, tmp_path):
+    """Debian's "No configuration" install has no main.cf; postmap gets an empty one, removed after."""
+    seen = []
+
+    def runner(argv, environ_update=None):
+        conf = argv[2]
+        with open(os.path.join(conf, "main.cf"), encoding="utf-8") as handle:
+            seen.append((conf, os.listdir(conf), handle.read()))
+        return FakePostmap()(argv, environ_update)
+
+    make(source, runner, config_dir=str(tmp_path / "no-postfix-yet"))[0].execute()
+    conf, listing, text = seen[0]
+    assert conf != str(tmp_path / "no-postfix-yet")
+    assert (listing, text) == (["main.cf"], "")
+    assert not os.path.exists(conf)

@@ -33,13 +33,16 @@ def test_builds_then_is_idempotent(tmp_path, commands, run_module):
     source = tmp_path / "access"
     source.write_text("example.org REJECT\n", encoding="utf-8")
     os.chmod(source, 0o640)
-    rc, result = run_module(postmap_module.main, {"path": str(source), "_ansible_diff": True})
+    (tmp_path / "main.cf").write_text("", encoding="utf-8")
+    rc, result = run_module(
+        postmap_module.main, {"path": str(source), "config_dir": str(tmp_path), "_ansible_diff": True}
+    )
     assert rc == 0
     assert result["changed"] is True
     assert result["rebuilt"] is True
     assert result["db_path"] == f"{source}.db"
     assert result["diff"]["before"] == "state: missing\n"
-    assert commands == [["/usr/sbin/postmap", "-c", "/etc/postfix", f"hash:{source}"]]
+    assert commands == [["/usr/sbin/postmap", "-c", str(tmp_path), f"hash:{source}"]]
     os.utime(source, (1000, 1000))
     rc, result = run_module(postmap_module.main, {"path": str(source)})
     assert result["changed"] is False

@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mail_packages
+short_description: A role's preflight checks and Debian packages in one call
+version_added: 0.1.0
+description:
+  - Each role of this collection starts with this module, once. It checks that the roles it builds on were
+    applied (O(requires)) and that no conflicting one was (O(conflicts)), then installs the Debian packages of
+    O(names) that are missing.
+  - The checks run before anything is installed, so a failed one leaves the host as it was, with the message of
+    the entry that failed.
+  - On a host where every package is installed the module only reads the dpkg database (C(dpkg-query)); apt's
+    cache is not opened and nothing is written. Otherwise it preseeds O(debconf), runs C(apt-get update) when
+    apt's lists are older than O(cache_valid_time), and C(apt-get install) the missing packages
+    non-interactively, keeping existing configuration files.
+author:
+  - postmaster.mailserver developers (@postmaster)
+extends_documentation_fragment:
+  - postmaster.mailserver.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the packages that would be installed are reported as RV(missing), and a missing
+        O(requires) path is a warning instead of an error (a check run on a fresh host cannot see what the roles
+        before this one would have created). Conflicts still fail.
+  diff_mode:
+    support: none
+options:
+  names:
+    description:
+      - Debian package names. Versions and release pins are not supported.
+    type: list
+    elements: str
+    default: []
+  debconf:
+    description:
+      - Answers given to debconf before the install (only when something is installed), for example
+        C(postfix postfix/main_mailer_type select No configuration).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      package:
+        description: The package that owns the question.
+        type: str
+        required: true
+      question:
+        description: The question, such as C(postfix/main_mailer_type).
+        type: str
+        required: true
+      vtype:
+        description: The question's type.
+        type: str
+        required: true
+        choices: [select, multiselect, string, boolean, note, text, password, title]
+      value:
+        description: The answer, one line.
+        type: raw
+        required: true
+  requires:
+    description:
+      - Paths that must exist before anything is done; the first one missing fails the task with its O(requires[].msg).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: An absolute path.
+        type: path
+        required: true
+      msg:
+        description: The error when the path is missing; say which role or variable provides it.
+        type: str
+  conflicts:
+    description:
+      - Paths that must not exist; the first one present fails the task with its O(conflicts[].msg).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: An absolute path.
+        type: path
+        required: true
+      msg:
+        description: The error when the path exists.
+        type: str
+  probe:
+    description:
+      - Paths whose existence is returned in RV(exists), looked at after the install (a package may create them),
+        so that a role can decide what to configure without a task of its own.
+    type: list
+    elements: path
+    default: []
+  cache_valid_time:
+    description:
+      - Before an install, C(apt-get update) runs when apt's lists are older than this many seconds.
+    type: int
+    default: 3600
+"""
+
+EXAMPLES = r"""
+- name: Check that the postfix role ran, then install Dovecot
+  postmaster.mailserver.mail_packages:
+    names: [dovecot-core, dovecot-imapd, dovecot-lmtpd]
+    requires:
+      - path: /etc/postfix/postmaster.d
+        msg: apply the postmaster.mailserver.postfix role before the dovecot role
+    conflicts:
+      - path: /etc/postfix/postmaster.d/30-saslauthd.json
+        msg: saslauthd is already the SASL backend
+
+- name: Install Postfix without its configuration dialog
+  postmaster.mailserver.mail_packages:
+    names: [postfix]
+    debconf:
+      - {package: postfix, question: postfix/main_mailer_type, vtype: select, value: No configuration}
+"""
+
+RETURN = r"""
+missing:
+  description: The packages of O(names) that were not installed when the module started.
+  returned: always
+  type: list
+  elements: str
+  sample: [dovecot-lmtpd]
+installed:
+  description: The packages this run installed (empty in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [dovecot-lmtpd]
+cache_updated:
+  description: Whether C(apt-get update) ran.
+  returned: always
+  type: bool
+exists:
+  description: For each path of O(probe), whether it exists.
+  returned: always
+  type: dict
+  sample: {/etc/dovecot/dovecot.conf: true}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_packages import (
+    MailPackages,
+    MailPackagesError,
+)
+
+PATH_ENTRY = {"path": {"type": "path", "required": True}, "msg": {"type": "str"}}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "names": {"type": "list", "elements": "str", "default": []},
+            "debconf": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "package": {"type": "str", "required": True},
+                    "question": {"type": "str", "required": True},
+                    "vtype": {
+                        "type": "str",
+                        "required": True,
+                        "choices": ["select", "multiselect", "string", "boolean", "note", "text", "password", "title"],
+                    },
+                    "value": {"type": "raw", "required": True},
+                },
+            },
+            "requires": {"type": "list", "elements": "dict", "default": [], "options": PATH_ENTRY},
+            "conflicts": {"type": "list", "elements": "dict", "default": [], "options": PATH_ENTRY},
+            "probe": {"type": "list", "elements": "path", "default": []},
+            "cache_valid_time": {"type": "int", "default": 3600},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    backend = MailPackages(module.run_command, module.get_bin_path, check_mode=module.check_mode)
+    try:
+        result = backend.execute(
+            params["names"],
+            debconf=params["debconf"],
+            requires=params["requires"],
+            conflicts=params["conflicts"],
+            probe=params["probe"],
+            cache_valid_time=params["cache_valid_time"],
+        )
+    except MailPackagesError as exc:
+        for warning in backend.warnings:
+            module.warn(warning)
+        module.fail_json(msg=str(exc), changed=backend.acted)
+    for warning in backend.warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
