@@ -661,16 +661,26 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
         )
     used_types = {m["type"] for m in c.maps} | ({checks_type} if checks else set())
     table_packages = c["__postfix_table_packages"] or {}
+    aliases = _table(
+        "/etc/aliases",
+        render_aliases(c.aliases),
+        "# Local aliases, from postfix_aliases. Compiled with postalias when changed.\n",
+        header,
+    )
+    # The postmap module's tables option, for one call: every table but the relay passwords
+    # (a secret, written by a task of its own with no_log).
+    postmap = [
+        {"path": t["path"], "type": t.get("type", "hash"), "content": t["content"], "mode": t["mode"]}
+        for t in [*maps, *checks, *([sender_relayhost] if sender_relayhost else [])]
+    ] + [{"path": aliases["path"], "aliases": True, "content": aliases["content"], "mode": aliases["mode"]}]
+    for table in postmap:
+        table.update(owner="root", group="root")
     return {
         "maps": maps,
         "checks": checks,
-        "aliases": _table(
-            "/etc/aliases",
-            render_aliases(c.aliases),
-            "# Local aliases, from postfix_aliases. Compiled with postalias when changed.\n",
-            header,
-        ),
+        "aliases": aliases,
         "relay_passwords": relay_passwords,
         "sender_relayhost": sender_relayhost,
+        "postmap": postmap,
         "packages": [package for table_type, package in table_packages.items() if table_type in used_types],
     }

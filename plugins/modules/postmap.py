@@ -33,8 +33,42 @@ options:
   path:
     description:
       - The source file of the table.
+      - One of O(path) and O(tables) is required.
     type: path
-    required: true
+  tables:
+    description:
+      - Many tables in one call (a role's maps, checks and aliases cost one host round trip, not one each).
+      - Each entry takes the options of a single table; O(config_dir) applies to all. O(owner), O(group) and
+        O(mode) at the top level are not used with O(tables): give them per entry.
+      - The RV(results) list has one result per entry, in order; RV(changed) is true when any changed.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The source file.
+        type: path
+        required: true
+      type:
+        description: The table type, as O(type).
+        type: str
+        default: hash
+        choices: [hash, btree, lmdb, cdb, regexp, pcre, cidr, texthash]
+      aliases:
+        description: Compile with C(postalias), as O(aliases).
+        type: bool
+        default: false
+      content:
+        description: The whole text of the source file, as O(content).
+        type: str
+      owner:
+        description: Owner of the source and compiled files.
+        type: str
+      group:
+        description: Group of the source and compiled files.
+        type: str
+      mode:
+        description: Mode of the source and compiled files.
+        type: raw
   type:
     description:
       - The table type; decides the compiled file (V(.db) for V(hash) and V(btree), V(.lmdb), V(.cdb)).
@@ -70,6 +104,17 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Write and compile a role's tables in one call
+  postmaster.mailserver.postmap:
+    tables:
+      - path: /etc/postfix/vmailbox
+        content: "alice@example.org example.org/alice/\n"
+        mode: "0644"
+      - path: /etc/aliases
+        aliases: true
+        content: "postmaster: root\n"
+        mode: "0644"
+
 - name: Compile the SASL password table
   postmaster.mailserver.postmap:
     path: /etc/postfix/sasl_passwd
@@ -93,17 +138,24 @@ EXAMPLES = r"""
 RETURN = r"""
 db_path:
   description: The compiled file; V(null) for a table type that is not compiled.
-  returned: always
+  returned: with O(path)
   type: str
   sample: /etc/postfix/sasl_passwd.db
 rebuilt:
   description: Whether the table was (or in check mode would be) compiled.
-  returned: always
+  returned: with O(path)
   type: bool
 source_changed:
   description: Whether O(content) was (or in check mode would be) written to O(path), or its attributes changed.
-  returned: always
+  returned: with O(path)
   type: bool
+results:
+  description: With O(tables), one result per entry, in order, each with RV(db_path), RV(rebuilt), RV(source_changed)
+    and C(changed).
+  returned: with O(tables)
+  type: list
+  elements: dict
+  sample: [{changed: false, db_path: /etc/aliases.db, rebuilt: false, source_changed: false}]
 """
 
 import os
@@ -139,26 +191,14 @@ def write_source(
     return True, diff
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "type": {
-                "type": "str",
-                "choices": ["hash", "btree", "lmdb", "cdb", *FLAT_TYPES],
-                "default": "hash",
-            },
-            "aliases": {"type": "bool", "default": False},
-            "config_dir": {"type": "path", "default": "/etc/postfix"},
-            "content": {"type": "str"},
-        },
-        add_file_common_args=True,
-        supports_check_mode=True,
-    )
-    params = module.params
+TABLE_TYPES = ["hash", "btree", "lmdb", "cdb", *FLAT_TYPES]
+
+
+def one_table(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
+    """Write (when content is given) and compile one table; fail the module on error."""
     path = params["path"]
     # A table of thousands of lines is not sent back to the controller in the echoed arguments.
-    echoed = dict(params)
+    echoed = {key: value for key, value in params.items() if key != "tables"}
     if echoed["content"] is not None:
         echoed["content"] = f"{len(echoed['content'])} characters (not echoed)"
     invocation = {"module_args": echoed}
@@ -180,7 +220,7 @@ def main() -> None:
         result = {"changed": source_changed, "rebuilt": False, "source_changed": source_changed, "db_path": None}
         if module._diff:
             result["diff"] = diffs or {"before": "", "after": ""}
-        module.exit_json(**result, invocation=invocation)
+        return {**result, "invocation": invocation}
     if module.check_mode and source_changed:
         # Nothing was written: the compiled file would be rebuilt from the new source.
         try:
@@ -190,7 +230,7 @@ def main() -> None:
         result = {"changed": True, "rebuilt": True, "source_changed": True, "db_path": compiled}
         if module._diff:
             result["diff"] = diffs or {"before": "", "after": ""}
-        module.exit_json(**result, invocation=invocation)
+        return {**result, "invocation": invocation}
     try:
         backend = Postmap(
             path=path,
@@ -209,7 +249,60 @@ def main() -> None:
     result["changed"] = result["changed"] or source_changed
     if module._diff:
         result["diff"] = [*diffs, diff] if diffs else diff
-    module.exit_json(**result, invocation=invocation)
+    return {**result, "invocation": invocation}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path"},
+            "tables": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "type": {"type": "str", "choices": TABLE_TYPES, "default": "hash"},
+                    "aliases": {"type": "bool", "default": False},
+                    "content": {"type": "str"},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "raw"},
+                },
+            },
+            "type": {
+                "type": "str",
+                "choices": ["hash", "btree", "lmdb", "cdb", *FLAT_TYPES],
+                "default": "hash",
+            },
+            "aliases": {"type": "bool", "default": False},
+            "config_dir": {"type": "path", "default": "/etc/postfix"},
+            "content": {"type": "str"},
+        },
+        add_file_common_args=True,
+        supports_check_mode=True,
+        required_one_of=[["path", "tables"]],
+        mutually_exclusive=[["path", "tables"]],
+    )
+    params = module.params
+    if params["tables"] is None:
+        module.exit_json(**one_table(module, params))
+    results = []
+    for table in params["tables"]:
+        # The per-table options over the top level's (config_dir and the file options not given).
+        merged = {**params, "content": None, **{key: value for key, value in table.items() if value is not None}}
+        merged["type"] = table["type"]
+        merged["aliases"] = table["aliases"]
+        item = one_table(module, merged)
+        item.pop("invocation")
+        results.append(item)
+    result: dict[str, Any] = {"changed": any(item["changed"] for item in results), "results": results}
+    if module._diff:
+        diffs: list[Any] = []
+        for item in results:
+            diff = item.pop("diff", [])
+            diffs.extend(diff if isinstance(diff, list) else [diff])
+        result["diff"] = diffs
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

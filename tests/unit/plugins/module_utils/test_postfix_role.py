@@ -361,6 +361,17 @@ def test_tables_text_types_and_modes():
     assert result["sender_relayhost"]["content"].endswith("\n@example.org [smtp.example.net]:587\n")
     assert result["relay_passwords"] == {"path": "/etc/postfix/smtp_auth", "mode": "0600"}
     assert "s3cret" not in json.dumps(result)
+    # One postmap call: every table but the secret one, the aliases compiled with postalias.
+    assert [(t["path"], t.get("type"), t.get("aliases", False), t["mode"]) for t in result["postmap"]] == [
+        ("/etc/postfix/sender_access", "hash", False, "0644"),
+        ("/etc/postfix/client_access", "cidr", False, "0644"),
+        ("/etc/postfix/subjects", "pcre", False, "0640"),
+        ("/etc/postfix/header_checks", "regexp", False, "0644"),
+        ("/etc/postfix/sender_relayhost", "hash", False, "0644"),
+        ("/etc/aliases", None, True, "0644"),
+    ]
+    assert {(t["owner"], t["group"]) for t in result["postmap"]} == {("root", "root")}
+    assert result["postmap"][0]["content"] == maps["sender_access"]["content"]
     secret = tables(role_settings(**SCENARIO_TABLES), HEADER, secrets=True)["relay_passwords"]
     assert secret["mode"] == "0600"
     assert secret["content"].endswith("\n[smtp.example.net]:587 u:s3cret\n")

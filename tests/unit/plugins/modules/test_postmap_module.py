@@ -146,3 +146,37 @@ def test_flat_table_errors(tmp_path, commands, run_module):
     assert rc == 1 and "does not exist" in result["msg"]
     rc, result = run_module(postmap_module.main, {"path": str(tmp_path / "a"), "type": "regexp", "aliases": True})
     assert rc == 1 and "aliases: true needs an indexed table type" in result["msg"]
+
+
+def test_tables_write_and_compile_many_in_one_call(tmp_path, commands, run_module):
+    (tmp_path / "main.cf").write_text("", encoding="utf-8")
+    tables = [
+        {"path": str(tmp_path / "vmailbox"), "content": "alice@example.org example.org/alice/\n", "mode": "0644"},
+        {"path": str(tmp_path / "aliases"), "aliases": True, "content": "postmaster: root\n", "mode": "0640"},
+        {"path": str(tmp_path / "checks"), "type": "regexp", "content": "/^X-Spam/ IGNORE\n", "mode": "0644"},
+    ]
+    args = {"tables": tables, "config_dir": str(tmp_path), "_ansible_diff": True}
+    rc, result = run_module(postmap_module.main, args)
+    assert rc == 0
+    assert result["changed"] is True
+    assert [item["changed"] for item in result["results"]] == [True, True, True]
+    assert [item["db_path"] for item in result["results"]] == [
+        f"{tmp_path}/vmailbox.db",
+        f"{tmp_path}/aliases.db",
+        None,
+    ]
+    assert [os.path.basename(call[0]) for call in commands] == ["postmap", "postalias"]
+    assert oct(os.stat(tmp_path / "aliases").st_mode & 0o777) == "0o640"
+    assert (tmp_path / "checks").read_text(encoding="utf-8") == "/^X-Spam/ IGNORE\n"
+    assert len([d for d in result["diff"] if d.get("after_header") == f"{tmp_path}/vmailbox"]) == 1
+    for name in ("vmailbox", "aliases"):
+        os.utime(tmp_path / name, (1000, 1000))
+    commands.clear()
+    rc, result = run_module(postmap_module.main, args)
+    assert (rc, result["changed"], commands) == (0, False, [])
+
+
+def test_path_or_tables_is_required(run_module):
+    rc, result = run_module(postmap_module.main, {})
+    assert rc == 1
+    assert "one of the following is required: path, tables" in result["msg"]
