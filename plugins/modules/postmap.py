@@ -40,7 +40,7 @@ options:
       - Many tables in one call (a role's maps, checks and aliases cost one host round trip, not one each).
       - Each entry takes the options of a single table; O(config_dir) applies to all. O(owner), O(group) and
         O(mode) at the top level are not used with O(tables); give them per entry.
-      - The RV(results) list has one result per entry, in order; RV(changed) is true when any changed.
+      - The RV(results) list has one result per entry, in order; C(changed) is true when any changed.
     type: list
     elements: dict
     suboptions:
