@@ -70,6 +70,44 @@ options:
           - Group of this Maildir. Defaults to the primary group of O(maildirs[].owner) when that is set,
             otherwise to O(group).
         type: str
+  account:
+    description:
+      - The system account that owns virtual mailboxes, ensured before any Maildir (so the mailboxes role gives the
+        account, its base directory and every Maildir in one call).
+      - The group and the user are created as system accounts with these ids, or changed to them
+        (C(groupadd), C(useradd), C(groupmod), C(usermod)). The home directory is created (or fixed) with the
+        account's owner and O(account.home_mode), and is never followed when it is a symlink.
+      - System directories (C(/), C(/etc), C(/var/mail), C(/home) and the like) are refused as the home.
+    type: dict
+    suboptions:
+      user:
+        description: The user name (not root).
+        type: str
+        required: true
+      uid:
+        description: Its uid.
+        type: int
+        required: true
+      group:
+        description: Its primary group (not root).
+        type: str
+        required: true
+      gid:
+        description: The group's gid.
+        type: int
+        required: true
+      home:
+        description: Its home, the base of the virtual Maildirs, such as C(/var/mail/vmail).
+        type: path
+        required: true
+      shell:
+        description: Its login shell.
+        type: path
+        default: /usr/sbin/nologin
+      home_mode:
+        description: Mode of the home directory; never writable by others.
+        type: str
+        default: "0750"
   owner:
     description:
       - Name or uid of the owner of the Maildirs and of the directories the module creates.
@@ -138,6 +176,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+account:
+  description: What was (or in check mode would be) done for O(account), such as C(user vmail created).
+  returned: always
+  type: list
+  elements: str
+  sample: [group vmail created, user vmail created, /var/mail/vmail created]
 created:
   description:
     - Directories and C(maildirfolder) files created (or, in check mode, to be created), parents first.
@@ -161,6 +205,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir impo
     Maildirs,
     build_specs,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import AccountError, VmailAccount
 
 
 def main() -> None:
@@ -182,9 +227,21 @@ def main() -> None:
             "mode": {"type": "raw", "default": "0700"},
             "folders": {"type": "list", "elements": "str", "default": []},
             "create_parents": {"type": "bool", "default": True},
+            "account": {
+                "type": "dict",
+                "options": {
+                    "user": {"type": "str", "required": True},
+                    "uid": {"type": "int", "required": True},
+                    "group": {"type": "str", "required": True},
+                    "gid": {"type": "int", "required": True},
+                    "home": {"type": "path", "required": True},
+                    "shell": {"type": "path", "default": "/usr/sbin/nologin"},
+                    "home_mode": {"type": "str", "default": "0750"},
+                },
+            },
         },
         mutually_exclusive=[["path", "paths"], ["path", "maildirs"]],
-        required_one_of=[["path", "paths", "maildirs"]],
+        required_one_of=[["path", "paths", "maildirs", "account"]],
         supports_check_mode=True,
     )
     params = module.params
@@ -204,6 +261,15 @@ def main() -> None:
     except MaildirError as exc:
         module.fail_json(msg=str(exc), changed=False, created=[], fixed=[], invocation=invocation)
 
+    account_changes: list[str] = []
+    if params["account"]:
+        accounts = VmailAccount(module.run_command, module.get_bin_path, check_mode=module.check_mode)
+        try:
+            account_changes = accounts.ensure(params["account"])
+        except (AccountError, OSError) as exc:
+            module.fail_json(
+                msg=str(exc), changed=bool(accounts.changes), account=accounts.changes, created=[], fixed=[]
+            )
     backend = Maildirs(create_parents=params["create_parents"], check_mode=module.check_mode)
     try:
         result = backend.run(specs)
@@ -215,9 +281,21 @@ def main() -> None:
             fixed=backend.fixed,
             invocation=invocation,
         )
+    result["account"] = account_changes
+    result["changed"] = result["changed"] or bool(account_changes)
     if module._diff:
         header = params["path"] or f"{len(specs)} Maildirs"
         result["diff"] = backend.diff(header)
+        if account_changes:
+            result["diff"] = [
+                {
+                    "before_header": "account",
+                    "after_header": "account",
+                    "before": "",
+                    "after": "\n".join(account_changes) + "\n",
+                },
+                result["diff"],
+            ]
     module.exit_json(**result, invocation=invocation)
 
 
