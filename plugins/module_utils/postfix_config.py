@@ -153,6 +153,12 @@ class PostfixConfig:
                 changes[path] = (before, text)
         return changes
 
+    def only_removes_from_nothing(self) -> bool:
+        """Whether this run only removes fragments and the fragment directory does not exist."""
+        return bool(self.fragments) and all(data is None for data in self.fragments.values()) and (
+            not os.path.exists(self.fragment_dir)
+        )
+
     def assemble(self) -> dict[str, Any]:
         """Load and merge the fragments (those given to the module replacing the files); return main/services and texts."""
         try:
@@ -375,6 +381,19 @@ class PostfixConfig:
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (without ``diff`` filtering)."""
         fragment_changes = self.fragment_changes()
+        if self.only_removes_from_nothing():
+            # A role switched off on a host where no fragment was ever written (maybe no Postfix at all).
+            return {
+                "changed": False,
+                "main_cf": self.main_cf,
+                "master_cf": self.master_cf,
+                "fragments": [],
+                "parameters": {},
+                "services": [],
+                "reloaded": False,
+                "diff": [],
+                "warnings": [f"{self.fragment_dir} does not exist: there was no fragment to remove"],
+            }
         assembled = self.assemble()
         live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
         texts = {}
