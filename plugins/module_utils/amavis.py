@@ -308,7 +308,7 @@ def check_settings(
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise AmavisError(f"{', '.join(prefix + key for key in unknown)}: unknown setting(s)")
-    given = {**DEFAULTS, **{key: value for key, value in settings.items() if value is not None or key == "myhostname"}}
+    given = {**DEFAULTS, **settings}
 
     def where(key: str) -> str:
         return prefix + key
@@ -661,13 +661,13 @@ class AmavisConfig:
         self.settings: dict[str, Any] = {}
         if state == "present":
             try:
-                self.settings = check_settings(settings or {})
+                self.settings = check_settings(settings or {}, "settings.")
             except AmavisError as exc:
-                raise AmavisError(f"settings: {exc.msg}; nothing was changed") from None
-            for entry in self.settings["clamav_signature_files"]:
+                raise AmavisError(f"{exc.msg}; nothing was changed") from None
+            for index, entry in enumerate(self.settings["clamav_signature_files"]):
                 if "content" not in entry:
                     raise AmavisError(
-                        f"settings: clamav_signature_files: {entry['name']}: read src on the controller and give "
+                        f"settings.clamav_signature_files[{index}]: read {entry['src']} on the controller and give "
                         "its content; nothing was changed"
                     )
             if not self.settings["enabled"]:
@@ -891,7 +891,11 @@ class AmavisConfig:
                 self.warnings.append("amavisd not found: only the Python validation ran (check mode)")
                 return
             raise AmavisError("amavisd was not found; is amavisd-new installed? Nothing was changed")
-        workdir = tempfile.mkdtemp(prefix="postmaster-amavis-")
+        # amavisd reads its files as the amavis user, so the candidate sits next to conf.d (root's own
+        # temporary directory may be closed to it), outside conf.d (run-parts must not list it).
+        workdir = tempfile.mkdtemp(
+            prefix=".postmaster-candidate-", dir=os.path.dirname(os.path.dirname(self.conf_path))
+        )
         try:
             os.chmod(workdir, 0o755)
             candidate = os.path.join(workdir, os.path.basename(self.conf_path))
@@ -1114,7 +1118,7 @@ class AmavisConfig:
                 undo[unit] = back
         if undo:
             steps.append(lambda: self._apply_units(undo))
-        for unit in ALL_UNITS:
+        for unit in (FRESHCLAM_UNIT, *CLAMD_UNITS, *FRESHCLAM_UNITS[1:], AMAVIS_UNIT):
             if unit in (AMAVIS_UNIT, CLAMD_UNIT, FRESHCLAM_UNIT) and states[unit].active:
                 steps.append(lambda unit=unit: self._systemctl("restart", unit))
             elif unit in units and units[unit].get("active") and not states[unit].active:

@@ -155,8 +155,10 @@ class PostfixConfig:
 
     def only_removes_from_nothing(self) -> bool:
         """Whether this run only removes fragments and the fragment directory does not exist."""
-        return bool(self.fragments) and all(data is None for data in self.fragments.values()) and (
-            not os.path.exists(self.fragment_dir)
+        return (
+            bool(self.fragments)
+            and all(data is None for data in self.fragments.values())
+            and (not os.path.exists(self.fragment_dir))
         )
 
     def assemble(self) -> dict[str, Any]:
