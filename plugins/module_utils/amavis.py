@@ -394,6 +394,8 @@ def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_
         "",
         "# An FQDN: amavis stops soon after it starts without one.",
         f"$myhostname = {perl_string(s['myhostname'])};",
+        "# Postmaster addresses and the X-Virus-Scanned header name it (Debian reads /etc/mailname).",
+        f"$mydomain = {perl_string(mydomain(s))};",
         f"$max_servers = {perl_number(s['max_servers'])};",
         f"$inet_socket_port = {LISTEN_PORT};",
         f"$forward_method = {perl_string(f'smtp:[{LISTEN_HOST}]:{REINJECT_PORT}')};",
@@ -409,6 +411,9 @@ def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_
             "    qr/\\bOK$/m, qr/\\bFOUND$/m, qr/^.*?: (?!Infected Archive)(.*) FOUND$/m ],",
             ");",
             "@av_scanners_backup = ();",
+            "# When clamd cannot scan (stopped, or no access to amavis's files), mail waits in Postfix's queue",
+            "# (a temporary failure) instead of passing unchecked.",
+            "$virus_scanners_failure_is_fatal = 1;",
         ]
     else:
         lines += [
@@ -443,12 +448,16 @@ def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_
     else:
         lines += ["# No quarantine: blocked mail is not kept.", "$QUARANTINEDIR = undef;"]
         lines += [f"${name}_quarantine_method = undef;" for name in ("virus", "banned_files", "spam", "bad_header")]
-    if s["local_domains"]:
-        domains = ", ".join(perl_string("." + domain) for domain in s["local_domains"])
-        lines += ["# Recipients whose mail gets spam headers (these domains and their subdomains).",
-                  f"@local_domains_acl = ( {domains} );"]  # fmt: skip
+    domains = ", ".join(perl_string("." + domain) for domain in s["local_domains"] or [mydomain(s)])
+    lines += ["# Recipients whose mail gets spam headers (these domains and their subdomains).",
+              f"@local_domains_acl = ( {domains} );"]  # fmt: skip
     lines += ["", "1;  # ensure a defined return", ""]
     return "\n".join(lines)
+
+
+def mydomain(settings: Mapping[str, Any]) -> str:
+    """amavis's $mydomain: the host name without its first label (as Postfix derives it)."""
+    return settings["myhostname"].split(".", 1)[1]
 
 
 def set_directives(text: str, directives: Mapping[str, Sequence[str] | None]) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from email.message import EmailMessage
+from email.utils import formatdate
 
 import helpers
 import pytest
@@ -33,6 +34,7 @@ def message(token: str, kind: str = "clean") -> str:
     msg["To"] = RCPT
     msg["Subject"] = f"{kind} {token}"
     msg["Message-ID"] = f"<{token}@client.outside.test>"
+    msg["Date"] = formatdate(localtime=False)  # amavis passes a message without one as BAD-HEADER
     if kind == "eicar-attachment":
         msg.set_content(f"The attachment is the EICAR test file. {token}\n")
         # A .txt name: a message blocked only as BANNED (a .com name) would not prove the virus scan.

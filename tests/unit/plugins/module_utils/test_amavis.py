@@ -209,6 +209,8 @@ def test_render_defaults():
         "@bypass_spam_checks_maps = (\\%bypass_spam_checks, \\@bypass_spam_checks_acl, \\$bypass_spam_checks_re);",
         """  ['ClamAV-clamd', \\&ask_daemon, ["CONTSCAN {}\\n", '/var/run/clamav/clamd.ctl'],""",
         "@av_scanners_backup = ();",
+        "$virus_scanners_failure_is_fatal = 1;",
+        "$mydomain = 'example.test';",
         "$sa_tag_level_deflt = 2.0;",
         "$sa_tag2_level_deflt = 6.31;",
         "$sa_kill_level_deflt = 6.31;",
@@ -237,7 +239,10 @@ def test_render_switched_off_checks_and_no_quarantine():
     assert "$QUARANTINEDIR = undef;" in lines and "$virus_quarantine_method = undef;" in lines
     assert "$sa_kill_level_deflt = 12;" in lines and "$sa_local_tests_only = 1;" in lines
     assert "$max_servers = 8;" in lines
-    assert "@local_domains_acl" not in text
+    # Without local domains: the host name's domain, as Debian's /etc/mailname default would be.
+    assert "$mydomain = 'example.test';" in lines
+    assert "@local_domains_acl = ( '.example.test' );" in lines
+    assert "$virus_scanners_failure_is_fatal" not in text
 
 
 def test_perl_strings_are_escaped_and_newlines_refused():
