@@ -26,9 +26,11 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    HealthCheckError,
     ServiceStateError,
     ensure_service,
     logged_errors,
+    wait_for_answer,
 )
 
 ENV = {"LC_ALL": "C"}
@@ -43,10 +45,6 @@ class DovecotConfigError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
-
-
-class HealthCheckError(Exception):
-    """Dovecot did not answer, or logged an error."""
 
 
 def greeting_probe(host: str, port: int, timeout: float) -> str:
@@ -214,18 +212,12 @@ class DovecotConfig:
             raise HealthCheckError(f"systemctl {verb} {self.service} failed (rc={rc}): {(err or out).strip()}")
 
     def _wait_for_greeting(self) -> str:
-        deadline = self._clock() + max(self.health_timeout, 0)
-        last: Exception | None = None
-        while True:
-            try:
-                return self._probe(self.health_host, self.health_port, min(max(deadline - self._clock(), 1.0), 10.0))
-            except (OSError, HealthCheckError) as exc:
-                last = exc
-            if self._clock() >= deadline:
-                break
-            self._sleep(1)
-        raise HealthCheckError(
-            f"Dovecot did not answer on {self.health_host}:{self.health_port} within {self.health_timeout}s: {last}"
+        return wait_for_answer(
+            f"Dovecot did not answer on {self.health_host}:{self.health_port}",
+            lambda timeout: self._probe(self.health_host, self.health_port, timeout),
+            self.health_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:

@@ -33,9 +33,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import smtp_probe
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import logged_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    HealthCheckError,
+    logged_errors,
+    smtp_probe,
+    wait_for_answer,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import is_domain
 
 ENV = {"LC_ALL": "C"}
@@ -106,10 +110,6 @@ class PolicydSpfError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
-
-
-class HealthCheckError(Exception):
-    """Postfix or the policy service did not answer, or logged an error."""
 
 
 # -- settings --------------------------------------------------------------------
@@ -453,17 +453,14 @@ class PolicydSpfConfig:
                 raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
     def _retry(self, what: str, probe: Callable[[float], str]) -> str:
-        deadline = self._clock() + max(self.health_timeout, 0)
-        last: Exception | None = None
-        while True:
-            try:
-                return probe(min(max(deadline - self._clock(), 1.0), 30.0))
-            except (OSError, HealthCheckError) as exc:
-                last = exc
-            if self._clock() >= deadline:
-                break
-            self._sleep(1)
-        raise HealthCheckError(f"{what} did not answer within {self.health_timeout}s: {last}")
+        return wait_for_answer(
+            f"{what} did not answer",
+            probe,
+            self.health_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+            attempt_timeout=30.0,
+        )
 
     def _wait_for_smtp(self) -> str:
         return self._retry(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,10 +37,16 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    HealthCheckError,
     ServiceStateError,
     ensure_service,
     logged_errors,
+    smtp_probe,
+    wait_for_answer,
 )
+
+# HealthCheckError and smtp_probe (service_health) are shared by every backend and stay importable from here.
+__all__ = ["HealthCheckError", "PostfixConfig", "PostfixConfigError", "smtp_probe"]
 
 HEADER_TEMPLATE = (
     "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
@@ -60,37 +65,6 @@ class PostfixConfigError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
-
-
-class HealthCheckError(Exception):
-    """The server did not answer as expected."""
-
-
-def _read_reply(reader: Any) -> str:
-    lines = []
-    while True:
-        raw = reader.readline(4096)
-        if not raw:
-            raise HealthCheckError("connection closed before a complete SMTP reply")
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        lines.append(line)
-        if len(line) < 4 or line[3] != "-":
-            return "\n".join(lines)
-
-
-def smtp_probe(host: str, port: int, timeout: float) -> str:
-    """Connect, expect a 220 greeting and a 250 EHLO reply, then QUIT; return the greeting."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        reader = sock.makefile("rb")
-        greeting = _read_reply(reader)
-        if not greeting.startswith("220"):
-            raise HealthCheckError(f"SMTP greeting from {host}:{port} was {greeting!r}, expected 220")
-        sock.sendall(b"EHLO postmaster-health-check.invalid\r\n")
-        reply = _read_reply(reader)
-        if not reply.startswith("250"):
-            raise HealthCheckError(f"EHLO to {host}:{port} was answered {reply!r}, expected 250")
-        sock.sendall(b"QUIT\r\n")
-    return greeting
 
 
 def _read_text(path: str) -> str | None:
@@ -183,6 +157,14 @@ class PostfixConfig:
             if before != text:
                 changes[path] = (before, text)
         return changes
+
+    def only_removes_from_nothing(self) -> bool:
+        """Whether this run only removes fragments and the fragment directory does not exist."""
+        return (
+            bool(self.fragments)
+            and all(data is None for data in self.fragments.values())
+            and (not os.path.exists(self.fragment_dir))
+        )
 
     def assemble(self) -> dict[str, Any]:
         """Load and merge the fragments (those given to the module replacing the files); return main/services and texts."""
@@ -323,20 +305,12 @@ class PostfixConfig:
                 raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
     def _wait_for_smtp(self) -> None:
-        deadline = self._clock() + max(self.health_timeout, 0)
-        last: Exception | None = None
-        while True:
-            remaining = max(deadline - self._clock(), 1.0)
-            try:
-                self._probe(self.health_host, self.health_port, min(remaining, 10.0))
-                return
-            except (OSError, HealthCheckError) as exc:
-                last = exc
-            if self._clock() >= deadline:
-                break
-            self._sleep(1)
-        raise HealthCheckError(
-            f"no SMTP 220 greeting from {self.health_host}:{self.health_port} within {self.health_timeout}s: {last}"
+        wait_for_answer(
+            f"no SMTP 220 greeting from {self.health_host}:{self.health_port}",
+            lambda timeout: self._probe(self.health_host, self.health_port, timeout),
+            self.health_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:
@@ -426,6 +400,19 @@ class PostfixConfig:
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (without ``diff`` filtering)."""
         fragment_changes = self.fragment_changes()
+        if self.only_removes_from_nothing():
+            # A role switched off on a host where no fragment was ever written (maybe no Postfix at all).
+            return {
+                "changed": False,
+                "main_cf": self.main_cf,
+                "master_cf": self.master_cf,
+                "fragments": [],
+                "parameters": {},
+                "services": [],
+                "reloaded": False,
+                "diff": [],
+                "warnings": [f"{self.fragment_dir} does not exist: there was no fragment to remove"],
+            }
         assembled = self.assemble()
         live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
         texts = {}

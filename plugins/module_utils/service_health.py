@@ -1,12 +1,83 @@
 # Copyright (c) postmaster.mailserver contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Health checks shared by the configuration modules: errors a daemon logged to the journal."""
+"""Health checks shared by the configuration modules.
+
+- ``smtp_probe``: an SMTP (or LMTP-style ESMTP) listener greets 220 and answers EHLO 250;
+- ``wait_for_answer``: retry a probe until it answers or a deadline passes;
+- ``logged_errors``: the error entries a daemon logged to the journal since a reload.
+
+Every configuration backend (postfix_config, dovecot_config, policyd_spf, amavis) raises and
+catches the one ``HealthCheckError`` defined here, so a probe's refusal is retried like a
+refused connection, whichever module the probe came from.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class HealthCheckError(Exception):
+    """A service did not answer as expected, or logged an error."""
+
+
+def read_smtp_reply(reader: Any) -> str:
+    """Read one (possibly multi-line) SMTP reply from a binary file object; return its lines joined."""
+    lines = []
+    while True:
+        raw = reader.readline(4096)
+        if not raw:
+            raise HealthCheckError("connection closed before a complete SMTP reply")
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] != "-":
+            return "\n".join(lines)
+
+
+def smtp_probe(host: str, port: int, timeout: float) -> str:
+    """Connect, expect a 220 greeting and a 250 EHLO reply, then QUIT; return the greeting."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        reader = sock.makefile("rb")
+        greeting = read_smtp_reply(reader)
+        if not greeting.startswith("220"):
+            raise HealthCheckError(f"SMTP greeting from {host}:{port} was {greeting!r}, expected 220")
+        sock.sendall(b"EHLO postmaster-health-check.invalid\r\n")
+        reply = read_smtp_reply(reader)
+        if not reply.startswith("250"):
+            raise HealthCheckError(f"EHLO to {host}:{port} was answered {reply!r}, expected 250")
+        sock.sendall(b"QUIT\r\n")
+    return greeting
+
+
+def wait_for_answer(
+    what: str,
+    probe: Callable[[float], Any],
+    timeout: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Any],
+    attempt_timeout: float = 10.0,
+) -> Any:
+    """Call ``probe(seconds)`` once a second until it returns, and return its answer.
+
+    A probe fails by raising OSError (nothing listens yet) or HealthCheckError (a wrong answer).
+    Each attempt gets the time left, at least 1 s and at most *attempt_timeout*. When *timeout*
+    seconds have passed, HealthCheckError says ``"<what> within <timeout>s: <last error>"``.
+    """
+    deadline = clock() + max(timeout, 0)
+    last: Exception | None = None
+    while True:
+        try:
+            return probe(min(max(deadline - clock(), 1.0), attempt_timeout))
+        except (OSError, HealthCheckError) as exc:
+            last = exc
+        if clock() >= deadline:
+            break
+        sleep(1)
+    raise HealthCheckError(f"{what} within {timeout}s: {last}")
 
 
 def _message(entry: dict) -> str:

@@ -92,7 +92,9 @@ options:
       - Fragments to write into O(fragment_dir) as part of this run, by file name (C(NN-name.json)); the value is
         the fragment object (written as sorted JSON with an indent of 2), or V(null) to remove that file.
       - When O(fragment_dir) does not exist yet, it counts as empty, and it is created (mode C(0755)) when a
-        fragment is written.
+        fragment is written. When it does not exist and every fragment given is V(null), there is nothing to remove
+        and nothing is assembled (Postfix need not be installed), so a role that is switched off on such a host
+        changes nothing.
       - They replace the files of the same name in the assembly, are checked before anything is written, and are
         written (or removed) only when the whole candidate is valid. The diff shows them.
     type: dict

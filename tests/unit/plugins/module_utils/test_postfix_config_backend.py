@@ -665,3 +665,20 @@ def test_missing_fragment_directory_without_given_fragments_is_an_error(env):
     directory.rmdir()
     with pytest.raises(PostfixConfigError, match="cannot read fragment directory"):
         make(env).execute()
+
+
+def test_removing_a_fragment_without_a_fragment_directory_changes_nothing_and_needs_no_postfix(env):
+    # A role switched off (amavis_enabled: false) on a host where the postfix role never ran.
+    directory = env / "postfix" / "postmaster.d"
+    (directory / "00-base.json").unlink()
+    directory.rmdir()
+    runner = FakeRunner()
+    result = make(env, runner, bins=(), fragments={"40-amavis.json": None}).execute()
+    assert (result["changed"], result["diff"], runner.calls) == (False, [], [])
+    assert "there was no fragment to remove" in result["warnings"][0]
+    assert not directory.exists()
+    assert (env / "postfix" / "main.cf").read_text(encoding="utf-8") == ORIGINAL_MAIN
+    # With the directory there, a removal is assembled as before (and a missing base is still an error).
+    directory.mkdir()
+    with pytest.raises(PostfixConfigError, match="no fragments"):
+        make(env, FakeRunner(), fragments={"40-amavis.json": None}).execute()

@@ -1,0 +1,49 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""amavis filters: validate the role's settings, build its Postfix fragment (documented in *.yml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
+    AmavisError,
+    check_settings,
+    postfix_fragment,
+)
+
+
+def _wrap(name: str, func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except AmavisError as exc:
+        # "from None": ansible-core appends the chained cause, which would repeat the message.
+        raise AnsibleFilterError(f"{name}: {exc}") from None
+
+
+def amavis_settings(
+    settings: Any,
+    prefix: str = "amavis_",
+    memtotal_mb: Any = None,
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``."""
+    return _wrap("amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources))
+
+
+def amavis_postfix_fragment(settings: Any) -> dict[str, Any] | None:
+    """The Postfix fragment of normalized settings (None when the role is off, which removes it)."""
+    return _wrap("amavis_postfix_fragment", lambda: postfix_fragment(check_settings(settings)))
+
+
+class FilterModule:
+    """amavis filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "amavis_settings": amavis_settings,
+            "amavis_postfix_fragment": amavis_postfix_fragment,
+        }

@@ -1,0 +1,1215 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""amavisd-new with ClamAV and SpamAssassin: validate settings, render the files, apply them safely.
+
+``check_settings`` validates the role's variables (keys are this collection's names without
+the ``amavis_`` prefix, which the errors put back), ``render_amavis_conf`` writes amavis's own
+file (Perl, loaded after Debian's ``conf.d`` files), ``clamav_files`` the ClamAV side (directives
+in clamd.conf and freshclam.conf, the systemd drop-ins that tie clamd to a user-supplied
+database, the signature files) and ``postfix_fragment`` the Postfix fragment. The ``AmavisConfig``
+backend of the amavis_config module then:
+
+1. checks the candidates with the daemons' own checkers (``amavisd test-config`` on the whole
+   ``conf.d`` chain with the candidate in place, ``clamconf`` on a copy of /etc/clamav);
+2. writes the files atomically, puts ``clamav`` in the ``amavis`` group and sets the systemd
+   units (freshclam masked when signatures come from files, or started when they come from a
+   mirror);
+3. waits for the ClamAV database (naming the files it waits for), (re)starts clamd and amavis
+   as needed, and checks health: clamd answers PING, amavis greets 220 on 127.0.0.1:10024, and
+   neither logged an error; otherwise every file, the group and the units come back as they
+   were and the daemons are restarted.
+
+As in the other configuration backends, every side effect is an injected callable, so each
+failure path is unit tested without a host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import math
+import os
+import posixpath
+import pwd
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    HealthCheckError,
+    logged_errors,
+    smtp_probe,
+    wait_for_answer,
+)
+
+ENV = {"LC_ALL": "C"}
+HEADER = "# Managed by Ansible (postmaster.mailserver.amavis_config); do not edit.\n"
+MARK = "# Set by postmaster.mailserver.amavis_config (the lines below); do not edit them."
+
+#: amavis listens here (Debian's $inet_socket_port) and sends checked mail back to Postfix there.
+LISTEN_HOST = "127.0.0.1"
+LISTEN_PORT = 10024
+REINJECT_PORT = 10025
+FRAGMENT = "40-amavis.json"
+POSTFIX_SERVICE = "smtp-amavis"
+
+DEFAULT_CONF = "/etc/amavis/conf.d/60-postmaster"
+DEBIAN_CONF_DIR = "/usr/share/amavis/conf.d"
+DEFAULT_CLAMD_CONF = "/etc/clamav/clamd.conf"
+DEFAULT_FRESHCLAM_CONF = "/etc/clamav/freshclam.conf"
+DEFAULT_DATABASE_DIR = "/var/lib/clamav"
+DEFAULT_CLAMD_SOCKET = "/var/run/clamav/clamd.ctl"
+DEFAULT_SYSTEMD_DIR = "/etc/systemd/system"
+DROPIN_NAME = "postmaster-database.conf"
+MANIFEST = ".postmaster-signatures"
+
+AMAVIS_UNIT = "amavis.service"
+CLAMD_SOCKET_UNIT = "clamav-daemon.socket"
+CLAMD_UNIT = "clamav-daemon.service"
+CLAMD_UNITS = (CLAMD_SOCKET_UNIT, CLAMD_UNIT)
+FRESHCLAM_UNIT = "clamav-freshclam.service"
+FRESHCLAM_UNITS = (FRESHCLAM_UNIT, "clamav-freshclam-once.timer", "clamav-freshclam-once.service")
+ALL_UNITS = (AMAVIS_UNIT, *CLAMD_UNITS, *FRESHCLAM_UNITS)
+
+DESTINIES = ("D_DISCARD", "D_BOUNCE", "D_REJECT", "D_PASS")
+DESTINY_KEYS = ("final_virus_destiny", "final_banned_destiny", "final_spam_destiny", "final_bad_header_destiny")
+LEVEL_KEYS = ("sa_tag_level_deflt", "sa_tag2_level_deflt", "sa_kill_level_deflt")
+SIGNATURE_MODES = ("freshclam", "mirror", "files")
+FILTER_MODES = ("after_queue", "before_queue")
+#: ClamAV's text signature formats (binary .cvd/.cld databases come from a mirror).
+SIGNATURE_EXTENSIONS = (
+    "hdb", "hsb", "hdu", "hsu", "mdb", "msb", "mdu", "msu", "ndb", "ndu", "ldb", "ldu", "idb",
+    "cdb", "crb", "fp", "sfp", "ign", "ign2", "pdb", "gdb", "wdb", "ftm", "yar", "yara",
+)  # fmt: skip
+
+#: amavis logs its errors with these marks (at notice priority); clamd prints ERROR: to stderr.
+BAD_PREFIXES = ("(!!)", "ERROR:", "TROUBLE")
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "clamav_enabled": True,
+    "spamassassin_enabled": True,
+    "final_virus_destiny": "D_DISCARD",
+    "final_banned_destiny": "D_BOUNCE",
+    "final_spam_destiny": "D_BOUNCE",
+    "final_bad_header_destiny": "D_PASS",
+    "sa_tag_level_deflt": 2.0,
+    "sa_tag2_level_deflt": 6.31,
+    "sa_kill_level_deflt": 6.31,
+    "sa_local_tests_only": False,
+    "quarantine_dir": "/var/lib/amavis/virusmails",
+    "max_servers": 2,
+    "myhostname": None,
+    "local_domains": [],
+    "postfix_filter": "after_queue",
+    "signatures": "freshclam",
+    "freshclam_mirror": "",
+    "clamav_signature_files": [],
+    "clamav_concurrent_database_reload": True,
+    "clamav_database_timeout": 300,
+    "clamav_min_memory_mb": 2048,
+    "clamav_memory_check": True,
+}
+
+_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_URL_RE = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(:(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._~/-]*)?$"
+)
+#: Directories a quarantine must not be, and trees it must not be in.
+SYSTEM_DIRS = frozenset(
+    ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+     "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/cache",
+     "/var/log", "/var/mail", "/var/spool", "/var/tmp", "/var/lib/amavis", "/var/lib/amavis/tmp",
+     "/var/lib/amavis/db", "/var/lib/clamav", "/var/spool/postfix")
+)  # fmt: skip
+SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/lib/", "/lib64/", "/proc/", "/run/", "/sbin/", "/sys/", "/usr/")
+
+
+class AmavisError(Exception):
+    """Validation, a check, the apply or the health check failed."""
+
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+# -- settings --------------------------------------------------------------------
+
+
+def _bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "false", "no"):
+        return value.strip().lower() in ("true", "yes")
+    raise AmavisError(f"{where}: must be true or false, got {value!r}")
+
+
+def _int(value: Any, where: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise AmavisError(f"{where}: must be a whole number, got {value!r}")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*[0-9]+\s*", value):
+            raise AmavisError(f"{where}: must be a whole number, got {value!r}")
+        value = int(value)
+    if not minimum <= value <= maximum:
+        raise AmavisError(f"{where}: must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _level(value: Any, where: str) -> int | float:
+    """A SpamAssassin score: a finite number (ints stay ints, so 6 is written as 6)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise AmavisError(f"{where}: must be a number such as 6.31, got {value!r}")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value):
+            raise AmavisError(f"{where}: must be a number such as 6.31, got {value!r}")
+        value = float(value) if "." in value else int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise AmavisError(f"{where}: must be a finite number, got {value!r}")
+    if not -999 <= value <= 999:
+        raise AmavisError(f"{where}: must be between -999 and 999, got {value!r}")
+    return value
+
+
+def _choice(value: Any, choices: Sequence[str], where: str, upper: bool = False) -> str:
+    text = value.strip() if isinstance(value, str) else value
+    if upper and isinstance(text, str):
+        text = text.upper()
+    if text not in choices:
+        raise AmavisError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def is_fqdn(name: Any) -> bool:
+    """A host name with at least two labels of lower-case letters, digits and '-' (no trailing dot)."""
+    if not isinstance(name, str) or len(name) > 253:
+        return False
+    labels = name.split(".")
+    return len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+
+
+def _hostname(value: Any, where: str) -> str:
+    text = value.strip().lower().rstrip(".") if isinstance(value, str) else value
+    if not is_fqdn(text):
+        raise AmavisError(
+            f"{where}: {value!r} is not a fully qualified host name (at least one dot, letters, digits and '-'); "
+            "amavis stops a few seconds after it starts without one"
+        )
+    return text
+
+
+def _domains(value: Any, where: str) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise AmavisError(f"{where}: must be a list of domain names, got {type(value).__name__}")
+    result = []
+    for index, item in enumerate(value):
+        text = item.strip().lower().lstrip(".") if isinstance(item, str) else item
+        if not is_fqdn(text):
+            raise AmavisError(f"{where}[{index}]: {item!r} is not a domain name")
+        result.append(text)
+    return result
+
+
+def check_path(value: Any, where: str) -> str:
+    """An absolute, normalized path of plain characters that is not a system directory."""
+    if not isinstance(value, str) or not value:
+        raise AmavisError(f"{where}: must be an absolute path, got {value!r}")
+    if not _PATH_RE.match(value):
+        raise AmavisError(
+            f"{where}: {value!r} must be an absolute path of letters, digits and . _ / + - "
+            "(no spaces, quotes, newlines or other characters that would reach the Perl configuration)"
+        )
+    if ".." in value.split("/") or "." in value.split("/"):
+        raise AmavisError(f"{where}: {value!r} must not contain '.' or '..' components")
+    normalized = posixpath.normpath(value)
+    if normalized in SYSTEM_DIRS or normalized.startswith(SYSTEM_TREES):
+        raise AmavisError(f"{where}: {value!r} is a system directory or lies in one; give a directory of its own")
+    return normalized
+
+
+def _url(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AmavisError(f"{where}: give the URL of the private mirror, such as https://clamav-mirror.example.com")
+    match = _URL_RE.match(value.strip())
+    if not match or (match.group("port") and not 0 < int(match.group("port")) < 65536):
+        raise AmavisError(f"{where}: {value!r} is not an http(s) URL of plain characters (https://host[:port][/path])")
+    return value.strip()
+
+
+def _signature_files(value: Any, where: str, sources: Mapping[str, str] | None) -> list[dict[str, str]]:
+    if not isinstance(value, (list, tuple)):
+        raise AmavisError(f"{where}: must be a list of {{name, content}} or {{name, src}} entries")
+    result = []
+    names = set()
+    for index, entry in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(entry, Mapping):
+            raise AmavisError(f"{here}: must be a mapping with name and content (or src), got {entry!r}")
+        unknown = sorted(set(entry) - {"name", "content", "src"})
+        if unknown:
+            raise AmavisError(f"{here}: unknown key(s) {', '.join(unknown)}; use name and content or src")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name) or name.rsplit(".", 1)[-1] not in SIGNATURE_EXTENSIONS:
+            raise AmavisError(
+                f"{here}.name: {name!r} must be a plain file name ending in a ClamAV text signature extension "
+                f"({', '.join('.' + ext for ext in SIGNATURE_EXTENSIONS)})"
+            )
+        if name in names:
+            raise AmavisError(f"{here}.name: {name!r} is listed twice")
+        names.add(name)
+        if ("content" in entry) == ("src" in entry):
+            raise AmavisError(f"{here}: give exactly one of content and src")
+        if "src" in entry:
+            src = entry["src"]
+            if not isinstance(src, str) or not src.strip():
+                raise AmavisError(f"{here}.src: must be a path on the controller, got {src!r}")
+            if sources is None:
+                result.append({"name": name, "src": src})
+                continue
+            if src not in sources:
+                raise AmavisError(f"{here}.src: {src!r} was not read on the controller")
+            content, what = sources[src], f"{here}.src ({src})"
+        else:
+            content, what = entry["content"], f"{here}.content"
+        if not isinstance(content, str) or not content.strip():
+            raise AmavisError(f"{what}: must be the non-empty text of the signature file")
+        if "\0" in content:
+            raise AmavisError(f"{what}: must be text (ClamAV's text signature formats); it holds a NUL byte")
+        result.append({"name": name, "content": content if content.endswith("\n") else content + "\n"})
+    return result
+
+
+def check_settings(
+    settings: Any,
+    prefix: str = "",
+    *,
+    memtotal_mb: Any = None,
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate and normalize *settings*; errors name ``<prefix><key>`` (and the entry).
+
+    Missing keys take DEFAULTS (``myhostname`` has none). With *memtotal_mb* (the host's memory),
+    ClamAV on a host with less than ``clamav_min_memory_mb`` fails unless ``clamav_memory_check``
+    is false. Signature files given by ``src`` get their content from *sources* ({src: text}, read
+    on the controller); without *sources* they are only checked and keep their ``src``.
+    """
+    if not isinstance(settings, Mapping):
+        raise AmavisError(f"{prefix or 'settings'}: the settings must be a mapping, got {type(settings).__name__}")
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise AmavisError(f"{', '.join(prefix + key for key in unknown)}: unknown setting(s)")
+    given = {**DEFAULTS, **settings}
+
+    def where(key: str) -> str:
+        return prefix + key
+
+    result: dict[str, Any] = {}
+    for key in ("enabled", "clamav_enabled", "spamassassin_enabled", "sa_local_tests_only",
+                "clamav_concurrent_database_reload", "clamav_memory_check"):  # fmt: skip
+        result[key] = _bool(given[key], where(key))
+    for key in DESTINY_KEYS:
+        result[key] = _choice(given[key], DESTINIES, where(key), upper=True)
+    for key in LEVEL_KEYS:
+        result[key] = _level(given[key], where(key))
+    quarantine = given["quarantine_dir"]
+    result["quarantine_dir"] = "" if quarantine == "" else check_path(quarantine, where("quarantine_dir"))
+    result["max_servers"] = _int(given["max_servers"], where("max_servers"), 1, 256)
+    result["myhostname"] = _hostname(given["myhostname"], where("myhostname"))
+    result["local_domains"] = _domains(given["local_domains"], where("local_domains"))
+    result["postfix_filter"] = _choice(given["postfix_filter"], FILTER_MODES, where("postfix_filter"))
+    result["signatures"] = _choice(given["signatures"], SIGNATURE_MODES, where("signatures"))
+    mirror = given["freshclam_mirror"]
+    result["freshclam_mirror"] = (
+        _url(mirror, where("freshclam_mirror")) if result["signatures"] == "mirror" or mirror else ""
+    )
+    result["clamav_signature_files"] = _signature_files(
+        given["clamav_signature_files"], where("clamav_signature_files"), sources
+    )
+    result["clamav_database_timeout"] = _int(
+        given["clamav_database_timeout"], where("clamav_database_timeout"), 0, 3600
+    )
+    result["clamav_min_memory_mb"] = _int(given["clamav_min_memory_mb"], where("clamav_min_memory_mb"), 0, 1 << 30)
+
+    if result["signatures"] == "files" and result["clamav_enabled"] and not result["clamav_signature_files"]:
+        raise AmavisError(
+            f"{where('clamav_signature_files')}: {where('signatures')} is files, so give at least one signature "
+            "file (clamd does not start without a database)"
+        )
+    if result["postfix_filter"] == "after_queue":
+        for key in DESTINY_KEYS:
+            if result[key] == "D_REJECT":
+                raise AmavisError(
+                    f"{where(key)}: D_REJECT needs {where('postfix_filter')}: before_queue; after the queue the "
+                    "client has already been told 250, so Postfix can only bounce the message (backscatter). "
+                    "Use D_BOUNCE or D_DISCARD, or filter before the queue"
+                )
+    if memtotal_mb is not None and result["enabled"] and result["clamav_enabled"] and result["clamav_memory_check"]:
+        memory = _int(memtotal_mb, "the host's memory (ansible_facts.memtotal_mb)", 0, 1 << 40)
+        if memory < result["clamav_min_memory_mb"]:
+            raise AmavisError(
+                f"{where('clamav_min_memory_mb')}: this host has {memory} MB of memory, less than the "
+                f"{result['clamav_min_memory_mb']} MB that ClamAV needs here (clamd holds the official database "
+                "in about 1 GB, twice while it reloads). Set "
+                f"{where('clamav_enabled')}: false (SpamAssassin only), or "
+                f"{where('clamav_concurrent_database_reload')}: false with a lower {where('clamav_min_memory_mb')}, "
+                f"or {where('clamav_memory_check')}: false to go ahead anyway"
+            )
+    return result
+
+
+# -- rendering ---------------------------------------------------------------------
+
+
+def perl_string(value: str) -> str:
+    """A single-quoted Perl string literal (values are validated to plain characters already)."""
+    if any(ch in value for ch in "\n\r\0"):
+        raise AmavisError(f"{value!r} cannot be written to the Perl configuration")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def perl_number(value: int | float) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AmavisError(f"{value!r} is not a number")
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_CLAMD_SOCKET) -> str:
+    """The text of amavis's conf.d file for normalized *settings*."""
+    s = settings
+    socket_path = check_path(clamd_socket, "clamd_socket") if clamd_socket != DEFAULT_CLAMD_SOCKET else clamd_socket
+    lines = [
+        HEADER.rstrip("\n"),
+        "# Loaded after Debian's files in /usr/share/amavis/conf.d and /etc/amavis/conf.d (run-parts order).",
+        "use strict;",
+        "",
+        "# An FQDN: amavis stops soon after it starts without one.",
+        f"$myhostname = {perl_string(s['myhostname'])};",
+        "# Postmaster addresses and the X-Virus-Scanned header name it (Debian reads /etc/mailname).",
+        f"$mydomain = {perl_string(mydomain(s))};",
+        f"$max_servers = {perl_number(s['max_servers'])};",
+        f"$inet_socket_port = {LISTEN_PORT};",
+        f"$forward_method = {perl_string(f'smtp:[{LISTEN_HOST}]:{REINJECT_PORT}')};",
+        f"$notify_method = {perl_string(f'smtp:[{LISTEN_HOST}]:{REINJECT_PORT}')};",
+        "",
+    ]
+    if s["clamav_enabled"]:
+        lines += [
+            "# Viruses: ClamAV's clamd only (clamscan as a backup would load the whole database per message).",
+            "@bypass_virus_checks_maps = (\\%bypass_virus_checks, \\@bypass_virus_checks_acl, \\$bypass_virus_checks_re);",
+            "@av_scanners = (",
+            f"  ['ClamAV-clamd', \\&ask_daemon, [\"CONTSCAN {{}}\\n\", {perl_string(socket_path)}],",
+            "    qr/\\bOK$/m, qr/\\bFOUND$/m, qr/^.*?: (?!Infected Archive)(.*) FOUND$/m ],",
+            ");",
+            "@av_scanners_backup = ();",
+            "# When clamd cannot scan (stopped, or no access to amavis's files), mail waits in Postfix's queue",
+            "# (a temporary failure) instead of passing unchecked.",
+            "$virus_scanners_failure_is_fatal = 1;",
+        ]
+    else:
+        lines += [
+            "# Viruses: not checked (ClamAV is switched off); the anti-virus code is not even loaded.",
+            "@bypass_virus_checks_maps = (1);",
+            "@av_scanners = ();",
+            "@av_scanners_backup = ();",
+        ]
+    lines.append("")
+    if s["spamassassin_enabled"]:
+        lines += [
+            "# Spam: SpamAssassin, loaded into every amavis process.",
+            "@bypass_spam_checks_maps = (\\%bypass_spam_checks, \\@bypass_spam_checks_acl, \\$bypass_spam_checks_re);",
+        ]
+    else:
+        lines += [
+            "# Spam: not checked (SpamAssassin is switched off and not loaded).",
+            "@bypass_spam_checks_maps = (1);",
+        ]
+    lines += [
+        f"$sa_tag_level_deflt = {perl_number(s['sa_tag_level_deflt'])};",
+        f"$sa_tag2_level_deflt = {perl_number(s['sa_tag2_level_deflt'])};",
+        f"$sa_kill_level_deflt = {perl_number(s['sa_kill_level_deflt'])};",
+        f"$sa_local_tests_only = {1 if s['sa_local_tests_only'] else 0};",
+        "",
+        "# What happens to mail that is blocked (D_DISCARD, D_BOUNCE, D_REJECT or D_PASS).",
+    ]
+    lines += [f"${key} = {s[key]};" for key in DESTINY_KEYS]
+    lines.append("")
+    if s["quarantine_dir"]:
+        lines.append(f"$QUARANTINEDIR = {perl_string(s['quarantine_dir'])};")
+    else:
+        lines += ["# No quarantine: blocked mail is not kept.", "$QUARANTINEDIR = undef;"]
+        lines += [f"${name}_quarantine_method = undef;" for name in ("virus", "banned_files", "spam", "bad_header")]
+    domains = ", ".join(perl_string("." + domain) for domain in s["local_domains"] or [mydomain(s)])
+    lines += ["# Recipients whose mail gets spam headers (these domains and their subdomains).",
+              f"@local_domains_acl = ( {domains} );"]  # fmt: skip
+    lines += ["", "1;  # ensure a defined return", ""]
+    return "\n".join(lines)
+
+
+def mydomain(settings: Mapping[str, Any]) -> str:
+    """amavis's $mydomain: the host name without its first label (as Postfix derives it)."""
+    return settings["myhostname"].split(".", 1)[1]
+
+
+def set_directives(text: str, directives: Mapping[str, Sequence[str] | None]) -> str:
+    """Set ClamAV configuration directives (``Name value`` lines) in *text*.
+
+    Every line of a directive named in *directives* is removed; the values given (None or an
+    empty list removes the directive) go at the end, below MARK. Other lines stay as they are, so
+    the package's own settings (and debconf's) are kept. Applying the same directives again
+    returns the same text.
+    """
+    kept = []
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if line.strip() == MARK or (words and words[0] in directives):
+            continue
+        kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    ours = [f"{name} {value}" for name, values in directives.items() for value in (values or ())]
+    for line in ours:
+        if any(ch in line for ch in "\n\r\0"):
+            raise AmavisError(f"{line!r} cannot be written to a ClamAV configuration file")
+    if ours:
+        kept += ["", MARK, *ours]
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+def dropin_text(condition_path: str) -> str:
+    return (
+        HEADER + "# clamd starts only with the database of the signature files (freshclam is masked).\n"
+        "[Unit]\n"
+        "ConditionPathExistsGlob=\n"
+        f"ConditionPathExists={condition_path}\n"
+    )
+
+
+def database_files(directory: str) -> dict[str, tuple[str, ...]]:
+    """The official databases clamd's units wait for: {name: the files that count (any one)}."""
+    return {
+        name: tuple(os.path.join(directory, f"{name}.{ext}") for ext in ("cvd", "cld", "inc"))
+        for name in ("main", "daily")
+    }
+
+
+# -- the Postfix side --------------------------------------------------------------------------------
+
+
+def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fragment for postfix_config, or None (the fragment is removed) when the role is off.
+
+    Mail goes to amavis through ``content_filter`` (after the queue) and, with ``before_queue``,
+    also through ``smtpd_proxy_filter`` for everything smtpd receives, so that a D_REJECT reaches
+    the client at the end of DATA. amavis hands the mail back to the 127.0.0.1:10025 smtpd, which
+    must neither filter it again nor check it again.
+    """
+    if not settings["enabled"]:
+        return None
+    target = f"[{LISTEN_HOST}]:{LISTEN_PORT}"
+    main: dict[str, Any] = {"content_filter": f"{POSTFIX_SERVICE}:{target}"}
+    if settings["postfix_filter"] == "before_queue":
+        main["smtpd_proxy_filter"] = target
+        main["smtpd_proxy_options"] = "speed_adjust"
+    reinject_options = {
+        "syslog_name": "postfix/amavis-reinject",
+        "content_filter": "",
+        "smtpd_proxy_filter": "",
+        "local_recipient_maps": "",
+        "relay_recipient_maps": "",
+        "smtpd_restriction_classes": "",
+        "smtpd_delay_reject": "no",
+        "smtpd_client_restrictions": "permit_mynetworks,reject",
+        "smtpd_helo_restrictions": "",
+        "smtpd_sender_restrictions": "",
+        "smtpd_recipient_restrictions": "permit_mynetworks,reject",
+        "smtpd_relay_restrictions": "permit_mynetworks,reject",
+        "smtpd_data_restrictions": "reject_unauth_pipelining",
+        "smtpd_end_of_data_restrictions": "",
+        "smtpd_sasl_auth_enable": "no",
+        "mynetworks": "127.0.0.0/8",
+        "smtpd_error_sleep_time": "0",
+        "smtpd_soft_error_limit": "1001",
+        "smtpd_hard_error_limit": "1000",
+        "smtpd_client_connection_count_limit": "0",
+        "smtpd_client_connection_rate_limit": "0",
+        "receive_override_options": "no_header_body_checks,no_unknown_recipient_checks,no_milters",
+        "smtpd_authorized_xforward_hosts": "127.0.0.0/8",
+    }
+    client_options = {
+        "smtp_data_done_timeout": "1200",
+        "smtp_send_xforward_command": "yes",
+        # disable_dns_lookups=yes in older guides; Postfix 3.10 warns that it goes away.
+        "smtp_dns_support_level": "disabled",
+        "max_use": "20",
+    }
+
+    def args(options: Mapping[str, str]) -> list[str]:
+        return [item for name, value in options.items() for item in ("-o", f"{name}={value}")]
+
+    return {
+        "main": main,
+        "master": [
+            {"name": POSTFIX_SERVICE, "type": "unix", "private": "-", "unpriv": "-", "chroot": "n", "wakeup": "-",
+             "maxproc": str(settings["max_servers"]), "command": "smtp", "args": args(client_options)},
+            {"name": f"{LISTEN_HOST}:{REINJECT_PORT}", "type": "inet", "private": "n", "unpriv": "-", "chroot": "n",
+             "wakeup": "-", "maxproc": "-", "command": "smtpd", "args": args(reinject_options)},
+        ],
+    }  # fmt: skip
+
+
+# -- probes ------------------------------------------------------------------------
+
+
+def clamd_ping(path: str, timeout: float) -> str:
+    """Send PING to clamd's socket; return its answer, which must be PONG."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(b"zPING\0")
+        data = b""
+        while not data.endswith(b"\0"):
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            data += chunk
+    answer = data.rstrip(b"\0").decode("utf-8", "replace").strip()
+    if answer != "PONG":
+        raise HealthCheckError(f"clamd at {path} answered PING with {answer!r}, expected PONG")
+    return answer
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def group_members(group: str) -> list[str] | None:
+    """The supplementary members of *group*, or None when there is no such group."""
+    try:
+        return list(grp.getgrnam(group).gr_mem)
+    except KeyError:
+        return None
+
+
+def parse_units(output: str) -> dict[str, dict[str, str]]:
+    """``systemctl show -p Id,LoadState,UnitFileState,ActiveState UNIT...`` output: {unit: properties}."""
+    units: dict[str, dict[str, str]] = {}
+    for block in re.split(r"\n\s*\n", output.strip()):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if props.get("Id"):
+            units[props["Id"]] = props
+    return units
+
+
+class UnitState:
+    """What matters of a unit: whether it exists, is masked, enabled (None: cannot be) and active."""
+
+    def __init__(self, props: Mapping[str, str]) -> None:
+        load = props.get("LoadState", "not-found")
+        file_state = props.get("UnitFileState", "")
+        self.exists = load not in ("not-found", "")
+        self.masked = load == "masked" or file_state.startswith("masked")
+        self.enabled: bool | None = (
+            True if file_state in ("enabled", "enabled-runtime") else False if file_state == "disabled" else None
+        )
+        self.active = props.get("ActiveState", "inactive") in ("active", "activating", "reloading")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"exists": self.exists, "masked": self.masked, "enabled": self.enabled, "active": self.active}
+
+
+# -- backend -----------------------------------------------------------------------
+
+
+class AmavisConfig:
+    """Check, write and apply amavis's and ClamAV's configuration, then health-check; roll back on failure."""
+
+    def __init__(
+        self,
+        *,
+        state: str = "present",
+        settings: Mapping[str, Any] | None = None,
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        atomic_move: Callable[[str, str], Any] | None = None,
+        check_mode: bool = False,
+        conf_path: str = DEFAULT_CONF,
+        debian_conf_dir: str = DEBIAN_CONF_DIR,
+        clamd_conf: str = DEFAULT_CLAMD_CONF,
+        freshclam_conf: str = DEFAULT_FRESHCLAM_CONF,
+        database_dir: str = DEFAULT_DATABASE_DIR,
+        clamd_socket: str = DEFAULT_CLAMD_SOCKET,
+        systemd_dir: str = DEFAULT_SYSTEMD_DIR,
+        health_check: bool = True,
+        health_host: str = LISTEN_HOST,
+        health_port: int = LISTEN_PORT,
+        health_timeout: int = 120,
+        smtp: Callable[[str, int, float], str] = smtp_probe,
+        ping: Callable[[str, float], str] = clamd_ping,
+        members: Callable[[str], list[str] | None] = group_members,
+        chown: Callable[[str, str, str], Any] | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if state not in ("present", "absent"):
+            raise AmavisError(f"state must be present or absent, got {state!r}")
+        self.state = state
+        self.settings: dict[str, Any] = {}
+        if state == "present":
+            try:
+                self.settings = check_settings(settings or {}, "settings.")
+            except AmavisError as exc:
+                raise AmavisError(f"{exc.msg}; nothing was changed") from None
+            for index, entry in enumerate(self.settings["clamav_signature_files"]):
+                if "content" not in entry:
+                    raise AmavisError(
+                        f"settings.clamav_signature_files[{index}]: read {entry['src']} on the controller and give "
+                        "its content; nothing was changed"
+                    )
+            if not self.settings["enabled"]:
+                self.state = "absent"
+        self.clamav = self.state == "present" and self.settings["clamav_enabled"]
+        self.freshclam = self.clamav and self.settings["signatures"] in ("freshclam", "mirror")
+        self.conf_path = conf_path
+        self.debian_conf_dir = debian_conf_dir
+        self.clamd_conf = clamd_conf
+        self.freshclam_conf = freshclam_conf
+        self.database_dir = database_dir
+        self.clamd_socket = clamd_socket
+        self.systemd_dir = systemd_dir
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self._atomic_move = atomic_move or os.replace
+        self.check_mode = check_mode
+        self.health_check = health_check
+        self.health_host = health_host
+        self.health_port = health_port
+        self.health_timeout = health_timeout
+        self._smtp = smtp
+        self._ping = ping
+        self._members = members
+        self._chown = chown or shutil.chown
+        self._sleep = sleep
+        self._clock = clock
+        self.warnings: list[str] = []
+
+    # -- helpers -------------------------------------------------------------
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
+        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
+        return rc, out or "", err or ""
+
+    def _bin(self, name: str) -> str | None:
+        return self._get_bin_path(name)
+
+    def dropin_paths(self) -> list[str]:
+        return [os.path.join(self.systemd_dir, f"{unit}.d", DROPIN_NAME) for unit in CLAMD_UNITS]
+
+    @property
+    def manifest(self) -> str:
+        return os.path.join(self.database_dir, MANIFEST)
+
+    def signature_condition(self) -> str:
+        """The file clamd's units wait for when the database comes from signature files."""
+        return os.path.join(self.database_dir, self.settings["clamav_signature_files"][0]["name"])
+
+    # -- plan --------------------------------------------------------------------
+
+    def desired_files(self) -> dict[str, str | None]:
+        """{path: text, or None to remove} for every file this run manages."""
+        files: dict[str, str | None] = {}
+        if self.state == "absent":
+            files[self.conf_path] = None
+            for path in self.dropin_paths():
+                files[path] = None
+            return files
+        files[self.conf_path] = render_amavis_conf(self.settings, self.clamd_socket)
+        if not self.clamav:
+            return files
+        clamd = _read_text(self.clamd_conf)
+        if clamd is None:
+            self._missing(self.clamd_conf, "clamav-daemon")
+        else:
+            reload = "yes" if self.settings["clamav_concurrent_database_reload"] else "no"
+            files[self.clamd_conf] = set_directives(clamd, {"ConcurrentDatabaseReload": [reload]})
+        files_mode = self.settings["signatures"] == "files"
+        freshclam = _read_text(self.freshclam_conf)
+        if freshclam is None:
+            if not files_mode:
+                self._missing(self.freshclam_conf, "clamav-freshclam")
+        elif not files_mode:
+            mirror = [self.settings["freshclam_mirror"]] if self.settings["signatures"] == "mirror" else None
+            files[self.freshclam_conf] = set_directives(freshclam, {"PrivateMirror": mirror})
+        for path in self.dropin_paths():
+            files[path] = dropin_text(self.signature_condition()) if files_mode else None
+        wanted = {entry["name"]: entry["content"] for entry in self.settings["clamav_signature_files"]}
+        for name in self._previous_signatures():
+            if name not in wanted:
+                files[os.path.join(self.database_dir, name)] = None
+        for name, content in wanted.items():
+            files[os.path.join(self.database_dir, name)] = content
+        files[self.manifest] = "".join(f"{name}\n" for name in wanted) if wanted else None
+        return files
+
+    def _missing(self, path: str, package: str) -> None:
+        if self.check_mode:
+            self.warnings.append(f"{path} does not exist (check mode before {package} is installed)")
+            return
+        raise AmavisError(f"{path} does not exist; is {package} installed? Nothing was changed")
+
+    def _previous_signatures(self) -> list[str]:
+        """Names this module wrote last time (its manifest), so that files taken off the list are removed."""
+        text = _read_text(self.manifest) or ""
+        return [name for name in text.split() if _NAME_RE.match(name)]
+
+    def file_changes(self) -> dict[str, tuple[str | None, str | None]]:
+        changes = {}
+        for path, text in self.desired_files().items():
+            before = _read_text(path)
+            if before != text:
+                changes[path] = (before, text)
+        return changes
+
+    def unit_states(self) -> dict[str, UnitState]:
+        systemctl = self._bin("systemctl")
+        if not systemctl:
+            raise AmavisError("systemctl was not found; amavis_config manages systemd hosts only")
+        rc, out, err = self.run(
+            [systemctl, "show", "--property=Id,LoadState,UnitFileState,ActiveState", "--", *ALL_UNITS]
+        )
+        if rc != 0:
+            raise AmavisError(f"systemctl show failed (rc={rc}): {err.strip()}")
+        found = parse_units(out)
+        return {unit: UnitState(found.get(unit, {})) for unit in ALL_UNITS}
+
+    def desired_units(self) -> dict[str, dict[str, bool]]:
+        """{unit: {masked/enabled/active: wanted}}; a key that is absent is left alone."""
+        desired: dict[str, dict[str, bool]] = {}
+        if self.state == "absent":
+            for unit in ALL_UNITS:
+                desired[unit] = {"enabled": False, "active": False}
+            return desired
+        desired[AMAVIS_UNIT] = {"masked": False, "enabled": True, "active": True}
+        if not self.clamav:
+            for unit in CLAMD_UNITS:
+                desired[unit] = {"enabled": False, "active": False}
+            for unit in FRESHCLAM_UNITS:
+                desired[unit] = {"enabled": False, "active": False}
+            return desired
+        for unit in CLAMD_UNITS:
+            desired[unit] = {"masked": False, "enabled": True, "active": True}
+        if self.freshclam:
+            desired[FRESHCLAM_UNIT] = {"masked": False, "enabled": True, "active": True}
+            for unit in FRESHCLAM_UNITS[1:]:
+                desired[unit] = {"masked": False}
+        else:
+            for unit in FRESHCLAM_UNITS:
+                desired[unit] = {"masked": True, "active": False}
+        return desired
+
+    def unit_changes(self, states: Mapping[str, UnitState]) -> dict[str, dict[str, bool]]:
+        """{unit: {property: wanted}} for what differs; units that do not exist are skipped unless required."""
+        changes: dict[str, dict[str, bool]] = {}
+        for unit, wanted in self.desired_units().items():
+            now = states[unit]
+            if not now.exists:
+                if wanted.get("active") and not self.check_mode:
+                    package = "amavisd-new" if unit == AMAVIS_UNIT else "clamav-daemon"
+                    raise AmavisError(f"{unit} does not exist; is {package} installed? Nothing was changed")
+                if not wanted.get("masked"):
+                    continue
+            diff = {}
+            for key, value in wanted.items():
+                current = getattr(now, key)
+                if key == "enabled" and (current is None or now.masked):
+                    continue
+                if current != value:
+                    diff[key] = value
+            if diff:
+                changes[unit] = diff
+        return changes
+
+    def group_change(self) -> bool:
+        """Whether ``clamav`` must be added to the ``amavis`` group (clamd reads amavis's files through it)."""
+        if not self.clamav:
+            return False
+        members = self._members("amavis")
+        if members is None:
+            if self.check_mode:
+                self.warnings.append("the amavis group does not exist yet (check mode before amavisd-new is installed)")
+                return True
+            raise AmavisError("the group amavis does not exist; is amavisd-new installed? Nothing was changed")
+        return "clamav" not in members
+
+    def quarantine_change(self) -> bool:
+        path = self.settings.get("quarantine_dir") if self.state == "present" else ""
+        if not path:
+            return False
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return True
+        try:
+            owner = _user_id("amavis")
+        except KeyError:
+            return False
+        return st.st_uid != owner or (st.st_mode & 0o777) != 0o750
+
+    # -- check ---------------------------------------------------------------
+
+    def check_candidates(self, changes: Mapping[str, tuple[str | None, str | None]]) -> None:
+        """amavis's own configuration load (``amavisd test-config``) and ``clamconf`` on the candidates."""
+        if self.conf_path in changes and changes[self.conf_path][1] is not None:
+            self.check_amavis(changes[self.conf_path][1] or "")
+        clamav_confs = {
+            path: text for path, (_b, text) in changes.items() if path in (self.clamd_conf, self.freshclam_conf)
+        }
+        if clamav_confs:
+            self.check_clamav(clamav_confs)
+
+    def _conf_chain(self, directory: str) -> list[str]:
+        run_parts = self._bin("run-parts")
+        if not run_parts:
+            raise AmavisError("run-parts was not found (debianutils)")
+        if not os.path.isdir(directory):
+            return []
+        rc, out, err = self.run([run_parts, "--list", directory])
+        if rc != 0:
+            raise AmavisError(f"run-parts --list {directory} failed (rc={rc}): {err.strip()}")
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def check_amavis(self, text: str) -> None:
+        """Load Debian's files and the live conf.d with the candidate in place of ours, as amavisd does."""
+        amavisd = self._bin("amavisd") or self._bin("amavisd-new")
+        if not amavisd:
+            if self.check_mode:
+                self.warnings.append("amavisd not found: only the Python validation ran (check mode)")
+                return
+            raise AmavisError("amavisd was not found; is amavisd-new installed? Nothing was changed")
+        # amavisd reads its files as the amavis user, so the candidate sits next to conf.d (root's own
+        # temporary directory may be closed to it), outside conf.d (run-parts must not list it).
+        workdir = tempfile.mkdtemp(
+            prefix=".postmaster-candidate-", dir=os.path.dirname(os.path.dirname(self.conf_path))
+        )
+        try:
+            os.chmod(workdir, 0o755)
+            candidate = os.path.join(workdir, os.path.basename(self.conf_path))
+            with open(candidate, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(candidate, 0o644)
+            chain = [path for path in self._conf_chain(os.path.dirname(self.conf_path)) if path != self.conf_path]
+            chain.append(self.conf_path)
+            chain.sort(key=lambda path: os.path.basename(path).encode())
+            chain = self._conf_chain(self.debian_conf_dir) + [candidate if p == self.conf_path else p for p in chain]
+            argv = [amavisd]
+            for path in chain:
+                argv += ["-c", path]
+            rc, out, err = self.run([*argv, "test-config"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if rc != 0:
+            message = (err or out).strip().replace(candidate, self.conf_path)
+            raise AmavisError(
+                f"amavisd test-config refused the candidate configuration (rc={rc}); nothing was changed: {message}",
+                amavisd_rc=rc,
+            )
+
+    def check_clamav(self, texts: Mapping[str, str | None]) -> None:
+        """``clamconf -c`` on a copy of the ClamAV configuration directory with the candidates in it."""
+        clamconf = self._bin("clamconf")
+        if not clamconf:
+            if self.check_mode:
+                self.warnings.append("clamconf not found: the ClamAV candidates were not checked (check mode)")
+                return
+            raise AmavisError("clamconf was not found; is clamav-daemon installed? Nothing was changed")
+        source = os.path.dirname(self.clamd_conf)
+        workdir = tempfile.mkdtemp(prefix="postmaster-clamav-")
+        try:
+            for name in os.listdir(source):
+                if name.endswith(".conf") and os.path.isfile(os.path.join(source, name)):
+                    shutil.copy2(os.path.join(source, name), os.path.join(workdir, name))
+            for path, text in texts.items():
+                with open(os.path.join(workdir, os.path.basename(path)), "w", encoding="utf-8") as handle:
+                    handle.write(text or "")
+            rc, out, err = self.run([clamconf, "-c", workdir, "-n"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        problems = [
+            line.strip().replace(workdir, source)
+            for line in (out + "\n" + err).splitlines()
+            if line.strip().startswith(("ERROR", "Parse error")) or "Unknown option" in line
+        ]
+        if rc != 0 or problems:
+            raise AmavisError(
+                "clamconf refused the candidate ClamAV configuration; nothing was changed: "
+                + "; ".join(problems or [err.strip() or f"rc={rc}"]),
+                clamconf_rc=rc,
+            )
+
+    # -- apply ---------------------------------------------------------------
+
+    def _put(self, path: str, text: str | None) -> None:
+        if text is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        replace_keeping_mode(self._atomic_move, path, text)
+
+    def _systemctl(self, *args: str) -> None:
+        systemctl = self._bin("systemctl")
+        if not systemctl:
+            raise HealthCheckError("systemctl was not found")
+        rc, out, err = self.run([systemctl, *args])
+        if rc != 0:
+            raise HealthCheckError(f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
+
+    def _set_group(self, member: bool) -> None:
+        if member:
+            argv = [self._bin("usermod") or "usermod", "-a", "-G", "amavis", "clamav"]
+        else:
+            argv = [self._bin("gpasswd") or "gpasswd", "-d", "clamav", "amavis"]
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+
+    def _ensure_quarantine(self) -> None:
+        path = self.settings["quarantine_dir"]
+        os.makedirs(path, mode=0o750, exist_ok=True)
+        self._chown(path, "amavis", "amavis")
+        os.chmod(path, 0o750)
+
+    def _apply_units(self, changes: Mapping[str, Mapping[str, bool]]) -> None:
+        """Stop, unmask, mask, enable and disable as *changes* say, one systemctl call per verb.
+
+        Starting is left to start_services, which knows the order (database, clamd, amavis).
+        """
+        by_verb: dict[str, list[str]] = {"stop": [], "unmask": [], "mask": [], "enable": [], "disable": []}
+        for unit, wanted in changes.items():
+            if wanted.get("active") is False or wanted.get("masked") is True:
+                by_verb["stop"].append(unit)
+            if "masked" in wanted:
+                by_verb["mask" if wanted["masked"] else "unmask"].append(unit)
+            if "enabled" in wanted:
+                by_verb["enable" if wanted["enabled"] else "disable"].append(unit)
+        for verb, names in by_verb.items():
+            if names:
+                self._systemctl(verb, "--", *names)
+
+    def wait_for_database(self) -> None:
+        """In the freshclam modes, wait until freshclam has written main and daily; name what is missing."""
+        timeout = self.settings["clamav_database_timeout"]
+        wanted = database_files(self.database_dir)
+        deadline = self._clock() + timeout
+        while True:
+            missing = [name for name, paths in wanted.items() if not any(os.path.exists(path) for path in paths)]
+            if not missing:
+                return
+            if self._clock() >= deadline:
+                break
+            self._sleep(2)
+        source = (
+            f"the private mirror {self.settings['freshclam_mirror']}"
+            if self.settings["signatures"] == "mirror"
+            else "ClamAV's official mirrors"
+        )
+        names = " and ".join(f"{self.database_dir}/{name}.cvd (or {name}.cld)" for name in missing)
+        raise HealthCheckError(
+            f"ClamAV has no database: {names} did not appear within {timeout}s. clamd does not start without it "
+            f"(its units' ConditionPathExistsGlob); freshclam could not fetch it from {source}: see "
+            "journalctl -u clamav-freshclam. Raise amavis_clamav_database_timeout for a slow first download, or "
+            "supply signature files (amavis_signatures: files)"
+        )
+
+    def _wait_for_clamd(self, condition: str | None) -> None:
+        try:
+            wait_for_answer(
+                f"clamd did not answer PING on {self.clamd_socket}",
+                lambda timeout: self._ping(self.clamd_socket, timeout),
+                self.health_timeout,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+        except HealthCheckError as exc:
+            hint = f" (its units start only when {condition} exists)" if condition else ""
+            raise HealthCheckError(f"{exc}{hint}") from None
+
+    def _wait_for_amavis(self) -> None:
+        wait_for_answer(
+            f"amavis did not greet with SMTP 220 on {self.health_host}:{self.health_port}",
+            lambda timeout: self._smtp(self.health_host, self.health_port, timeout),
+            self.health_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def _check_journal(self, since: float) -> None:
+        errors = logged_errors(
+            self.run, self._bin, since, self.warnings, identifiers=("amavis", "clamd"), prefixes=BAD_PREFIXES
+        )
+        if errors:
+            raise HealthCheckError("amavis or clamd logged errors after the restart:\n" + "\n".join(errors[:20]))
+
+    def start_services(
+        self,
+        states: Mapping[str, UnitState],
+        files: Mapping[str, tuple[str | None, str | None]],
+        group_changed: bool,
+    ) -> list[str]:
+        """(Re)start what the changes need, in order: freshclam, the database, clamd, amavis. Return what ran."""
+        done = []
+        if self.state == "absent":
+            return done
+        if self.freshclam and (self.freshclam_conf in files or not states[FRESHCLAM_UNIT].active):
+            self._systemctl("restart", FRESHCLAM_UNIT)
+            done.append(f"restarted {FRESHCLAM_UNIT}")
+        if self.clamav:
+            signatures = any(path.startswith(self.database_dir + os.sep) for path in files)
+            restart = self.clamd_conf in files or group_changed or not states[CLAMD_UNIT].active
+            condition = None if self.freshclam else self.signature_condition()
+            if self.freshclam and (restart or signatures):
+                self.wait_for_database()
+            if restart:
+                self._systemctl("start", CLAMD_SOCKET_UNIT)
+                self._systemctl("restart", CLAMD_UNIT)
+                done.append(f"restarted {CLAMD_UNIT}")
+            elif signatures:
+                self._systemctl("reload", CLAMD_UNIT)
+                done.append(f"reloaded {CLAMD_UNIT}")
+            if (restart or signatures) and self.health_check:
+                self._wait_for_clamd(condition)
+        if self.conf_path in files or not states[AMAVIS_UNIT].active:
+            self._systemctl("restart", AMAVIS_UNIT)
+            done.append(f"restarted {AMAVIS_UNIT}")
+            if self.health_check:
+                self._wait_for_amavis()
+        return done
+
+    def rollback(
+        self,
+        files: Mapping[str, tuple[str | None, str | None]],
+        written: Mapping[str, str | None],
+        group_changed: bool,
+        states: Mapping[str, UnitState],
+        units: Mapping[str, Mapping[str, bool]],
+    ) -> str:
+        """Put back the files, the group and the units as they were; restart what ran before. Return a summary."""
+        problems = []
+        for path, previous in written.items():
+            try:
+                self._put(path, previous)
+            except OSError as exc:
+                problems.append(f"restoring {path}: {exc}")
+        steps: list[Callable[[], Any]] = []
+        if group_changed:
+            steps.append(lambda: self._set_group(False))
+        if any(path.startswith(self.systemd_dir + os.sep) for path in written):
+            steps.append(lambda: self._systemctl("daemon-reload"))
+        undo = {}
+        for unit, wanted in units.items():
+            before = states[unit]
+            back = {key: getattr(before, key) for key in wanted if key != "active" and getattr(before, key) is not None}
+            if back:
+                undo[unit] = back
+        if undo:
+            steps.append(lambda: self._apply_units(undo))
+        for unit in (FRESHCLAM_UNIT, *CLAMD_UNITS, *FRESHCLAM_UNITS[1:], AMAVIS_UNIT):
+            if unit in (AMAVIS_UNIT, CLAMD_UNIT, FRESHCLAM_UNIT) and states[unit].active:
+                steps.append(lambda unit=unit: self._systemctl("restart", unit))
+            elif unit in units and units[unit].get("active") and not states[unit].active:
+                steps.append(lambda unit=unit: self._systemctl("stop", unit))
+        if states[AMAVIS_UNIT].active and self.health_check:
+            steps.append(self._wait_for_amavis)
+        for step in steps:
+            try:
+                step()
+            except (HealthCheckError, OSError) as exc:
+                problems.append(str(exc))
+        summary = "the previous files, group membership and units were restored"
+        return summary + (f", but: {'; '.join(problems)}" if problems else " and the services restarted")
+
+    def apply(
+        self,
+        files: Mapping[str, tuple[str | None, str | None]],
+        states: Mapping[str, UnitState],
+        units: Mapping[str, Mapping[str, bool]],
+        group_changed: bool,
+        quarantine: bool,
+    ) -> dict[str, Any]:
+        written: dict[str, str | None] = {}
+        since = self._clock()
+        try:
+            try:
+                for path, (before, text) in files.items():
+                    self._put(path, text)
+                    written[path] = before
+                if quarantine:
+                    self._ensure_quarantine()
+            except (OSError, LookupError) as exc:
+                raise HealthCheckError(
+                    f"writing {getattr(exc, 'filename', None) or 'the configuration'} failed: {exc}"
+                ) from exc
+            if group_changed:
+                self._set_group(True)
+            if any(path.startswith(self.systemd_dir + os.sep) for path in files):
+                self._systemctl("daemon-reload")
+            self._apply_units(units)
+            done = self.start_services(states, files, group_changed)
+            if self.health_check and done:
+                self._sleep(1)  # give journald a moment to receive what the restarts logged
+                self._check_journal(since)
+        except HealthCheckError as exc:
+            summary = self.rollback(files, written, group_changed, states, units)
+            raise AmavisError(f"{exc}; {summary}", rolled_back=True) from exc
+        return {"services": done}
+
+    # -- entry point -----------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        states = self.unit_states()
+        files = self.file_changes()
+        units = self.unit_changes(states)
+        group_changed = self.group_change()
+        quarantine = self.quarantine_change()
+        # A service that should run but does not (stopped by hand, or failed) counts as a change.
+        restart_needed = self.state == "present" and (
+            not states[AMAVIS_UNIT].active or (self.clamav and not states[CLAMD_UNIT].active)
+        )
+        changed = bool(files or units or group_changed or quarantine or restart_needed)
+        result: dict[str, Any] = {
+            "changed": changed,
+            "state": self.state,
+            "files": sorted(files),
+            "units": {unit: dict(wanted) for unit, wanted in units.items()},
+            "group_changed": group_changed,
+            "services": [],
+            "diff": [
+                {"before_header": path, "after_header": path, "before": before or "", "after": after or ""}
+                for path, (before, after) in files.items()
+            ],
+        }
+        if files:
+            self.check_candidates(files)
+        if changed and not self.check_mode:
+            result.update(self.apply(files, states, units, group_changed, quarantine))
+        result["warnings"] = list(self.warnings)
+        return result
+
+
+def _user_id(name: str) -> int:
+    return pwd.getpwnam(name).pw_uid
