@@ -30,6 +30,12 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_main_cf,
     render_master_cf,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
+    TableFileError,
+    TableWriter,
+    check_tables,
+    needs_work,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
     normalize_main,
     parse_postconf_warnings,
@@ -98,8 +104,14 @@ class PostfixConfig:
         exists: Callable[[str], bool] = os.path.exists,
         fragments: Mapping[str, Any] | None = None,
         ensure_running: bool = False,
+        tables: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.fragment_dir = fragment_dir
+        try:
+            #: Lookup tables written (and compiled) before the main.cf that refers to them.
+            self.tables = check_tables(tables or [], config_dir)
+        except TableFileError as exc:
+            raise PostfixConfigError(str(exc)) from exc
         #: Enable the postfix unit and start it when it does not run (the postfix role's one call).
         self.ensure_running = ensure_running
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
@@ -242,7 +254,8 @@ class PostfixConfig:
         if not postconf:
             self.warnings.append("postconf not found: only the Python validation ran (check mode)")
         try:
-            self.warnings.extend(validate_main(main, supported, self._exists))
+            planned = {t.path for t in self.tables} | {t.compiled for t in self.tables if t.compiled}
+            self.warnings.extend(validate_main(main, supported, lambda path: path in planned or self._exists(path)))
         except PostfixValidationError as exc:
             raise PostfixConfigError(str(exc)) from exc
         if not (postconf and postfix):
@@ -349,11 +362,20 @@ class PostfixConfig:
         texts: dict[str, str],
         live: dict[str, str | None],
         fragments: Mapping[str, tuple[str | None, str | None]] | None = None,
+        tables: Sequence[Any] = (),
     ) -> dict[str, Any]:
-        """Replace the fragments given and the live files, reload and health-check; roll back on failure."""
+        """Replace the tables, fragments and live files given, reload and health-check; roll back on failure."""
         postfix = self._bin("postfix", required=True)
         backup_files = {}
         written: dict[str, str | None] = {}
+        writer = TableWriter(self.config_dir, self._run, self._get_bin_path, self._atomic_move)
+        try:
+            writer.write(tables)
+        except (OSError, TableFileError) as exc:
+            errors = writer.restore()
+            raise PostfixConfigError(
+                f"writing the tables failed: {exc}" + (f"; restoring them failed too: {errors}" if errors else "")
+            ) from exc
         try:
             for path in texts:
                 if live.get(path) is not None:
@@ -366,9 +388,11 @@ class PostfixConfig:
                 written[path] = live.get(path)
         except OSError as exc:
             self._restore(written)
+            writer.restore()
             raise PostfixConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
         result: dict[str, Any] = {"reloaded": False, "backup_files": backup_files}
-        if not texts:
+        # A changed regexp, pcre or cidr table is read at process start only: reload for tables too.
+        if not texts and not tables:
             return result
         if not self.reload:
             return result
@@ -384,7 +408,10 @@ class PostfixConfig:
                 self.health(since)
         except HealthCheckError as exc:
             self._restore(written)
+            table_errors = writer.restore()
             rollback = "the previous configuration was restored and Postfix restarted"
+            if table_errors:
+                rollback += f" (but restoring tables failed: {'; '.join(table_errors)})"
             try:
                 self._restart(postfix)
                 if self.health_check:
@@ -422,8 +449,13 @@ class PostfixConfig:
             texts[self.master_cf] = assembled["master_text"]
         if assembled["master_text"] is None:
             self.warnings.append("no fragment defines master.cf services: master.cf is left as it is")
+        try:
+            table_work = [table for table in self.tables if needs_work(table)]
+        except TableFileError as exc:
+            raise PostfixConfigError(str(exc)) from exc
         result: dict[str, Any] = {
-            "changed": bool(texts or fragment_changes),
+            "changed": bool(texts or fragment_changes or table_work),
+            "tables": [table.path for table in table_work],
             "main_cf": self.main_cf,
             "master_cf": self.master_cf,
             "fragments": assembled["fragments"],
@@ -447,12 +479,21 @@ class PostfixConfig:
                     "after": texts.get(path, live[path] or ""),
                 }
                 for path in (self.main_cf, self.master_cf)
+            ]
+            + [
+                {
+                    "before_header": table.path,
+                    "after_header": table.path,
+                    "before": _read_text(table.path) or "",
+                    "after": table.content,
+                }
+                for table in table_work
             ],
         }
         if texts:
             self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
-        if (texts or fragment_changes) and not self.check_mode:
-            result.update(self.apply(texts, live, fragment_changes))
+        if (texts or fragment_changes or table_work) and not self.check_mode:
+            result.update(self.apply(texts, live, fragment_changes, table_work))
         if self.ensure_running:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])

@@ -54,6 +54,48 @@ options:
       - The Postfix configuration directory whose C(main.cf) and C(master.cf) are managed.
     type: path
     default: /etc/postfix
+  tables:
+    description:
+      - Lookup tables of the caller, written (only when they differ) and compiled with C(postmap) or
+        C(postalias) before the fragments and main.cf, so that a parameter may refer to a table given in the same
+        call. A failed health check restores them with the rest.
+      - A table lives directly in O(config_dir), or is C(/etc/aliases) with O(tables[].aliases); Postfix's own files
+        (C(main.cf), C(master.cf), C(dynamicmaps.cf), ...) are refused.
+      - A changed table makes Postfix reload (C(regexp), C(pcre) and C(cidr) tables are read at process start).
+      - Put secrets (relay passwords) in a M(postmaster.mailserver.postmap) task with C(no_log) instead.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The source file.
+        type: path
+        required: true
+      type:
+        description: The table type.
+        type: str
+        default: hash
+        choices: [hash, btree, lmdb, cdb, regexp, pcre, cidr, texthash]
+      aliases:
+        description: Compile with C(postalias) (for C(/etc/aliases)).
+        type: bool
+        default: false
+      content:
+        description: The whole text of the source.
+        type: str
+        required: true
+      mode:
+        description: Mode of the source and the compiled file; never writable by others.
+        type: str
+        default: "0644"
+      owner:
+        description: Owner (name or uid).
+        type: str
+        default: root
+      group:
+        description: Group (name or gid).
+        type: str
+        default: root
   ensure_running:
     description:
       - Also enable the C(postfix) unit at boot and start it when it does not run, after the files are in place; a
@@ -180,6 +222,12 @@ services:
   type: list
   elements: str
   sample: [smtp/inet, submission/inet, policyd-spf/unix]
+tables:
+  description: The tables of O(tables) that were (or in check mode would be) written or compiled.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/postfix/vmailbox]
 reloaded:
   description: Whether Postfix was reloaded.
   returned: always
@@ -216,37 +264,63 @@ def main() -> None:
             "health_timeout": {"type": "int", "default": 30},
             "fragments": {"type": "dict", "default": {}},
             "ensure_running": {"type": "bool", "default": False},
+            "tables": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "type": {
+                        "type": "str",
+                        "default": "hash",
+                        "choices": ["hash", "btree", "lmdb", "cdb", "regexp", "pcre", "cidr", "texthash"],
+                    },
+                    "aliases": {"type": "bool", "default": False},
+                    "content": {"type": "str", "required": True},
+                    "mode": {"type": "str", "default": "0644"},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                },
+            },
         },
         supports_check_mode=True,
     )
     params = module.params
-    backend = PostfixConfig(
-        fragment_dir=params["fragment_dir"],
-        config_dir=params["config_dir"],
-        run_command=module.run_command,
-        get_bin_path=module.get_bin_path,
-        atomic_move=module.atomic_move,
-        check_mode=module.check_mode,
-        reload=params["reload"],
-        health_check=params["health_check"],
-        health_host=params["health_host"],
-        health_port=params["health_port"],
-        health_timeout=params["health_timeout"],
-        fragments=params["fragments"],
-        ensure_running=params["ensure_running"],
-    )
+    # Table texts (thousands of lines for a big server) are not sent back in the echoed arguments.
+    echoed = dict(params)
+    echoed["tables"] = [
+        {**table, "content": f"{len(table['content'])} characters (not echoed)"} for table in params["tables"]
+    ]
+    invocation = {"module_args": echoed}
+    backend = None
     try:
+        backend = PostfixConfig(
+            fragment_dir=params["fragment_dir"],
+            config_dir=params["config_dir"],
+            run_command=module.run_command,
+            get_bin_path=module.get_bin_path,
+            atomic_move=module.atomic_move,
+            check_mode=module.check_mode,
+            reload=params["reload"],
+            health_check=params["health_check"],
+            health_host=params["health_host"],
+            health_port=params["health_port"],
+            health_timeout=params["health_timeout"],
+            fragments=params["fragments"],
+            ensure_running=params["ensure_running"],
+            tables=params["tables"],
+        )
         result = backend.execute()
     except PostfixConfigError as exc:
-        for warning in backend.warnings:
+        for warning in backend.warnings if backend else []:
             module.warn(warning)
-        module.fail_json(msg=exc.msg, **exc.details)
+        module.fail_json(msg=exc.msg, invocation=invocation, **exc.details)
     for warning in result.pop("warnings"):
         module.warn(warning)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff
-    module.exit_json(**result)
+    module.exit_json(invocation=invocation, **result)
 
 
 if __name__ == "__main__":

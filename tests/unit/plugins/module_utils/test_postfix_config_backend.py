@@ -19,6 +19,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_conf
     PostfixConfigError,
     smtp_probe,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
+    TableFileError,
+    check_tables,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
 
 SUPPORTED = "btree\ncidr\nhash\ninline\nlmdb\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"
@@ -682,3 +686,150 @@ def test_removing_a_fragment_without_a_fragment_directory_changes_nothing_and_ne
     directory.mkdir()
     with pytest.raises(PostfixConfigError, match="no fragments"):
         make(env, FakeRunner(), fragments={"40-amavis.json": None}).execute()
+
+
+# -- tables: written and compiled before main.cf, confined, restored on a failed health check --
+
+UID, GID = os.getuid(), os.getgid()
+
+
+class CompilingRunner(FakeRunner):
+    """postmap/postalias create the .db next to the source, like the real ones."""
+
+    def __call__(self, argv, environ_update=None, **kwargs):
+        if os.path.basename(argv[0]) in ("postmap", "postalias"):
+            self.calls.append(argv)
+            self.keys.append(os.path.basename(argv[0]))
+            source = argv[-1].split(":", 1)[1]
+            with open(source + ".db", "w", encoding="utf-8") as handle:
+                handle.write("compiled")
+            return 0, "", ""
+        return super().__call__(argv, environ_update, **kwargs)
+
+
+def vmailbox(env, text="alice@example.org example.org/alice/\n", **extra):
+    return {"path": str(env / "postfix" / "vmailbox"), "content": text, "owner": UID, "group": GID, **extra}
+
+
+def with_fragment(env):
+    return {"20-virtual.json": {"main": {"virtual_mailbox_maps": f"hash:{env}/postfix/vmailbox"}}}
+
+
+def test_table_is_written_and_compiled_before_main_cf(env):
+    runner = CompilingRunner()
+    backend = make(env, runner, bins=("postconf", "postfix", "journalctl", "postmap"), tables=[vmailbox(env)])
+    backend.fragments = with_fragment(env)
+    result = backend.execute()
+    assert result["changed"] is True
+    assert result["tables"] == [str(env / "postfix" / "vmailbox")]
+    assert (env / "postfix" / "vmailbox").read_text(encoding="utf-8") == "alice@example.org example.org/alice/\n"
+    assert (env / "postfix" / "vmailbox.db").exists()
+    assert stat.S_IMODE(os.stat(env / "postfix" / "vmailbox").st_mode) == 0o644
+    assert runner.keys.index("postmap") < runner.keys.index("postfix reload")
+    assert "virtual_mailbox_maps = hash:" in (env / "postfix" / "main.cf").read_text(encoding="utf-8")
+
+
+def test_unchanged_table_is_not_touched(env):
+    runner = CompilingRunner()
+    bins = ("postconf", "postfix", "journalctl", "postmap")
+    make(env, runner, bins=bins, tables=[vmailbox(env)]).execute()
+    runner.keys.clear()
+    result = make(env, runner, bins=bins, tables=[vmailbox(env)]).execute()
+    assert (result["changed"], result["tables"]) == (False, [])
+    assert "postmap" not in runner.keys and "postfix reload" not in runner.keys
+
+
+def test_a_changed_table_alone_reloads_postfix(env):
+    runner = CompilingRunner()
+    bins = ("postconf", "postfix", "journalctl", "postmap")
+    make(env, runner, bins=bins, tables=[vmailbox(env)]).execute()
+    runner.keys.clear()
+    result = make(env, runner, bins=bins, tables=[vmailbox(env, "bob@example.org example.org/bob/\n")]).execute()
+    assert result["tables"] == [str(env / "postfix" / "vmailbox")]
+    assert result["reloaded"] is True
+    assert "postmap" in runner.keys
+    assert result["diff"][-1]["before"] == "alice@example.org example.org/alice/\n"
+
+
+def test_check_mode_writes_no_table(env):
+    backend = make(env, CompilingRunner(), tables=[vmailbox(env)], check_mode=True)
+    result = backend.execute()
+    assert result["changed"] is True
+    assert not (env / "postfix" / "vmailbox").exists()
+
+
+def test_failed_health_check_restores_the_tables(env):
+    runner = CompilingRunner()
+    bins = ("postconf", "postfix", "journalctl", "postmap")
+    make(env, runner, bins=bins, tables=[vmailbox(env)]).execute()
+
+    def refuse(host, port, timeout):
+        raise OSError("connection refused")
+
+    backend = make(
+        env, runner, bins=bins, probe=refuse, tables=[vmailbox(env, "bob@example.org x/\n")], health_timeout=0
+    )
+    backend.fragments = with_fragment(env)
+    with pytest.raises(PostfixConfigError, match="previous configuration was restored"):
+        backend.execute()
+    assert (env / "postfix" / "vmailbox").read_text(encoding="utf-8") == "alice@example.org example.org/alice/\n"
+
+
+def test_new_table_is_removed_on_rollback(env):
+    runner = CompilingRunner()
+
+    def refuse(host, port, timeout):
+        raise OSError("connection refused")
+
+    backend = make(
+        env,
+        runner,
+        bins=("postconf", "postfix", "journalctl", "postmap"),
+        probe=refuse,
+        tables=[vmailbox(env)],
+        health_timeout=0,
+    )
+    with pytest.raises(PostfixConfigError):
+        backend.execute()
+    assert not (env / "postfix" / "vmailbox").exists()
+    assert not (env / "postfix" / "vmailbox.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ({"path": "/etc/postfix/main.cf"}, r"tables\[0\]\.path: main.cf is one of Postfix's own files"),
+        ({"path": "/etc/postfix/master.cf"}, r"tables\[0\]\.path: master.cf"),
+        ({"path": "/etc/postfix/../shadow"}, r"tables\[0\]\.path: .* normalised"),
+        ({"path": "/etc/shadow"}, r"tables\[0\]\.path: /etc/shadow is not directly in /etc/postfix"),
+        ({"path": "/etc/postfix/sub/map"}, r"not directly in /etc/postfix"),
+        ({"path": "/etc/aliases"}, r"not directly in /etc/postfix"),
+        ({"path": "/etc/postfix/.hidden"}, r"own files"),
+        ({"path": "/etc/postfix/x.db"}, r"compiled table"),
+        ({"path": "/etc/postfix/10-postfix.json"}, r"own files"),
+        ({"path": "/etc/postfix/a map"}, r"space or control"),
+        ({"path": "/etc/postfix/map", "mode": "0666"}, r"tables\[0\]\.mode: 0666 lets others write"),
+        ({"path": "/etc/postfix/map", "mode": "u+rw"}, r"tables\[0\]\.mode"),
+        ({"path": "/etc/postfix/map", "type": "ldap"}, r"tables\[0\]\.type"),
+        ({"path": "/etc/postfix/map", "type": "pcre", "aliases": True}, r"tables\[0\]\.aliases"),
+        ({"path": "/etc/postfix/map", "content": None}, r"tables\[0\]\.content"),
+        ({"path": "/etc/postfix/map", "owner": "no-such-user-here"}, r"tables\[0\]\.owner: no such user"),
+    ],
+)
+def test_bad_tables_are_refused_naming_the_entry(entry, error):
+    with pytest.raises(TableFileError, match=error):
+        check_tables([{"content": "x OK\n", **entry}], "/etc/postfix")
+
+
+def test_aliases_may_be_etc_aliases_and_duplicates_are_refused():
+    tables = check_tables([{"path": "/etc/aliases", "aliases": True, "content": "root: alice"}], "/etc/postfix")
+    assert (tables[0].compiled, tables[0].content) == ("/etc/aliases.db", "root: alice\n")
+    with pytest.raises(TableFileError, match=r"tables\[1\]\.path: /etc/postfix/m is given twice"):
+        check_tables([{"path": "/etc/postfix/m", "content": ""}] * 2, "/etc/postfix")
+
+
+def test_a_symlinked_table_is_refused(env):
+    (env / "elsewhere").write_text("x\n", encoding="utf-8")
+    os.symlink(env / "elsewhere", env / "postfix" / "vmailbox")
+    with pytest.raises(PostfixConfigError, match="not a regular file"):
+        make(env, CompilingRunner(), tables=[vmailbox(env)]).execute()
