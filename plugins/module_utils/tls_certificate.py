@@ -112,15 +112,18 @@ def alt_name(value: Any, name: str) -> str:
     return "DNS:" + validate_hostname(value, name, wildcard=True)
 
 
-def subject_alt_names(common_name: str, extra: Any, name: str) -> list[str]:
-    """Return ``DNS:<common_name>`` followed by the *extra* names, prefixed, without duplicates."""
+def subject_alt_names(common_name: str, extra: Any, name: str, via: str = "") -> list[str]:
+    """Return ``DNS:<common_name>`` followed by the *extra* names, prefixed, without duplicates.
+
+    Errors name ``<name>[<index>]<via>``.
+    """
     if extra is None:
         extra = []
     if not isinstance(extra, list):
-        raise CertificateError(f"{name}: expected a list of host names or IP addresses, got {_describe(extra)}")
+        raise CertificateError(f"{name}{via}: expected a list of host names or IP addresses, got {_describe(extra)}")
     names: list[str] = []
     for index, value in enumerate([f"DNS:{common_name}", *extra]):
-        entry = alt_name(value, name if index == 0 else f"{name}[{index - 1}]")
+        entry = alt_name(value, f"{name}{via}" if index == 0 else f"{name}[{index - 1}]{via}")
         if name_key(entry) not in {name_key(n) for n in names}:
             names.append(entry)
     return names
@@ -142,7 +145,7 @@ def validate_dir(value: Any, name: str) -> str:
 def validate_days(value: Any, name: str) -> int:
     """Return *value* as a number of days from 1 to MAX_DAYS, or raise naming *name*."""
     if isinstance(value, bool):
-        raise CertificateError(f"{name}: expected a positive number of days, got {value!r}")
+        raise CertificateError(f"{name}: expected a number of days from 1 to {MAX_DAYS}, got {value!r}")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
@@ -191,7 +194,7 @@ def module_args(request: Any, prefix: str = "certificate") -> dict[str, Any]:
         **args,
         "common_name": common_name,
         "subject_alt_names": subject_alt_names(
-            common_name, request.get("subject_alt_names"), f"certificate_subject_alt_names{via}"
+            common_name, request.get("subject_alt_names"), "certificate_subject_alt_names", via
         )[1:],
         "dir": validate_dir(request.get("dir"), f"certificate_dir{via}"),
         "days": validate_days(request.get("days"), f"certificate_days{via}"),
@@ -355,7 +358,7 @@ class TlsCertificate:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         uid: int = 0,
         gid: int = 0,
-        chown: Callable[[str, int, int], Any] = os.chown,
+        chown: Callable[[str, int, int], Any] | None = None,
     ) -> None:
         self._run = run_command
         self.openssl = openssl
@@ -364,7 +367,7 @@ class TlsCertificate:
         self._now = now
         self.uid = uid
         self.gid = gid
-        self._chown = chown
+        self._chown = chown or os.chown
         self.actions: list[str] = []
         self.warnings: list[str] = []
         self.diff: dict[str, str] = {"before": "", "after": ""}
