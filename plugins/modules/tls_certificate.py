@@ -18,8 +18,8 @@ description:
     only when it is missing or unreadable, does not belong to the key, has another subject or other
     subjectAltNames than asked (compared without regard to order, case of DNS names or spelling of IP
     addresses), or expires within O(renew_before_days) days. A certificate made earlier by another tool
-    (for example community.crypto's C(x509_certificate), as older versions of the C(certificate) role did)
-    is kept when it matches. A change of O(days) alone does not renew the certificate.
+    (such as older versions of the C(certificate) role) is kept when it matches. A change of O(days) alone
+    does not renew the certificate.
   - Existing files and the directory get their mode and root ownership back when they differ.
   - New files are made in a private temporary directory inside O(dir) and renamed into place, so a reader
     never sees a partial key or certificate. The key is written by C(openssl genpkey) itself; no secret
