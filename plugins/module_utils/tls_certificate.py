@@ -206,7 +206,7 @@ def module_args(request: Any, prefix: str = "certificate") -> dict[str, Any]:
 
 def name_key(entry: str) -> str:
     """Return a subjectAltName entry in the form used to compare names (DNS case-insensitive, IPs canonical)."""
-    kind, _, value = entry.partition(":")
+    kind, value = entry.split(":", 1) if ":" in entry else (entry, "")
     if kind == "DNS":
         return "DNS:" + value.lower()
     if kind in ("IP", "IP Address"):
@@ -237,7 +237,7 @@ def parse_rfc2253(text: str) -> list[tuple[str, str]]:
         parts.append(current)
     pairs = []
     for part in parts:
-        kind, _, value = part.partition("=")
+        kind, value = part.split("=", 1) if "=" in part else (part, "")
         pairs.append((kind.strip(), value))
     return pairs
 
