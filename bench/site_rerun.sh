@@ -31,9 +31,9 @@ image=$(bench_image "$distro")
 work=$(mktemp -d "/tmp/$name.XXXXXX")
 
 # The packages site.yml installs with its defaults (postfix, dovecot with
-# imap, pop3 and lmtp, what the certificate role needs, the SPF policy
-# service and nftables).
-packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd python3-cryptography
+# imap, pop3 and lmtp, the SPF policy service and nftables; the certificate
+# role needs only openssl, which postfix and dovecot-core pull in).
+packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
   postfix-policyd-spf-python nftables)
 
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }

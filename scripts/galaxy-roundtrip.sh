@@ -40,8 +40,8 @@ fi
 echo "    galaxy-importer: $(grep -c . "$tmp/importer.log") log lines, no warnings or errors"
 
 echo "==> ansible-galaxy collection install (offline, from the tarball)"
-# The dependencies (community.general, community.crypto, ansible.posix) ship
-# with the ansible package; --offline resolves them from what is installed.
+# The one dependency (community.general) ships with the ansible package;
+# --offline resolves it from what is installed.
 ansible-galaxy collection install --offline -p "$tmp/collections" "$tarball" >/dev/null
 
 echo "==> playbook outside the repository, using the collection by FQCN"
