@@ -29,7 +29,7 @@ description:
     printing any warning.
   - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
     and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs. When the new master.cf no
-    longer has an inet service of the live one, Postfix is restarted instead: after a reload that removes an
+    longer has an inet service of the live one, Postfix is restarted instead. After a reload that removes an
     inet service while one of its processes holds a connection, Postfix's master spins and answers on no
     service until that connection ends (seen with Postfix 3.10).
   - After the reload, smtpd must answer with a 220 greeting and Postfix must not have logged any error
