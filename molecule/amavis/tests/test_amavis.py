@@ -73,7 +73,7 @@ def now(server) -> int:
 def amavis_log(server, since: int, token: str | None = None, want: str = "", timeout: int = 60) -> str:
     """amavis's journal since *since*, the lines naming *token* (all when None); wait until *want* appears."""
     text = ""
-    for _ in range(timeout):
+    for _attempt in range(timeout):
         out = server.run(f"journalctl -t amavis --no-pager -o cat --since @{since}").stdout
         text = "\n".join(line for line in out.splitlines() if token is None or token in line)
         if want in text and text:
