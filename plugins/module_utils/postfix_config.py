@@ -28,6 +28,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
     PostfixValidationError,
+    parse_master_cf,
     render_main_cf,
     render_master_cf,
 )
@@ -86,6 +87,18 @@ def settle(path: str, now: float) -> None:
     """
     with contextlib.suppress(FileNotFoundError):
         os.utime(path, (now - SETTLE_SECONDS, now - SETTLE_SECONDS))
+
+
+def removed_inet_services(old_master: str | None, new_master: str | None) -> list[str]:
+    """The inet services (``name/inet``) of *old_master* that *new_master* no longer has."""
+    if old_master is None or new_master is None:
+        return []
+    try:
+        old = {service.key for service in parse_master_cf(old_master) if service.type == "inet"}
+        new = {service.key for service in parse_master_cf(new_master) if service.type == "inet"}
+    except PostfixSyntaxError:
+        return []
+    return sorted(old - new)
 
 
 def _read_text(path: str) -> str | None:
@@ -420,8 +433,19 @@ class PostfixConfig:
                 self.warnings.append("postfix is not running: the new configuration was not reloaded")
             return result
         since = self._clock()
+        removed = removed_inet_services(live.get(self.master_cf), texts.get(self.master_cf))
         try:
-            self._reload(postfix)
+            if removed:
+                # Postfix's master spins (and stops accepting on every service) after a reload that removes
+                # an inet service while one of its processes holds a connection (seen with Postfix 3.10 when
+                # amavis kept its connection to the 127.0.0.1:10025 service open); a restart ends them.
+                self.warnings.append(
+                    f"Postfix was restarted, not reloaded: master.cf no longer has {', '.join(removed)}"
+                )
+                self._restart(postfix)
+                result["restarted"] = True
+            else:
+                self._reload(postfix)
             result["reloaded"] = True
             if self.health_check:
                 self.health(since)
