@@ -9,6 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+    FragmentError,
+    render_fragment,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_role import (
@@ -68,6 +72,25 @@ def postfix_role_fragment(settings: Any, certificate: Any = None) -> dict[str, A
     return _wrap("postfix_role_fragment", lambda: fragment(settings, certificate))
 
 
+def postfix_fragments_unchanged(fragments: Any, texts: Any) -> bool:
+    """Whether every fragment of *fragments* (name -> data, None: no fragment) is already *texts* (name -> text).
+
+    *texts* is the fact postfix_fragment_texts (the fragment_texts of the last postfix_config call
+    in the play); when it is not known (None), the answer is False, so the caller runs its call.
+    """
+    if texts is None:
+        return False
+    if not isinstance(fragments, dict) or not isinstance(texts, dict):
+        raise AnsibleFilterError("postfix_fragments_unchanged: expects a dict of fragments and a dict of texts")
+    try:
+        return all(
+            texts.get(name) == (None if data is None else render_fragment(name, data))
+            for name, data in fragments.items()
+        )
+    except FragmentError as exc:
+        raise AnsibleFilterError(f"postfix_fragments_unchanged: {exc}") from None
+
+
 def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
     """Check the postfix role's variables; return the text of the tables it writes."""
     return _wrap("postfix_role_tables", lambda: tables(settings, header, secrets))
@@ -85,4 +108,5 @@ class FilterModule:
             "postfix_restrictions": postfix_restrictions,
             "postfix_role_fragment": postfix_role_fragment,
             "postfix_role_tables": postfix_role_tables,
+            "postfix_fragments_unchanged": postfix_fragments_unchanged,
         }

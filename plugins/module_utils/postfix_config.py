@@ -477,6 +477,7 @@ class PostfixConfig:
                 "main_cf": self.main_cf,
                 "master_cf": self.master_cf,
                 "fragments": [],
+                "fragment_texts": {},
                 "parameters": {},
                 "services": [],
                 "reloaded": False,
@@ -537,11 +538,26 @@ class PostfixConfig:
             self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
         if (texts or fragment_changes or table_work) and not self.check_mode:
             result.update(self.apply(texts, live, fragment_changes, table_work))
+        result["fragment_texts"] = self.fragment_texts(assembled["fragments"])
         if self.ensure_running:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])
         result["warnings"] = list(self.warnings)
         return result
+
+    def fragment_texts(self, names: Sequence[str]) -> dict[str, str | None]:
+        """The text of every merged fragment after this run (in check mode: as it would be).
+
+        A role that runs later in the same play compares its own fragment with this and skips its
+        postfix_config call when they are the same (one host round trip less on a converged host).
+        """
+        texts: dict[str, str | None] = {}
+        for name in names:
+            data = self.fragments.get(name)
+            texts[name] = (
+                render_fragment(name, data) if data is not None else _read_text(os.path.join(self.fragment_dir, name))
+            )
+        return texts
 
     def start_service(self) -> list[str]:
         """Enable and start Postfix when needed; a Postfix this started must greet (nothing to roll back)."""

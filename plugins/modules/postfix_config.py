@@ -219,6 +219,15 @@ parameters:
   returned: always
   type: dict
   sample: {"myhostname": "mail.example.org", "mynetworks": ["127.0.0.0/8", "[::1]/128"]}
+fragment_texts:
+  description:
+    - The text of every fragment merged, by file name, as it is after this run (in check mode, as it would be).
+    - The postfix role keeps it as the fact C(postfix_fragment_texts); a role later in the play skips its own
+      postfix_config call when its fragment is already there, unchanged (see the
+      P(postmaster.mailserver.postfix_fragments_unchanged#filter) filter).
+  returned: always
+  type: dict
+  sample: {10-postfix.json: "{\n  \"main\": {}\n}\n"}
 services:
   description: The master.cf services from the fragments, as C(name/type).
   returned: always

@@ -21,6 +21,7 @@ from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == [
         "postfix_cidrs",
+        "postfix_fragments_unchanged",
         "postfix_map",
         "postfix_restrictions",
         "postfix_role_fragment",
@@ -113,3 +114,36 @@ def test_postfix_role_filters_wrap_the_role_errors():
         postfix_role_fragment("nope")
     with pytest.raises(AnsibleFilterError, match=r"^postfix_role_tables: the settings lack postfix_config_dir"):
         postfix_role_tables({}, "#\n", secrets=True)
+
+
+def test_postfix_fragments_unchanged_compares_with_what_postfix_config_writes(tmp_path):
+    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import PostfixConfig
+
+    data = {
+        "main": {"smtpd_sasl_type": "dovecot", "postmaster_mua_sasl_auth_enable": True},
+        "overrides": ["postmaster_mua_sasl_auth_enable"],
+    }
+    backend = PostfixConfig(
+        fragment_dir=str(tmp_path),
+        config_dir=str(tmp_path),
+        run_command=lambda argv, **kw: (0, "", ""),
+        get_bin_path=lambda name: None,
+        fragments={"30-dovecot.json": data},
+    )
+    texts = backend.fragment_texts(["30-dovecot.json"])
+    assert postfix_fragments_unchanged({"30-dovecot.json": data, "31-old.json": None}, texts) is True
+    changed = {"main": {**data["main"], "smtpd_sasl_path": "private/auth"}, "overrides": data["overrides"]}
+    assert postfix_fragments_unchanged({"30-dovecot.json": changed}, texts) is False
+    assert postfix_fragments_unchanged({"30-dovecot.json": None}, texts) is False
+    assert postfix_fragments_unchanged({"30-dovecot.json": data}, None) is False
+    (tmp_path / "40-x.json").write_text('{"main": {}}\n', encoding="utf-8")
+    assert backend.fragment_texts(["40-x.json"]) == {"40-x.json": '{"main": {}}\n'}
+
+
+def test_postfix_fragments_unchanged_refuses_a_bad_fragment():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
+
+    with pytest.raises(AnsibleFilterError, match=r"postfix_fragments_unchanged: fragment bad\.json"):
+        postfix_fragments_unchanged({"bad.json": {"main": {}}}, {})
