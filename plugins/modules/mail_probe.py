@@ -171,6 +171,7 @@ notes:
   - The relay check sends C(MAIL FROM) and C(RCPT TO) only. A server that does DNS checks on the recipient's domain
     may refuse it for that reason; the reply is in the check's detail.
 seealso:
+  - module: postmaster.mailserver.mail_queue
   - module: postmaster.mailserver.mail_ports
 """
 
