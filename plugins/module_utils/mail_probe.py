@@ -22,6 +22,8 @@ The checks, by name (``<service>`` is one of :data:`SERVICES`):
   refused (4xx/5xx; the session is reset before DATA, so nothing is ever relayed);
 - ``send`` and ``delivery``: a message with a unique Message-ID submitted with AUTH, then found
   over IMAP (and deleted again unless told not to);
+- ``virus_blocked`` (with ``send_eicar``): after a delivered message, one with the EICAR test file
+  attached must be refused, or must not arrive within ``eicar_wait`` seconds;
 - ``port_<n>_closed``: nothing accepts connections on a port that must be closed.
 
 Secrets are never part of the report; errors that could echo them are not copied into it.
@@ -29,6 +31,7 @@ Secrets are never part of the report; errors that could echo them are not copied
 
 from __future__ import annotations
 
+import base64
 import datetime
 import imaplib
 import ipaddress
@@ -74,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "relay_check": True,
     "relay_sender": "mail-probe@example.org",
     "relay_recipient": "mail-probe@example.com",
+    "send_eicar": False,
+    "eicar_wait": 15.0,
     "closed_ports": [],
     "ca_file": None,
     "cert_min_days": 14,
@@ -357,6 +362,8 @@ class MailProbe:
                     raise MailProbeError(
                         f"{key}: {self.address(key)!r} is not a mail address (give {key}, or a user with @)"
                     )
+        if self.p["send_eicar"] and not self.p["send"]:
+            raise MailProbeError("send_eicar: needs send (the test virus goes the same way as the test message)")
         if (self.p["user"] is None) != (self.p["password"] is None):
             raise MailProbeError("user and password: give both or neither")
 
@@ -393,6 +400,8 @@ class MailProbe:
             if self.check_mode:
                 self.skipped["send"] = "check mode: no message is sent"
                 self.skipped["delivery"] = "check mode: no message is sent"
+                if self.p["send_eicar"]:
+                    self.skipped["virus_blocked"] = "check mode: no message is sent"
             else:
                 self._send_and_find()
         for port in self.p["closed_ports"]:
@@ -598,49 +607,115 @@ class MailProbe:
         finally:
             self._quit(client)
 
+    def _submit(self, message_id: str, subject: str, body: str, headers: str = "") -> tuple[int, str]:
+        """Submit one message with AUTH; return the final reply (4xx/5xx included) or raise CheckFailed."""
+        via = self.p["send_via"]
+        sender, recipient = self.address("sender"), self.address("recipient")
+        client, _before = self._smtp_open(via, record=False)
+        try:
+            client.login(self.p["user"], self.p["password"])
+            code, text = client.mail(sender)
+            if code >= 400:
+                raise CheckFailed(f"MAIL FROM:<{sender}> refused: {_reply(code, text)}")
+            code, text = client.rcpt(recipient)
+            if code >= 400:
+                raise CheckFailed(f"RCPT TO:<{recipient}> refused: {_reply(code, text)}")
+            message = (
+                f"From: <{sender}>\r\nTo: <{recipient}>\r\nSubject: {subject}\r\n"
+                f"Message-ID: {message_id}\r\nDate: {self.now().strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+                f"MIME-Version: 1.0\r\n{headers}"
+            )
+            code, text = client.data((message + body).encode())
+            return code, _reply(code, text)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise CheckFailed(f"via {via} as {self.p['user']}: {_error(exc)}") from None
+        finally:
+            self._quit(client)
+
     def _send_and_find(self) -> None:
         via = self.p["send_via"]
         message_id = self.message_id()
         sender, recipient = self.address("sender"), self.address("recipient")
         started = self.clock()
-        try:
-            client, _before = self._smtp_open(via, record=False)
-        except CheckFailed as exc:
-            self.add("send", False, f"not sent: {exc}", message_id=message_id)
-            return
-        try:
-            client.login(self.p["user"], self.p["password"])
-            code, text = client.mail(sender)
-            if code >= 400:
-                raise smtplib.SMTPSenderRefused(code, text, sender)
-            code, text = client.rcpt(recipient)
-            if code >= 400:
-                raise smtplib.SMTPRecipientsRefused({recipient: (code, text)})
-            body = (
-                f"From: <{sender}>\r\nTo: <{recipient}>\r\nSubject: mail_probe {message_id}\r\n"
-                f"Message-ID: {message_id}\r\nDate: {self.now().strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
-                f"\r\nSent by postmaster.mailserver.mail_probe to check delivery; it is deleted when found.\r\n"
-            )
-            code, text = client.data(body.encode())
-            if code >= 400:
-                raise smtplib.SMTPDataError(code, text)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            self.add("send", False, f"RCPT TO:<{recipient}> refused: {_reply(code, text)}", message_id=message_id)
-            return
-        except (OSError, smtplib.SMTPException) as exc:
-            self.add("send", False, f"via {via} as {self.p['user']}: {_error(exc)}", message_id=message_id)
-            return
-        finally:
-            self._quit(client)
-        self.add(
-            "send",
-            True,
-            f"{sender} -> {recipient} via {via} with AUTH: {_reply(code, text)}",
-            message_id=message_id,
-            reply=_reply(code, text),
+        body = (
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+            "Sent by postmaster.mailserver.mail_probe to check delivery; it is deleted when found.\r\n"
         )
-        self._find(message_id, started)
+        try:
+            code, reply = self._submit(message_id, f"mail_probe {message_id}", body)
+        except CheckFailed as exc:
+            self.add("send", False, f"not sent: {exc}" if str(exc).startswith(via) else str(exc), message_id=message_id)
+            return
+        if code >= 400:
+            self.add("send", False, f"DATA refused: {reply}", message_id=message_id, reply=reply)
+            return
+        self.add(
+            "send", True, f"{sender} -> {recipient} via {via} with AUTH: {reply}", message_id=message_id, reply=reply
+        )
+        try:
+            seconds = self._search(message_id, started + self.p["delivery_timeout"], started)
+        except CheckFailed as exc:
+            self.add("delivery", False, str(exc), message_id=message_id)
+            return
+        user = self.p["read_user"] or self.p["user"]
+        where = f"{user}'s INBOX over {self.p['read_via']}"
+        if seconds is None:
+            self.add(
+                "delivery",
+                False,
+                f"not in {where} within {self.p['delivery_timeout']:g} s "
+                "(look for the Message-ID in the mail log and the queue)",
+                message_id=message_id,
+            )
+            return
+        deleted = " (deleted)" if self.p["delete_sent"] else ""
+        self.add(
+            "delivery", True, f"found in {where} after {seconds} s{deleted}", message_id=message_id, seconds=seconds
+        )
+        if self.p["send_eicar"]:
+            self._eicar()
+
+    def _eicar(self) -> None:
+        """The EICAR test file as an attachment must be refused or never reach the INBOX."""
+        message_id = self.message_id()
+        boundary = "mail-probe-" + message_id.strip("<>").split("@", 1)[0].replace(".", "-")
+        body = (
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+            f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            "The attachment is the EICAR anti-virus test file; a virus filter must stop this message.\r\n"
+            f"--{boundary}\r\nContent-Type: application/octet-stream; name=eicar.com\r\n"
+            "Content-Disposition: attachment; filename=eicar.com\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            f"{base64.b64encode(eicar()).decode()}\r\n--{boundary}--\r\n"
+        )
+        started = self.clock()
+        try:
+            code, reply = self._submit(message_id, f"mail_probe EICAR {message_id}", body)
+        except CheckFailed as exc:
+            self.add("virus_blocked", False, f"the test virus could not be submitted: {exc}", message_id=message_id)
+            return
+        if code >= 400:
+            self.add("virus_blocked", True, f"refused at submission: {reply}", message_id=message_id, reply=reply)
+            return
+        try:
+            seconds = self._search(message_id, started + self.p["eicar_wait"], started)
+        except CheckFailed as exc:
+            self.add("virus_blocked", False, str(exc), message_id=message_id)
+            return
+        if seconds is not None:
+            self.add(
+                "virus_blocked",
+                False,
+                f"the EICAR test file reached the INBOX after {seconds} s: no virus filter stopped it",
+                message_id=message_id,
+            )
+        else:
+            self.add(
+                "virus_blocked",
+                True,
+                f"accepted ({reply}) but not delivered within {self.p['eicar_wait']:g} s: stopped by the content filter",
+                message_id=message_id,
+                reply=reply,
+            )
 
     # -- IMAP -----------------------------------------------------------------------------------------------
 
@@ -716,48 +791,39 @@ class MailProbe:
         finally:
             _imap_logout(client)
 
-    def _find(self, message_id: str, started: float) -> None:
+    def _search(self, message_id: str, until: float, started: float) -> float | None:
+        """Poll the recipient's INBOX for *message_id* until *until*; return the seconds it took, or None.
+
+        A found message is deleted when delete_sent is set. CheckFailed says why the INBOX could not be read.
+        """
         via = self.p["read_via"]
         user = self.p["read_user"] or self.p["user"]
         password = self.p["read_password"] or self.p["password"]
-        deadline = started + self.p["delivery_timeout"]
         try:
             client, _before = self._imap_open(via, record=False)
         except CheckFailed as exc:
-            self.add("delivery", False, f"the mailbox could not be read: {exc}", message_id=message_id)
-            return
+            raise CheckFailed(f"the mailbox could not be read: {exc}") from None
         try:
             try:
                 client.login(user, password)
             except imaplib.IMAP4.error as exc:
-                self.add("delivery", False, f"{via} login as {user}: {_imap_error(exc)}", message_id=message_id)
-                return
+                raise CheckFailed(f"{via} login as {user}: {_imap_error(exc)}") from None
             while True:
-                typ, _data = client.select("INBOX")
+                client.select("INBOX")
                 typ, data = client.search(None, "HEADER", "Message-ID", f'"{message_id}"')
                 found = data[0].split() if typ == "OK" and data and data[0] else []
                 if found:
                     seconds = round(self.clock() - started, 1)
-                    detail = f"found in {user}'s INBOX over {via} after {seconds} s"
                     if self.p["delete_sent"]:
                         for number in found:
                             client.store(number, "+FLAGS", "\\Deleted")
                         client.expunge()
-                        detail += " (deleted)"
-                    self.add("delivery", True, detail, message_id=message_id, seconds=seconds)
-                    return
-                if self.clock() >= deadline:
-                    self.add(
-                        "delivery",
-                        False,
-                        f"not in {user}'s INBOX over {via} within {self.p['delivery_timeout']:g} s "
-                        "(look for the Message-ID in the mail log and the queue)",
-                        message_id=message_id,
-                    )
-                    return
+                    return seconds
+                if self.clock() >= until:
+                    return None
                 self.sleep(1)
         except (OSError, imaplib.IMAP4.error) as exc:
-            self.add("delivery", False, f"reading {user}'s INBOX over {via}: {_imap_error(exc)}", message_id=message_id)
+            raise CheckFailed(f"reading {user}'s INBOX over {via}: {_imap_error(exc)}") from None
         finally:
             _imap_logout(client)
 
@@ -835,6 +901,11 @@ class MailProbe:
             self.add(name, True, f"{port}: {_error(exc)}", port=port)
         else:
             self.add(name, False, f"{port} accepts connections from here but should be closed", port=port)
+
+
+def eicar() -> bytes:
+    """The 68-byte EICAR anti-virus test file, put together here so that this source file is not flagged itself."""
+    return ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS" + "-TEST-FILE!$H+H*").encode()
 
 
 def _imap_error(exc: BaseException) -> str:

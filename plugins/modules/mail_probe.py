@@ -24,6 +24,7 @@ description:
   - With O(send), a message with a unique C(Message-ID) is submitted with AUTH (O(send_via)), then looked for in the
     recipient's INBOX over IMAP (O(read_via)) until O(delivery_timeout); when found it is deleted again
     (O(delete_sent)).
+  - With O(send_eicar), that a message with the EICAR anti-virus test file attached is refused or never arrives.
   - With O(closed_ports), that nothing accepts connections on those ports from where the module runs.
   - The certificate is verified only when O(ca_file) is given (its chain, and O(tls_name) against its names);
     otherwise any certificate is accepted and each certificate result says it was not verified.
@@ -38,8 +39,8 @@ attributes:
     support: full
     details:
       - In check mode the module only reads - it connects, negotiates TLS, logs in and checks relaying (which never
-        sends a message) as usual, but does not send the O(send) message, so the C(send) and C(delivery) checks are
-        reported in RV(skipped_checks).
+        sends a message) as usual, but does not send the O(send) message (nor the O(send_eicar) one), so the C(send),
+        C(delivery) and C(virus_blocked) checks are reported in RV(skipped_checks).
   diff_mode:
     support: none
 options:
@@ -117,6 +118,18 @@ options:
       - Delete the message from the INBOX once it is found.
     type: bool
     default: true
+  send_eicar:
+    description:
+      - After the O(send) message was delivered, submit one with the EICAR anti-virus test file attached. It must be
+        refused, or must not reach the INBOX within O(eicar_wait) seconds (the C(virus_blocked) check). Use it when a
+        content filter (the amavis role) is in the mail path. Needs O(send).
+    type: bool
+    default: false
+  eicar_wait:
+    description:
+      - Seconds to wait for the EICAR message before it counts as stopped.
+    type: float
+    default: 15.0
   relay_check:
     description:
       - Check that an unauthenticated client cannot relay through the SMTP port (O(ports) C(smtp), default 25).
@@ -210,7 +223,8 @@ ok:
 checks:
   description:
     - One entry per check, by name - C(<service>_banner), C(<service>_tls), C(<service>_certificate),
-      C(<service>_auth), C(<service>_login), C(relay_refused), C(send), C(delivery) and C(port_<n>_closed).
+      C(<service>_auth), C(<service>_login), C(relay_refused), C(send), C(delivery), C(virus_blocked) and
+      C(port_<n>_closed).
     - Each has C(ok) and C(detail); some have more (below).
   returned: always
   type: dict
@@ -340,6 +354,8 @@ def main() -> None:
             "read_via": {"type": "str", "choices": ["imaps", "imap"], "default": "imaps"},
             "delivery_timeout": {"type": "float", "default": 60.0},
             "delete_sent": {"type": "bool", "default": True},
+            "send_eicar": {"type": "bool", "default": False},
+            "eicar_wait": {"type": "float", "default": 15.0},
             "relay_check": {"type": "bool", "default": True},
             "relay_sender": {"type": "str", "default": "mail-probe@example.org"},
             "relay_recipient": {"type": "str", "default": "mail-probe@example.com"},

@@ -153,7 +153,12 @@ class _Handler(socketserver.StreamRequestHandler):
                     if data_line == ".":
                         break
                     body.append(data_line)
-                self.server.fake.deliver(sender, recipients, "\r\n".join(body))
+                text = "\r\n".join(body)
+                if "eicar.com" in text and self.behaviour.get("virus_filter") == "reject":
+                    self.send("554 5.7.0 Reject, id=12345 - INFECTED: Eicar-Signature")
+                    continue
+                if not ("eicar.com" in text and self.behaviour.get("virus_filter") == "discard"):
+                    self.server.fake.deliver(sender, recipients, text)
                 self.send("250 2.0.0 Ok: queued as 4ABC123")
             elif verb == "RSET":
                 sender, recipients = None, []

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
 
 import pytest
@@ -14,6 +16,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe i
     CheckFailed,
     MailProbe,
     MailProbeError,
+    eicar,
     failure_message,
     name_matches,
     parse_certificate,
@@ -273,6 +276,34 @@ def test_delivery_read_as_another_user_who_cannot_log_in(fake_mail):
     )
 
 
+def test_eicar_file_is_the_real_one():
+    assert len(eicar()) == 68
+    assert hashlib.md5(eicar()).hexdigest() == "44d88612fea8a8f36de82e1278abb02f"
+
+
+@pytest.mark.parametrize(
+    ("virus_filter", "ok", "detail"),
+    [
+        ("discard", True, "accepted (250 2.0.0 Ok: queued as 4ABC123) but not delivered within 3 s: stopped by the content filter"),
+        ("reject", True, "refused at submission: 554 5.7.0 Reject, id=12345 - INFECTED: Eicar-Signature"),
+        (None, False, "the EICAR test file reached the INBOX after 0.0 s: no virus filter stopped it"),
+    ],
+)  # fmt: skip
+def test_eicar_must_be_stopped(fake_mail, virus_filter, ok, detail):
+    fake_mail.behaviour["virus_filter"] = virus_filter
+    clock = FakeClock()
+    result = probe(
+        fake_mail, clock=clock, services=[], relay_check=False, user=USER, password=PASSWORD, send=True,
+        send_eicar=True, eicar_wait=3,
+    )  # fmt: skip
+    assert result["checks"]["delivery"]["ok"] is True
+    assert result["checks"]["virus_blocked"]["ok"] is ok
+    assert result["checks"]["virus_blocked"]["detail"] == detail
+    # The attachment decodes to the test file, and whatever arrived was deleted again.
+    assert any(line == base64.b64encode(eicar()).decode() for _svc, line in fake_mail.transcript)
+    assert fake_mail.mailbox(USER) == []
+
+
 def test_check_mode_sends_nothing(fake_mail):
     result = probe(fake_mail, check_mode=True, services=["submission"], user=USER, password=PASSWORD, send=True)
     assert result["skipped_checks"] == {
@@ -323,6 +354,7 @@ def test_a_port_that_should_be_closed_but_answers(fake_mail):
         ({"send": True, "user": USER, "password": "x", "send_via": "smtp"}, "send_via: must be submission or smtps"),
         ({"send": True, "user": USER, "password": "x", "read_via": "pop3s"}, "read_via: must be imap or imaps"),
         ({"user": USER}, "user and password: give both or neither"),
+        ({"send_eicar": True}, "send_eicar: needs send"),
     ],
 )  # fmt: skip
 def test_bad_options_fail_before_any_connection(params, message):
