@@ -397,3 +397,30 @@ def test_parse_certificate_refuses_garbage(der):
 )  # fmt: skip
 def test_name_matches(names, ips, subject, wanted, expected):
     assert name_matches({"dns_names": names, "ip_addresses": ips, "subject": subject}, wanted) is expected
+
+
+def test_closed_ports_are_tried_at_once_and_filtered_ones_count_as_closed(monkeypatch):
+    from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_probe
+
+    tried = []
+
+    def connect(address, timeout):
+        tried.append((address, timeout))
+        port = address[1]
+        if port == 10024:
+            raise TimeoutError("timed out")
+        if port == 10025:
+            raise OSError(113, "No route to host")
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(mail_probe.socket, "create_connection", connect)
+    result = MailProbe(
+        {"host": "192.0.2.25", "services": [], "relay_check": False, "closed_ports": [24, 10024, 10025]}
+    ).run()
+    assert sorted(tried) == [(("192.0.2.25", 24), 3.0), (("192.0.2.25", 10024), 3.0), (("192.0.2.25", 10025), 3.0)]
+    assert [(name, check["detail"]) for name, check in result["checks"].items()] == [
+        ("port_24_closed", "24: connection refused"),
+        ("port_10024_closed", "10024: no answer within 3 s (filtered)"),
+        ("port_10025_closed", "10025: No route to host"),
+    ]
+    assert result["ok"] is True
