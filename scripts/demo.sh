@@ -74,13 +74,14 @@ all:
         $client:
 INV
 
-# Prints the PLAY and TASK lines of a playbook run as it goes; the whole
-# output is in the log. On failure, the log's last lines are shown.
+# Prints each role's name as the play reaches it (the whole output is in the
+# log); on failure, the log's errors are shown.
 run() {
   local log=$1
   shift
-  ansible-playbook -i "$inv" "$@" 2>&1 | tee "$log" | grep --line-buffered -E '^(PLAY|TASK) \[' |
-    sed -u -E 's/^(PLAY|TASK) \[(.*)\] \**$/  \1 \2/' || true
+  ansible-playbook -i "$inv" "$@" 2>&1 | tee "$log" |
+    awk -F'[][]' '/^TASK \[postmaster\.mailserver\./ { split($2, a, " : "); role = a[1]; sub(/^postmaster\.mailserver\./, "", role)
+                    if (!(role in seen)) { printf "  %s\n", role; fflush(); seen[role] = 1 } }' || true
   if grep -qE '^fatal:|failed=[1-9]|unreachable=[1-9]|^ERROR' "$log"; then
     echo "==> failed; the end of $log:" >&2
     grep -E -A25 '^fatal:|^ERROR' "$log" | head -60 >&2

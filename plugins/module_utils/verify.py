@@ -28,13 +28,7 @@ PROBED = {
     ("dovecot", "pop3-login/pop3"): "pop3",
     ("dovecot", "pop3-login/pop3s"): "pop3s",
 }
-CHECK_LABELS = {
-    "banner": "greeting",
-    "tls": "TLS",
-    "certificate": "certificate",
-    "auth": "authentication",
-    "login": "login",
-}
+CHECK_LABELS = {"banner": "greeting", "tls": "TLS", "auth": "authentication", "login": "login"}
 
 
 class VerifyError(ValueError):
@@ -134,6 +128,73 @@ def _age(seconds: int) -> str:
     return f"{seconds} s"
 
 
+def _line(ok: bool, label: str, text: str) -> str:
+    return f"  {'ok' if ok else 'FAIL':4}  {label:18} {text}"
+
+
+def check_lines(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per service, then the certificate(s), relaying, sending, delivery and the closed ports.
+
+    A line that failed names each failed check with its detail.
+    """
+    lines = []
+    done: set[str] = set()
+    for service, (_protocol, default_port, how) in SERVICES.items():
+        own = {name[len(service) + 1 :]: check for name, check in checks.items() if name.startswith(f"{service}_")}
+        own.pop("certificate", None)
+        if not own:
+            continue
+        done.update(f"{service}_{kind}" for kind in own)
+        port = own.get("banner", {}).get("port", default_port)
+        label = f"{service:10} {port:>5}"
+        failed = [
+            f"{CHECK_LABELS.get(kind, kind)}: {check['detail']}" for kind, check in own.items() if not check["ok"]
+        ]
+        if failed:
+            lines.append(_line(False, label, "; ".join(failed)))
+            continue
+        parts = []
+        tls = own.get("tls")
+        if tls:
+            parts.append(("STARTTLS " if how == "starttls" else "TLS ") + f"{tls.get('protocol')} {tls.get('cipher')}")
+        if "auth" in own:
+            parts.append(own["auth"]["detail"])
+        if "login" in own:
+            parts.append("login ok")
+        lines.append(_line(True, label, "; ".join(parts) or own.get("banner", {}).get("detail", "")))
+    certificates = {name: check for name, check in checks.items() if name.endswith("_certificate")}
+    done.update(certificates)
+    groups: dict[str, list[str]] = {}
+    for name, check in certificates.items():
+        groups.setdefault(check["detail"], []).append(name[: -len("_certificate")])
+    for detail, services in groups.items():
+        ok = all(certificates[f"{service}_certificate"]["ok"] for service in services)
+        label = "certificate" if len(groups) == 1 else f"certificate {','.join(services)}"
+        lines.append(_line(ok, label, detail))
+    for name, label in (
+        ("relay_refused", "open relay"),
+        ("send", "send"),
+        ("delivery", "delivery"),
+        ("virus_blocked", "EICAR"),
+    ):
+        if name in checks:
+            done.add(name)
+            lines.append(_line(checks[name]["ok"], label, checks[name]["detail"]))
+    closed = {name: check for name, check in checks.items() if name.startswith("port_")}
+    done.update(closed)
+    if closed:
+        answering = [str(check["port"]) for check in closed.values() if not check["ok"]]
+        ports = ", ".join(str(check["port"]) for check in closed.values())
+        if answering:
+            lines.append(_line(False, "closed ports", f"{', '.join(answering)} accept connections (of {ports})"))
+        else:
+            lines.append(_line(True, "closed ports", f"{ports}: refused or filtered"))
+    for name, check in checks.items():
+        if name not in done:
+            lines.append(_line(check["ok"], name, check["detail"]))
+    return lines
+
+
 def report(
     probe: Mapping[str, Any],
     *,
@@ -162,13 +223,11 @@ def report(
             lines.append(f"  {entry['port']:>5}/tcp  {what:28} {entry.get('scope', '')}{', probed' if probed else ''}")
         for port in mail_ports.get("ssh_ports") or []:
             lines.append(f"  {port:>5}/tcp  {'sshd':28} admin")
-    lines += ["", "Checks"]
-    for check_name, check in checks.items():
-        lines.append(f"  {'ok' if check.get('ok') else 'FAIL':4}  {check_name:24} {check.get('detail', '')}")
+    lines += ["", "Checks", *check_lines(checks)]
     for check_name, reason in (probe.get("skipped_checks") or {}).items():
-        lines.append(f"  {'--':4}  {check_name:24} not run: {reason}")
+        lines.append(f"  {'--':4}  {check_name:18} not run: {reason}")
     for note in (plan or {}).get("notes") or []:
-        lines.append(f"  {'--':4}  {'':24} {note}")
+        lines.append(f"  {'--':4}  {'':18} {note}")
     if queue is not None:
         counts = queue.get("counts") or {}
         busy = ", ".join(f"{key} {value}" for key, value in counts.items() if value)

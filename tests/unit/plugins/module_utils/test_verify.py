@@ -9,7 +9,12 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter import verify as verify_filters
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import mail_dns
-from ansible_collections.postmaster.mailserver.plugins.module_utils.verify import VerifyError, plan, problems
+from ansible_collections.postmaster.mailserver.plugins.module_utils.verify import (
+    VerifyError,
+    check_lines,
+    plan,
+    problems,
+)
 
 # What mail_ports reports for site.yml's defaults (Postfix smtp/submission/smtps, Dovecot IMAP and POP3, sshd),
 # plus an LMTP listener on TCP and the amavis re-injection service on loopback.
@@ -156,10 +161,15 @@ def test_report_reads_at_a_glance():
     assert "     25/tcp  postfix smtp                 public, probed" in lines
     assert "     24/tcp  dovecot lmtp/lmtp            internal" in lines
     assert "     22/tcp  sshd                         admin" in lines
-    assert "  ok    smtp_banner              220 mail.example.test ESMTP" in lines
-    assert "  FAIL  relay_refused            OPEN RELAY: RCPT TO:<x@example.com> was accepted: 250 2.1.5 Ok" in lines
-    assert "  --    send                     not run: check mode: no message is sent" in lines
-    assert "  --                             no verify_user: logins, sending and delivery were not checked" in lines
+    checks_at = lines.index("Checks")
+    assert lines[checks_at + 1 : checks_at + 7] == [
+        "  ok    smtp          25   220 mail.example.test ESMTP",
+        "  ok    submission   587   AUTH PLAIN LOGIN after STARTTLS only",
+        "  FAIL  imaps        993   greeting: pm-verify-server:993: connection refused",
+        "  FAIL  open relay         OPEN RELAY: RCPT TO:<x@example.com> was accepted: 250 2.1.5 Ok",
+        "  --    send               not run: check mode: no message is sent",
+        "  --                       no verify_user: logins, sending and delivery were not checked",
+    ]
     assert "  3 messages (active 1, deferred 2); the oldest has waited 2 d" in lines
     assert "  example.test. 3600 IN MX 10 mail.example.test." in lines
     assert '  _mta-sts.example.test. 3600 IN TXT "v=STSv1; id=1"' in lines
@@ -188,7 +198,40 @@ def test_report_of_a_healthy_server_has_no_problem_section():
         "  1 checks passed, 0 problems",
         "",
         "Checks",
-        "  ok    smtp_banner              220",
+        "  ok    smtp          25   220",
+    ]
+
+
+def test_check_lines_group_services_certificates_and_ports():
+    ok_tls = {"ok": True, "detail": "STARTTLS: TLSv1.3", "protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384"}
+    cert = {"ok": True, "detail": "mail.example.test, issued by R3, valid until 2027-01-01T00:00:00Z (90 days)"}
+    checks = {
+        "submission_banner": {"ok": True, "detail": "220 x", "port": 2587},
+        "submission_tls": ok_tls,
+        "submission_certificate": cert,
+        "submission_auth": {"ok": True, "detail": "AUTH PLAIN after STARTTLS only"},
+        "submission_login": {"ok": True, "detail": "u: 235"},
+        "imaps_banner": {"ok": True, "detail": "* OK", "port": 993},
+        "imaps_tls": {**ok_tls, "detail": "implicit TLS: TLSv1.3"},
+        "imaps_certificate": {**cert, "ok": False, "detail": "expires in 3 days"},
+        "imaps_login": {"ok": False, "detail": "u: [AUTHENTICATIONFAILED] Authentication failed."},
+        "send": {"ok": True, "detail": "u -> u via submission with AUTH: 250 2.0.0 Ok"},
+        "delivery": {"ok": False, "detail": "not in u's INBOX over imaps within 60 s"},
+        "virus_blocked": {"ok": True, "detail": "refused at submission: 554 5.7.0 INFECTED"},
+        "port_24_closed": {"ok": True, "detail": "24: connection refused", "port": 24},
+        "port_10024_closed": {"ok": False, "detail": "10024 accepts connections", "port": 10024},
+        "something_new": {"ok": True, "detail": "listed as it is"},
+    }
+    assert check_lines(checks) == [
+        "  ok    submission  2587   STARTTLS TLSv1.3 TLS_AES_256_GCM_SHA384; AUTH PLAIN after STARTTLS only; login ok",
+        "  FAIL  imaps        993   login: u: [AUTHENTICATIONFAILED] Authentication failed.",
+        "  ok    certificate submission mail.example.test, issued by R3, valid until 2027-01-01T00:00:00Z (90 days)",
+        "  FAIL  certificate imaps  expires in 3 days",
+        "  ok    send               u -> u via submission with AUTH: 250 2.0.0 Ok",
+        "  FAIL  delivery           not in u's INBOX over imaps within 60 s",
+        "  ok    EICAR              refused at submission: 554 5.7.0 INFECTED",
+        "  FAIL  closed ports       10024 accept connections (of 24, 10024)",
+        "  ok    something_new      listed as it is",
     ]
 
 
