@@ -512,7 +512,10 @@ class MailProbe:
                     client.starttls(context=self.context())
                 except (OSError, smtplib.SMTPException) as exc:
                     raise fail("tls", f"STARTTLS on {port}: {_error(exc)}") from None
-                client.ehlo()
+                try:
+                    client.ehlo()
+                except (OSError, smtplib.SMTPException) as exc:
+                    raise fail("tls", f"EHLO after STARTTLS on {port}: {_error(exc)}") from None
         except CheckFailed:
             client.close()
             raise

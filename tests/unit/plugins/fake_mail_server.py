@@ -105,6 +105,8 @@ class _Handler(socketserver.StreamRequestHandler):
         for line in self.lines():
             verb = line.split(" ", 1)[0].upper()
             arg = line[len(verb) + 1 :]
+            if verb in ("EHLO", "HELO") and self.tls and self.behaviour.get("die_after_tls"):
+                return  # as Postfix's smtpd does when it cannot list its SASL mechanisms
             if verb in ("EHLO", "HELO"):
                 features = ["mail.example.test", "PIPELINING", "SIZE 10240000"]
                 if not self.tls and not self.behaviour.get("no_starttls"):

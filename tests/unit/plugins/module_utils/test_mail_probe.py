@@ -199,6 +199,15 @@ def test_missing_starttls_fails_and_stops_that_service(fake_mail):
     assert not any(line.startswith(("AUTH", "PASS")) or " LOGIN " in line for _svc, line in fake_mail.transcript)
 
 
+def test_smtpd_dying_after_starttls_is_named(fake_mail):
+    fake_mail.behaviour["die_after_tls"] = True
+    result = probe(fake_mail, services=["submission"], relay_check=False, user=USER, password=PASSWORD)
+    assert result["failed_checks"] == ["submission_tls"]
+    assert result["checks"]["submission_tls"]["detail"] == (
+        f"EHLO after STARTTLS on {fake_mail.ports['submission']}: SMTPServerDisconnected: Connection unexpectedly closed"
+    )
+
+
 def test_open_relay_is_reported_and_nothing_is_relayed(fake_mail):
     fake_mail.behaviour["open_relay"] = True
     result = probe(fake_mail, services=[], relay_recipient="someone@relay-test.invalid")
