@@ -1081,7 +1081,8 @@ class AmavisConfig:
             signatures = any(path.startswith(self.database_dir + os.sep) for path in files)
             restart = self.clamd_conf in files or group_changed or not states[CLAMD_UNIT].active
             condition = None if self.freshclam else self.signature_condition()
-            if self.freshclam and (restart or signatures):
+            if self.freshclam:
+                # Also when clamd keeps running: without main and daily its units would not start again.
                 self.wait_for_database()
             if restart:
                 self._systemctl("start", CLAMD_SOCKET_UNIT)

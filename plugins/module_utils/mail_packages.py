@@ -14,10 +14,11 @@ The checks run before anything is installed, so a missing prerequisite leaves th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -27,6 +28,32 @@ DEBCONF_VTYPES = ("select", "multiselect", "string", "boolean", "note", "text", 
 # apt-get update through APT::Update::Post-Invoke-Success on Debian), then the lists directory.
 UPDATE_STAMPS = ("/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/lists")
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+#: invoke-rc.d asks this script whether a package's maintainer scripts may start a service.
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+
+
+@contextlib.contextmanager
+def held_services(path: str) -> Iterator[None]:
+    """Keep maintainer scripts from starting services while packages install (exit 101 = action forbidden).
+
+    A role then starts its daemon itself, after its configuration is in place (freshclam never runs
+    before it is masked, amavis never runs with a short host name). An existing policy-rc.d is kept
+    and put back afterwards.
+    """
+    backup = None
+    if os.path.lexists(path):
+        backup = f"{path}.postmaster-held"
+        os.replace(path, backup)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("#!/bin/sh\n# Written by postmaster.mailserver.mail_packages during an install.\nexit 101\n")
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        if backup is not None:
+            os.replace(backup, path)
 
 
 class MailPackagesError(Exception):
@@ -89,6 +116,7 @@ class MailPackages:
         exists: Callable[[str], bool] = os.path.lexists,
         mtime: Callable[[str], float] = os.path.getmtime,
         clock: Callable[[], float] = time.time,
+        policy_rc_d: str = POLICY_RC_D,
     ) -> None:
         self._run = run_command
         self._bin = get_bin_path
@@ -98,6 +126,8 @@ class MailPackages:
         self._clock = clock
         self.warnings: list[str] = []
         self.acted = False  # debconf or apt ran: a failure after this may have changed the host
+        self._policy_rc_d = policy_rc_d
+        self.install_recommends = True
 
     def run(self, argv: Sequence[str], data: str | None = None) -> str:
         kwargs: dict[str, Any] = {"environ_update": dict(APT_ENV)}
@@ -156,6 +186,8 @@ class MailPackages:
         conflicts: Sequence[Mapping[str, str]] = (),
         probe: Sequence[str] = (),
         cache_valid_time: int = 3600,
+        install_recommends: bool = True,
+        hold_services: bool = False,
     ) -> dict[str, Any]:
         wanted = check_names(names)
         selections = debconf_lines(debconf)
@@ -170,7 +202,12 @@ class MailPackages:
             "exists": {},
         }
         if missing and not self.check_mode:
-            self.install(wanted, missing, selections, cache_valid_time, result)
+            self.install_recommends = install_recommends
+            if hold_services:
+                with held_services(self._policy_rc_d):
+                    self.install(wanted, missing, selections, cache_valid_time, result)
+            else:
+                self.install(wanted, missing, selections, cache_valid_time, result)
         # After the install: a package may create what is probed (a configuration file).
         result["exists"] = {path: self._exists(path) for path in probe}
         return result
@@ -197,6 +234,7 @@ class MailPackages:
                 "install",
                 "-y",
                 "-q",
+                *([] if self.install_recommends else ["--no-install-recommends"]),
                 "-o",
                 "Dpkg::Options::=--force-confdef",
                 "-o",

@@ -10,6 +10,7 @@ unit tested with fakes.  Errors are raised as PostfixConfigError; the module tur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     PostfixSyntaxError,
     PostfixValidationError,
+    parse_master_cf,
     render_main_cf,
     render_master_cf,
 )
@@ -60,6 +62,8 @@ HEADER_TEMPLATE = (
 #: Files and directories of the live config directory that a candidate needs.
 CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d", "postfix-files", "postfix-files.d")
 ENV = {"LC_ALL": "C"}
+#: How far into the past a freshly written main.cf or master.cf is dated (see settle()).
+SETTLE_SECONDS = 2
 #: Postfix starts the text of an error entry with its severity.
 POSTFIX_BAD_PREFIXES = ("fatal:", "panic:", "error:")
 
@@ -71,6 +75,30 @@ class PostfixConfigError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+
+def settle(path: str, now: float) -> None:
+    """Date a configuration file Postfix is about to read SETTLE_SECONDS into the past.
+
+    Postfix re-reads a main.cf whose modification time is not at least a second old (it could be
+    in the middle of being written), every 300 ms until it is: each postconf, postfix check and
+    postfix status on a file written a moment ago took 1.5 to 2.4 s. The files here are complete
+    (written to a temporary file, then renamed), so there is nothing to wait for.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(path, (now - SETTLE_SECONDS, now - SETTLE_SECONDS))
+
+
+def removed_inet_services(old_master: str | None, new_master: str | None) -> list[str]:
+    """The inet services (``name/inet``) of *old_master* that *new_master* no longer has."""
+    if old_master is None or new_master is None:
+        return []
+    try:
+        old = {service.key for service in parse_master_cf(old_master) if service.type == "inet"}
+        new = {service.key for service in parse_master_cf(new_master) if service.type == "inet"}
+    except PostfixSyntaxError:
+        return []
+    return sorted(old - new)
 
 
 def _read_text(path: str) -> str | None:
@@ -244,6 +272,8 @@ class PostfixConfig:
         if master_text is not None:
             with open(os.path.join(tmp, "master.cf"), "w", encoding="utf-8") as handle:
                 handle.write(master_text)
+        for name in ("main.cf", "master.cf"):
+            settle(os.path.join(tmp, name), self._clock())
         return tmp
 
     def validate_candidate(self, main: dict[str, Any], main_text: str, master_text: str | None) -> None:
@@ -284,6 +314,8 @@ class PostfixConfig:
     def write_file(self, path: str, text: str) -> None:
         """Write *text* to *path* atomically, keeping the mode and owner of an existing file."""
         replace_keeping_mode(self._atomic_move, path, text)
+        if os.path.basename(path) in ("main.cf", "master.cf"):
+            settle(path, self._clock())
 
     def _restore(self, backups: dict[str, str | None]) -> None:
         for path, text in backups.items():
@@ -401,8 +433,19 @@ class PostfixConfig:
                 self.warnings.append("postfix is not running: the new configuration was not reloaded")
             return result
         since = self._clock()
+        removed = removed_inet_services(live.get(self.master_cf), texts.get(self.master_cf))
         try:
-            self._reload(postfix)
+            if removed:
+                # Postfix's master spins (and stops accepting on every service) after a reload that removes
+                # an inet service while one of its processes holds a connection (seen with Postfix 3.10 when
+                # amavis kept its connection to the 127.0.0.1:10025 service open); a restart ends them.
+                self.warnings.append(
+                    f"Postfix was restarted, not reloaded: master.cf no longer has {', '.join(removed)}"
+                )
+                self._restart(postfix)
+                result["restarted"] = True
+            else:
+                self._reload(postfix)
             result["reloaded"] = True
             if self.health_check:
                 self.health(since)

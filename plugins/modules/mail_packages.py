@@ -99,6 +99,18 @@ options:
     type: list
     elements: path
     default: []
+  install_recommends:
+    description:
+      - Install the packages' recommended packages too (apt's default).
+    type: bool
+    default: true
+  hold_services:
+    description:
+      - While the packages install, forbid their maintainer scripts to start services (a temporary
+        C(/usr/sbin/policy-rc.d) that exits 101; an existing one is put back afterwards). The role then starts its
+        daemon itself once its configuration is in place.
+    type: bool
+    default: false
   cache_valid_time:
     description:
       - Before an install, C(apt-get update) runs when apt's lists are older than this many seconds.
@@ -180,6 +192,8 @@ def main() -> None:
             "conflicts": {"type": "list", "elements": "dict", "default": [], "options": PATH_ENTRY},
             "probe": {"type": "list", "elements": "path", "default": []},
             "cache_valid_time": {"type": "int", "default": 3600},
+            "install_recommends": {"type": "bool", "default": True},
+            "hold_services": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -193,6 +207,8 @@ def main() -> None:
             conflicts=params["conflicts"],
             probe=params["probe"],
             cache_valid_time=params["cache_valid_time"],
+            install_recommends=params["install_recommends"],
+            hold_services=params["hold_services"],
         )
     except MailPackagesError as exc:
         for warning in backend.warnings:

@@ -28,7 +28,10 @@ description:
     to a temporary copy of O(config_dir), where C(postconf -n) and C(postfix check) must succeed without
     printing any warning.
   - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
-    and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs.
+    and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs. When the new master.cf no
+    longer has an inet service of the live one, Postfix is restarted instead. After a reload that removes an
+    inet service while one of its processes holds a connection, Postfix's master spins and answers on no
+    service until that connection ends (seen with Postfix 3.10).
   - After the reload, smtpd must answer with a 220 greeting and Postfix must not have logged any error
     in the journal. Otherwise the previous files are restored, Postfix is restarted (a reload would keep a service
     that the broken candidate made the master daemon throttle), smtpd must answer again, and the module fails.
@@ -229,7 +232,7 @@ tables:
   elements: str
   sample: [/etc/postfix/vmailbox]
 reloaded:
-  description: Whether Postfix was reloaded.
+  description: Whether Postfix was reloaded (or restarted).
   returned: always
   type: bool
 service:
@@ -238,6 +241,10 @@ service:
   type: list
   elements: str
   sample: [enabled, started]
+restarted:
+  description: Present and true when Postfix was restarted instead of reloaded, because an inet service was removed.
+  returned: when an inet service was removed
+  type: bool
 backup_files:
   description: Copies of the previous files, by file name.
   returned: when a live file was replaced

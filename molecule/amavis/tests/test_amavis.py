@@ -73,7 +73,7 @@ def now(server) -> int:
 def amavis_log(server, since: int, token: str | None = None, want: str = "", timeout: int = 60) -> str:
     """amavis's journal since *since*, the lines naming *token* (all when None); wait until *want* appears."""
     text = ""
-    for _ in range(timeout):
+    for _attempt in range(timeout):
         out = server.run(f"journalctl -t amavis --no-pager -o cat --since @{since}").stdout
         text = "\n".join(line for line in out.splitlines() if token is None or token in line)
         if want in text and text:
@@ -228,6 +228,25 @@ def test_without_the_amavis_group_clamd_cannot_scan_and_the_role_repairs_it(serv
     assert delivered(server, token, timeout=3) is None
 
 
+def test_with_an_unreachable_mirror_the_role_names_the_database_it_waits_for(server):
+    before = helpers.snapshot(server, *WATCHED, mtimes=False)
+    # A private mirror where nothing listens (no outside host is ever asked).
+    result = run_role({"amavis_signatures": "mirror", "amavis_freshclam_mirror": "http://127.0.0.1:9",
+                       "amavis_clamav_database_timeout": 10})  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert (
+        "ClamAV has no database: /var/lib/clamav/main.cvd (or main.cld) and /var/lib/clamav/daily.cvd (or daily.cld) "
+        "did not appear within 10s" in output
+    ), output[-3000:]
+    assert "the private mirror http://127.0.0.1:9" in output and '"rolled_back": true' in output
+    # Everything came back: the signature files' drop-ins, freshclam masked, clamd and amavis answering.
+    assert helpers.snapshot(server, *WATCHED, mtimes=False) == before
+    assert server.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
+    assert clamd_ping(server) == "PONG"
+    assert helpers.smtp("server", "127.0.0.1", 10024, [])[0][0] == 220
+
+
 # -- D_REJECT before the queue ---------------------------------------------------------------------
 
 
@@ -295,5 +314,7 @@ def test_switching_the_role_off_takes_the_fragment_out(server, server_ip):
     assert send(server_ip, token)[-1][0] == 250
     text = delivered(server, token)
     assert text is not None
-    assert "X-Virus-Scanned" not in headers(text) and "amavis" not in headers(text)
+    # Straight from smtpd to the mailbox: one Received header, no hop through 127.0.0.1:10025, no scan.
+    assert "X-Virus-Scanned" not in headers(text), headers(text)
+    assert headers(text).count("\nReceived: ") == 1, headers(text)
     assert "changed=0" in recap(run_role({"amavis_enabled": False}))

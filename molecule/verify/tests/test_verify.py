@@ -101,7 +101,7 @@ def broken(server):
         server.check_output("postfix reload")
         server.check_output("systemctl stop dovecot")
         server.check_output("printf 'Subject: held\\n\\nheld by the test\\n' | sendmail -f root probe@example.test")
-        for _ in range(30):
+        for _attempt in range(30):
             if '"queue_name": "deferred"' in server.check_output("postqueue -j"):
                 break
             time.sleep(1)
@@ -147,7 +147,7 @@ def test_a_broken_server_fails_naming_each_problem(server, broken, tmp_path):
 def test_after_the_repair_the_role_passes_again(server, tmp_path):
     result = run_verify(tmp_path / "report.txt")
     assert result.returncode == 0, result.stdout[-3000:]
-    for _ in range(30):
+    for _attempt in range(30):
         if not server.check_output("postqueue -j"):
             break
         time.sleep(1)

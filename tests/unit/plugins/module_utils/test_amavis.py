@@ -663,6 +663,22 @@ def test_freshclam_mode_waits_for_the_database_and_names_the_files(world):
     assert world.host.units["clamav-freshclam.service"]["ActiveState"] == "inactive"
 
 
+def test_switching_from_files_to_a_mirror_waits_for_its_database_and_rolls_back(world):
+    world.make(FILES).execute()
+    before = world.snapshot()
+    settings = {**FILES, "signatures": "mirror", "freshclam_mirror": "http://127.0.0.1:9", "clamav_database_timeout": 4}
+    with pytest.raises(AmavisError) as excinfo:
+        world.make(settings).execute()
+    assert excinfo.value.msg.startswith(f"ClamAV has no database: {world.root}/var/lib/clamav/main.cvd (or main.cld)")
+    assert "freshclam could not fetch it from the private mirror http://127.0.0.1:9" in excinfo.value.msg
+    assert excinfo.value.details == {"rolled_back": True}
+    # Back to the signature files: the drop-ins, freshclam.conf and the masked freshclam.
+    assert world.snapshot() == before
+    assert world.host.units["clamav-freshclam.service"]["LoadState"] == "masked"
+    assert world.host.units["clamav-freshclam.service"]["ActiveState"] == "inactive"
+    assert world.host.units["clamav-daemon.service"]["ActiveState"] == "active"
+
+
 def test_mirror_mode_with_the_database(world):
     (world.root / "var/lib/clamav/main.cvd").write_text("x")
     (world.root / "var/lib/clamav/daily.cld").write_text("x")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_packages import (
     MailPackages,
@@ -206,3 +208,46 @@ def test_probe_reports_existence_after_the_install():
     host = FakeHost(installed={"postfix"}, paths={"/etc/dovecot/dovecot.conf"})
     result = host.backend().execute(["postfix"], probe=["/etc/dovecot/dovecot.conf", "/run/dovecot/lmtp"])
     assert result["exists"] == {"/etc/dovecot/dovecot.conf": True, "/run/dovecot/lmtp": False}
+
+
+def test_hold_services_forbids_starts_during_the_install_only(tmp_path):
+    policy = tmp_path / "policy-rc.d"
+    seen = []
+    host = FakeHost()
+    run = host.run
+
+    def watching(argv, **kwargs):
+        if argv[1:2] == ["install"]:
+            seen.append(policy.read_text(encoding="utf-8"))
+            assert os.access(policy, os.X_OK)
+        return run(argv, **kwargs)
+
+    backend = MailPackages(
+        watching,
+        lambda name: f"/usr/bin/{name}",
+        exists=lambda p: False,
+        mtime=lambda p: 999.0,
+        clock=lambda: 1000.0,
+        policy_rc_d=str(policy),
+    )
+    backend.execute(["amavisd-new"], hold_services=True, install_recommends=False)
+    assert seen and seen[0].endswith("exit 101\n")
+    assert not policy.exists()
+    assert "--no-install-recommends" in host.calls[1]
+
+
+def test_an_existing_policy_rc_d_is_put_back(tmp_path):
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    host = FakeHost()
+    backend = MailPackages(
+        host.run,
+        lambda n: f"/usr/bin/{n}",
+        exists=lambda p: False,
+        mtime=lambda p: 999.0,
+        clock=lambda: 1000.0,
+        policy_rc_d=str(policy),
+    )
+    backend.execute(["amavisd-new"], hold_services=True)
+    assert policy.read_text(encoding="utf-8") == "#!/bin/sh\nexit 0\n"
+    assert "--no-install-recommends" not in host.calls[1]

@@ -833,3 +833,27 @@ def test_a_symlinked_table_is_refused(env):
     os.symlink(env / "elsewhere", env / "postfix" / "vmailbox")
     with pytest.raises(PostfixConfigError, match="not a regular file"):
         make(env, CompilingRunner(), tables=[vmailbox(env)]).execute()
+
+
+def test_removing_an_inet_service_restarts_instead_of_reloading(env):
+    # Postfix's master spins after a reload that removes an inet service whose process holds a connection
+    # (the amavis role switched off while amavis kept its connection to 127.0.0.1:10025).
+    reinject = {
+        "name": "127.0.0.1:10025",
+        "type": "inet",
+        "private": "n",
+        "chroot": "n",
+        "command": "smtpd",
+        "args": ["-o", "content_filter="],
+    }
+    client = {"name": "smtp-amavis", "type": "unix", "chroot": "n", "command": "smtp"}  # fmt: skip
+    make(env, fragments={"40-amavis.json": {"master": [client, reinject]}}).execute()
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"40-amavis.json": {"master": [reinject]}}).execute()
+    assert "postfix reload" in runner.keys and "restarted" not in result  # only a unix service went
+    runner = FakeRunner()
+    result = make(env, runner, fragments={"40-amavis.json": None}).execute()
+    assert runner.keys == [*APPLY_KEYS[:4], "postfix stop", "postfix start", "journalctl -o json --no-pager"]
+    assert (result["reloaded"], result["restarted"]) == (True, True)
+    assert result["warnings"] == ["Postfix was restarted, not reloaded: master.cf no longer has 127.0.0.1:10025/inet"]
+    assert "10025" not in live(env, "master.cf")

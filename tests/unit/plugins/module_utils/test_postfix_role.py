@@ -332,7 +332,7 @@ def test_defaults_write_only_the_aliases():
         "path": "/etc/aliases",
         "mode": "0644",
         "content": HEADER + "# Local aliases, from postfix_aliases. Compiled with postalias when changed.\n"
-        "mailer-daemon: postmaster\npostmaster: root\n",
+        "clamav: root\nmailer-daemon: postmaster\npostmaster: root\n",
     }
 
 
