@@ -39,9 +39,14 @@ def verify_probe_plan(
         raise AnsibleFilterError(f"verify_probe_plan: {exc}") from None
 
 
-def verify_problems(probe: Mapping[str, Any], queue: Mapping[str, Any] | None = None, max_age: int = 0) -> list[str]:
+def verify_problems(
+    probe: Mapping[str, Any],
+    queue: Mapping[str, Any] | None = None,
+    max_age: int = 0,
+    virus_log: str | None = None,
+) -> list[str]:
     """What is wrong, one line each."""
-    return verify.problems(probe, queue or None, int(max_age or 0))
+    return verify.problems(probe, queue or None, int(max_age or 0), virus_log)
 
 
 def verify_report(
@@ -53,6 +58,7 @@ def verify_report(
     dns: Sequence[Mapping[str, Any]] = (),
     probe_from: str = "",
     max_age: int = 0,
+    virus_log: str | None = None,
 ) -> str:
     """The human summary as text."""
     return "\n".join(
@@ -64,6 +70,7 @@ def verify_report(
             dns=dns or (),
             probe_from=probe_from or "",
             max_age=int(max_age or 0),
+            virus_log=virus_log,
         )
     )
 

@@ -686,8 +686,8 @@ class MailProbe:
             f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
             f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
             "The attachment is the EICAR anti-virus test file; a virus filter must stop this message.\r\n"
-            f"--{boundary}\r\nContent-Type: application/octet-stream; name=eicar.com\r\n"
-            "Content-Disposition: attachment; filename=eicar.com\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            f"--{boundary}\r\nContent-Type: application/octet-stream; name=eicar.txt\r\n"
+            "Content-Disposition: attachment; filename=eicar.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n"
             f"{base64.b64encode(eicar()).decode()}\r\n--{boundary}--\r\n"
         )
         started = self.clock()

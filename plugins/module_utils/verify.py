@@ -106,8 +106,40 @@ def plan(
     }
 
 
-def problems(probe: Mapping[str, Any], queue: Mapping[str, Any] | None = None, max_age: int = 0) -> list[str]:
+def with_virus_log(probe: Mapping[str, Any], virus_log: str | None) -> Mapping[str, Any]:
+    """The probe result, with the EICAR check confirmed (or failed) by the content filter's own log.
+
+    A test virus that never arrives may have been stopped for another reason (a banned attachment
+    name, or every virus scanner failing), so amavis must have logged it as INFECTED.
+    """
+    check = (probe.get("checks") or {}).get("virus_blocked")
+    if virus_log is None or not check or not check.get("ok") or "refused at submission" in check["detail"]:
+        return probe
+    lines = [line for line in virus_log.splitlines() if line.strip()]
+    infected = next((line for line in lines if "INFECTED" in line), None)
+    if infected:
+        reason = infected[infected.index("INFECTED") :].split(")", 1)[0] + ")"
+        new = {**check, "detail": f"{check['detail']}; amavis: Blocked {reason}"}
+    else:
+        seen = lines[0][:200] if lines else f"no amavis log line names {check.get('message_id')}"
+        new = {
+            **check,
+            "ok": False,
+            "detail": f"the EICAR message did not arrive, but amavis did not log it as INFECTED ({seen})",
+        }
+    checks = {**probe["checks"], "virus_blocked": new}
+    failed = [name for name, item in checks.items() if not item["ok"]]
+    return {**probe, "checks": checks, "failed_checks": failed, "ok": not failed}
+
+
+def problems(
+    probe: Mapping[str, Any],
+    queue: Mapping[str, Any] | None = None,
+    max_age: int = 0,
+    virus_log: str | None = None,
+) -> list[str]:
     """What is wrong, one line each: every failed check, and a queue older than *max_age* seconds."""
+    probe = with_virus_log(probe, virus_log)
     checks = probe.get("checks") or {}
     out = [f"{name}: {checks[name]['detail']}" for name in probe.get("failed_checks") or []]
     if queue and max_age and (queue.get("oldest_age_seconds") or 0) > max_age:
@@ -204,8 +236,10 @@ def report(
     dns: Sequence[Mapping[str, Any]] = (),
     probe_from: str = "",
     max_age: int = 0,
+    virus_log: str | None = None,
 ) -> list[str]:
     """The lines of the human summary: what listens where, each check, the queue, the DNS records."""
+    probe = with_virus_log(probe, virus_log)
     checks: Mapping[str, Mapping[str, Any]] = probe.get("checks") or {}
     wrong = problems(probe, queue, max_age)
     host = probe.get("host", "")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import eicar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -156,10 +157,11 @@ class _Handler(socketserver.StreamRequestHandler):
                         break
                     body.append(data_line)
                 text = "\r\n".join(body)
-                if "eicar.com" in text and self.behaviour.get("virus_filter") == "reject":
+                infected = base64.b64encode(eicar()).decode() in text
+                if infected and self.behaviour.get("virus_filter") == "reject":
                     self.send("554 5.7.0 Reject, id=12345 - INFECTED: Eicar-Signature")
                     continue
-                if not ("eicar.com" in text and self.behaviour.get("virus_filter") == "discard"):
+                if not (infected and self.behaviour.get("virus_filter") == "discard"):
                     self.server.fake.deliver(sender, recipients, text)
                 self.send("250 2.0.0 Ok: queued as 4ABC123")
             elif verb == "RSET":

@@ -14,6 +14,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.verify impor
     check_lines,
     plan,
     problems,
+    report,
 )
 
 # What mail_ports reports for site.yml's defaults (Postfix smtp/submission/smtps, Dovecot IMAP and POP3, sshd),
@@ -237,3 +238,57 @@ def test_check_lines_group_services_certificates_and_ports():
 
 def test_filters_are_registered():
     assert set(verify_filters.FilterModule().filters()) == {"verify_probe_plan", "verify_problems", "verify_report"}
+
+
+EICAR_PROBE = {
+    "host": "pm-demo",
+    "tls_name": "mail.example.test",
+    "checks": {
+        "virus_blocked": {
+            "ok": True,
+            "detail": "accepted (250 2.0.0 Ok: queued as 22C2) but not delivered within 15 s: stopped by the content filter",
+            "message_id": "<mail-probe.36@mail-probe.invalid>",
+        }
+    },
+    "failed_checks": [],
+}
+INFECTED = (
+    "(06254-02) Blocked INFECTED (Eicar-Test-Signature.UNOFFICIAL) {DiscardedInbound,Quarantined}, "
+    "[172.18.0.3]:60350 <probe@example.test> -> <probe@example.test>, Message-ID: <mail-probe.36@mail-probe.invalid>"
+)
+
+
+def test_the_eicar_check_is_confirmed_by_the_amavis_log():
+    lines = report(EICAR_PROBE, virus_log=INFECTED + "\n")
+    assert any(
+        line.startswith("  ok    EICAR              accepted (")
+        and line.endswith("; amavis: Blocked INFECTED (Eicar-Test-Signature.UNOFFICIAL)")
+        for line in lines
+    ), lines
+    assert problems(EICAR_PROBE, virus_log=INFECTED) == []
+
+
+@pytest.mark.parametrize(
+    ("log", "seen"),
+    [
+        ("(06254-02) Blocked BANNED (multipart/mixed | application/octet-stream,.exe,eicar.com) {DiscardedInbound}",
+         "(06254-02) Blocked BANNED (multipart/mixed | application/octet-stream,.exe,eicar.com) {DiscardedInbound}"),
+        ("", "no amavis log line names <mail-probe.36@mail-probe.invalid>"),
+    ],
+)  # fmt: skip
+def test_an_eicar_message_stopped_for_another_reason_is_a_problem(log, seen):
+    assert problems(EICAR_PROBE, virus_log=log) == [
+        f"virus_blocked: the EICAR message did not arrive, but amavis did not log it as INFECTED ({seen})"
+    ]
+    assert verify_filters.verify_problems(EICAR_PROBE, {}, 0, log)[0].startswith("virus_blocked: the EICAR message")
+
+
+def test_without_a_log_or_when_refused_the_eicar_check_stays_as_it_is():
+    assert problems(EICAR_PROBE) == []
+    refused = {
+        **EICAR_PROBE,
+        "checks": {
+            "virus_blocked": {"ok": True, "detail": "refused at submission: 554 5.7.0 Reject", "message_id": "<x@y>"}
+        },
+    }
+    assert problems(refused, virus_log="") == []
