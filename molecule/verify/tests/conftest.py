@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+
+# The shared server fixture, registered by importing it here.
+from fixtures import server
+
+__all__ = ["server"]

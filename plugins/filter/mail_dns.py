@@ -1,0 +1,35 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The mail_dns filter: the DNS records of mail domains as data and zone-file lines (documented in mail_dns.yml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import MailDnsError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import mail_dns as build
+
+
+def mail_dns(
+    domains: Any,
+    mx_host: str | None = None,
+    ttl: int = 3600,
+    resolved: Mapping[str, str] | None = None,
+    name: str = "mail_dns_domains",
+) -> list[dict[str, Any]]:
+    """MX, SPF, DMARC, TLS-RPT and MTA-STS records of each domain."""
+    try:
+        return build(domains, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name)
+    except MailDnsError as exc:
+        # "from None": ansible-core appends the chained cause, which would repeat the message.
+        raise AnsibleFilterError(f"mail_dns: {exc}") from None
+
+
+class FilterModule:
+    """DNS record filters."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {"mail_dns": mail_dns}
