@@ -11,7 +11,11 @@ sorted file name order::
      "insert": [{"param": "smtpd_recipient_restrictions", "after": "reject_unauth_destination",
                  "values": ["check_policy_service unix:private/policy-spf"]}],
      "master": [{"name": "submission", "type": "inet", "command": "smtpd", "args": ["-o", "a=b"]}],
-     "master_overrides": ["submission/inet"]}
+     "master_overrides": ["submission/inet"],
+     "allow_open_relay": false}
+
+``allow_open_relay: true`` in any fragment lets the merged configuration relay for anyone
+(postfix_config refuses an open relay otherwise).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     split_list,
 )
 
-FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides")
+FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides", "allow_open_relay")
 INSERT_KEYS = ("param", "after", "before", "values")
 FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json$")
 DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
@@ -117,6 +121,8 @@ def check_fragment(name: str, data: Any) -> None:
         raise FragmentError(
             f"fragment {name}: unknown top-level keys: {', '.join(unknown)} (allowed: {', '.join(FRAGMENT_KEYS)})"
         )
+    if not isinstance(data.get("allow_open_relay", False), bool):
+        raise FragmentError(f"fragment {name}: 'allow_open_relay' must be true or false")
     main = data.get("main", {})
     if not isinstance(main, dict):
         raise FragmentError(f"fragment {name}: 'main' must be an object")
@@ -178,6 +184,11 @@ def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
             raise FragmentError(f"fragment {name}: cannot read: {exc}") from exc
         fragments.append((name, parse_fragment(name, text)))
     return fragments
+
+
+def open_relay_allowed(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The names of the fragments that set ``allow_open_relay: true``."""
+    return [name for name, data in fragments if data.get("allow_open_relay") is True]
 
 
 def split_entries(param: str, value: Any) -> list[str]:

@@ -27,7 +27,15 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
     check_fragment,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
+    OPT_IN_HINT,
+    RelayJudge,
+    is_loopback_service,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
+    validate_relay_protection,
+    validate_restrictions,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
@@ -37,6 +45,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import check_params
 
 #: The file name of the role's fragment in the fragment directory.
 FRAGMENT_NAME = "10-postfix.json"
@@ -108,6 +117,7 @@ REQUIRED = (
     "postfix_sender_dependent_relayhosts",
     "postfix_main_extra",
     "postfix_master_extra",
+    "postfix_allow_open_relay",
     "__postfix_compatibility_level",
     "__postfix_master_services",
     "__postfix_table_packages",
@@ -200,6 +210,7 @@ class Checked:
         self.sender_relayhosts: list[list[str]] = []
         self.relay_credentials: list[list[str]] = []
         self.master: list[dict[str, Any]] = []
+        self.master_origin: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
         return self.settings[name]
@@ -435,8 +446,10 @@ def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[st
 def _check_master(c: Checked, errors: list[str]) -> None:
     chroot = bool(c["postfix_chroot"])
     services = []
-    for _path, service in _entries(c.settings, "__postfix_master_services", errors):
+    origins = []
+    for path, service in _entries(c.settings, "__postfix_master_services", errors):
         services.append({**service, "chroot": service.get("chroot", "-") if chroot else "n"})
+        origins.append(path)
     for name, enabled, variable in (
         ("submission", c["postfix_submission_enabled"], "postfix_submission_options"),
         ("smtps", c["postfix_smtps_enabled"], "postfix_smtps_options"),
@@ -449,9 +462,11 @@ def _check_master(c: Checked, errors: list[str]) -> None:
                 errors.append(f"{variable}.{key}: the value {value!r} contains whitespace")
         if enabled:
             services.append(_mua_service(name, options, chroot))
+            origins.append(variable)
     for path, service in _entries(c.settings, "postfix_master_extra", errors):
         if _attempt(errors, MasterService.from_dict, service, name=path) is not None:
             services.append(dict(service))
+            origins.append(path)
     keys: dict[str, int] = {}
     for index, service in enumerate(services):
         key = f"{service.get('name')}/{service.get('type')}"
@@ -462,6 +477,80 @@ def _check_master(c: Checked, errors: list[str]) -> None:
             )
         keys[key] = index
     c.master = services
+    c.master_origin = origins
+
+
+#: Where the relay check reads the role's variables from, for the error messages.
+_MAIN_RELAY_VARS = {
+    "mynetworks": "postfix_mynetworks",
+    "smtpd_relay_restrictions": "postfix_relay_restrictions",
+    "smtpd_recipient_restrictions": "postfix_recipient_restrictions",
+}
+#: A stand-in certificate for building main.cf before the certificate role ran.
+_CHECK_CERTIFICATE = {"cert": "/etc/ssl/postmaster/cert.pem", "key": "/etc/ssl/postmaster/key.pem"}
+
+
+def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
+    """Check postfix_main_extra and the services' -o values like main.cf values, then judge relaying.
+
+    The postfix_config module judges the merged configuration of every role again on the host;
+    this catches what the postfix role's own variables do before anything changes.
+    """
+    main = _main(c, _CHECK_CERTIFICATE)
+    extra = _dict(c.settings, "postfix_main_extra", [])
+    check_params(extra, main, None, lambda _path: True, errors=errors, warnings=[], where="postfix_main_extra: ")
+    services = []
+    for service, origin in zip(c.master, c.master_origin, strict=True):
+        try:
+            parsed = MasterService.from_dict(service)
+            overrides = parsed.options()
+        except PostfixSyntaxError as exc:
+            errors.append(f"{origin}: {exc}")
+            continue
+        services.append((parsed, origin))
+        if overrides:
+            effective = {**main, **overrides}
+            check_params(
+                overrides, effective, None, lambda _path: True, errors=errors, warnings=[], where=f"{origin}: -o "
+            )
+    if errors:
+        return
+    tables = {m["path"]: m["text"] for m in c.maps}
+    read = lambda _type, name: tables.get(name)  # noqa: E731
+    allowed = c["postfix_allow_open_relay"] is True
+    findings = []
+    origin_of = {name: f"postfix_main_extra.{name}" if name in extra else var for name, var in _MAIN_RELAY_VARS.items()}
+    judge = RelayJudge(main, read)
+    if judge.trusted:
+        findings.append(f"{origin_of['mynetworks']}: {judge.trusted}")
+    reason = judge.open_relay()
+    if reason:
+        findings.append(
+            f"{origin_of['smtpd_relay_restrictions']} and {origin_of['smtpd_recipient_restrictions']}: "
+            f"main.cf would relay mail for anyone: {reason}"
+        )
+    for service, origin in services:
+        overrides = service.options()
+        if service.command != "smtpd" or not overrides:
+            continue
+        effective = {**main, **overrides}
+        if set(overrides) & {"smtpd_relay_restrictions", "smtpd_recipient_restrictions"}:
+            _attempt(errors, validate_relay_protection, effective, f"{origin}: master.cf service {service.key}: ")
+        if service.type not in ("inet", "pass") or is_loopback_service(service):
+            continue
+        service_judge = RelayJudge(effective, read)
+        if service_judge.trusted and "mynetworks" in overrides:
+            findings.append(f"{origin}: -o {service_judge.trusted}")
+        service_reason = service_judge.open_relay()
+        if service_reason and service_reason != reason:
+            findings.append(f"{origin}: master.cf service {service.key} would relay mail for anyone: {service_reason}")
+    if findings and not allowed:
+        errors.append(
+            "open relay refused (postfix_allow_open_relay is false):\n  - "
+            + "\n  - ".join(findings)
+            + "\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) "
+            "before any entry that permits every client; " + OPT_IN_HINT
+        )
 
 
 def check(settings: Mapping[str, Any]) -> Checked:
@@ -488,6 +577,10 @@ def check(settings: Mapping[str, Any]) -> Checked:
     ):
         step(c, errors)
     _dict(settings, "postfix_main_extra", errors)
+    if not isinstance(settings["postfix_allow_open_relay"], bool):
+        errors.append(f"postfix_allow_open_relay: must be true or false, got {settings['postfix_allow_open_relay']!r}")
+    if not errors:
+        _check_main_and_relay(c, errors)
     if errors:
         raise PostfixRoleError("invalid postfix role variables:\n- " + "\n- ".join(errors))
     return c
@@ -591,6 +684,8 @@ def fragment(settings: Mapping[str, Any], certificate: Mapping[str, Any] | None 
     """
     c = check(settings)
     data: dict[str, Any] = {"main": _main(c, certificate), "master": c.master}
+    if c["postfix_allow_open_relay"] is True:
+        data["allow_open_relay"] = True
     if c.rbl_insert:
         data["insert"] = c.rbl_insert
     try:
