@@ -64,6 +64,13 @@ RESTRICTION_VARS = {
     "postfix_recipient_restrictions": RECIPIENT_PARAM,
 }
 SMTPD_TLS_LEVELS = ("may", "encrypt")
+#: Cipher grades of smtpd_tls_ciphers / smtpd_tls_mandatory_ciphers that keep TLS worth having.
+TLS_CIPHER_GRADES = ("high", "medium")
+#: Protocol names Postfix knows in *_tls_protocols.
+TLS_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_TLS_PROTOCOL_RE = re.compile(r"(?P<op>!|>=|<=)?(?P<name>[A-Za-z0-9.]+)")
+_CIPHER_WORD_RE = re.compile(r"[A-Za-z0-9+_.-]+")
+_SSL_OPTION_RE = re.compile(r"[A-Z0-9_]+|0x[0-9a-fA-F]+")
 RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
 _FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -109,6 +116,11 @@ REQUIRED = (
     "postfix_tls_enabled",
     "postfix_smtpd_tls_security_level",
     "postfix_tls_protocols",
+    "postfix_tls_ciphers",
+    "postfix_tls_mandatory_ciphers",
+    "postfix_tls_exclude_ciphers",
+    "postfix_tls_preempt_cipherlist",
+    "postfix_tls_ssl_options",
     "postfix_relayhost",
     "postfix_relay_credentials",
     "postfix_relay_password_map",
@@ -374,7 +386,42 @@ def _check_aliases(c: Checked, errors: list[str]) -> None:
         c.aliases = aliases
 
 
+def _tls_protocol_tokens(value: Any, errors: list[str]) -> None:
+    """postfix_tls_protocols: ``!SSLv2, !SSLv3, ...`` or ``>=TLSv1.2`` (Postfix 3.6), only known names."""
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"postfix_tls_protocols: must be a non-empty string such as '>=TLSv1.2', got {value!r}")
+        return
+    for token in re.split(r"[\s,:]+", value.strip()):
+        match = _TLS_PROTOCOL_RE.fullmatch(token)
+        if not match or match.group("name") not in TLS_PROTOCOLS:
+            errors.append(
+                f"postfix_tls_protocols: {token!r} is not a protocol ({', '.join(TLS_PROTOCOLS)}, "
+                "each optionally with !, >= or <=)"
+            )
+
+
+def _check_tls_hardening(c: Checked, errors: list[str]) -> None:
+    _tls_protocol_tokens(c["postfix_tls_protocols"], errors)
+    for variable in ("postfix_tls_ciphers", "postfix_tls_mandatory_ciphers"):
+        if c[variable] not in TLS_CIPHER_GRADES:
+            errors.append(f"{variable}: must be one of {', '.join(TLS_CIPHER_GRADES)}, got {c[variable]!r}")
+    for variable, word_re in (
+        ("postfix_tls_exclude_ciphers", _CIPHER_WORD_RE),
+        ("postfix_tls_ssl_options", _SSL_OPTION_RE),
+    ):
+        for index, item in enumerate(_list(c.settings, variable, errors)):
+            if not isinstance(item, str) or not word_re.fullmatch(item):
+                errors.append(
+                    f"{variable}[{index}]: {item!r} is not one word such as {'aNULL' if 'cipher' in variable else 'NO_RENEGOTIATION'}"
+                )
+    if not isinstance(c["postfix_tls_preempt_cipherlist"], bool):
+        errors.append(
+            f"postfix_tls_preempt_cipherlist: must be true or false, got {c['postfix_tls_preempt_cipherlist']!r}"
+        )
+
+
 def _check_tls(c: Checked, errors: list[str]) -> None:
+    _check_tls_hardening(c, errors)
     if c["postfix_tls_enabled"] and c["postfix_smtpd_tls_security_level"] not in SMTPD_TLS_LEVELS:
         errors.append(
             "postfix_smtpd_tls_security_level must be 'may' or 'encrypt' "
@@ -516,7 +563,10 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
     if errors:
         return
     tables = {m["path"]: m["text"] for m in c.maps}
-    read = lambda _type, name: tables.get(name)  # noqa: E731
+
+    def read(_type: str, name: str) -> str | None:
+        return tables.get(name)
+
     allowed = c["postfix_allow_open_relay"] is True
     findings = []
     origin_of = {name: f"postfix_main_extra.{name}" if name in extra else var for name, var in _MAIN_RELAY_VARS.items()}
@@ -639,6 +689,11 @@ def _main(c: Checked, certificate: Mapping[str, Any] | None) -> dict[str, Any]:
                 "smtpd_tls_security_level": c["postfix_smtpd_tls_security_level"],
                 "smtpd_tls_protocols": c["postfix_tls_protocols"],
                 "smtpd_tls_mandatory_protocols": c["postfix_tls_protocols"],
+                "smtpd_tls_ciphers": c["postfix_tls_ciphers"],
+                "smtpd_tls_mandatory_ciphers": c["postfix_tls_mandatory_ciphers"],
+                "smtpd_tls_exclude_ciphers": list(c["postfix_tls_exclude_ciphers"] or []),
+                "tls_preempt_cipherlist": c["postfix_tls_preempt_cipherlist"],
+                "tls_ssl_options": list(c["postfix_tls_ssl_options"] or []),
                 "smtpd_tls_loglevel": 1,
                 "smtpd_tls_session_cache_database": "btree:${data_directory}/smtpd_scache",
             }

@@ -175,7 +175,9 @@ def test_parse_and_compare_helpers():
         # A value with $ is no longer exempt: it is expanded from main.cf first.
         ({"my_list": "permit_bogus", "smtpd_client_restrictions": "$my_list"},
          r"^parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'$"),
-        ({"smtpd_relay_restrictions": "permit"}, r"^open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: 'permit' permits every client"),
+        ({"smtpd_relay_restrictions": "permit"},
+         r"^open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client "
+         r"through at entry 1: 'permit' permits every client"),
         ({"smtpd_relay_restrictions": "warn_if_reject reject_unauth_destination"},
          r"smtpd_relay_restrictions only logs its reject_unauth_destination \(warn_if_reject\)"),
         ({"mynetworks": "0.0.0.0/0"}, r"parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted"),

@@ -145,7 +145,10 @@ def test_catch_all_tables():
 
 def test_catch_all_tables_are_read_through_the_callback():
     tables = {"/etc/postfix/clients": "0.0.0.0/0 OK\n", "/etc/postfix/senders": "/@/ OK\n"}
-    read = lambda _type, name: tables.get(name)  # noqa: E731
+
+    def read(_type, name):
+        return tables.get(name)
+
     for entry in ("check_client_access cidr:/etc/postfix/clients", "check_sender_access regexp:/etc/postfix/senders"):
         main = {"smtpd_relay_restrictions": [entry, "reject_unauth_destination"]}
         assert relay_findings(main) == []

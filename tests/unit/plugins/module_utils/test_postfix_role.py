@@ -29,6 +29,25 @@ ROLE = ROOT / "roles" / "postfix"
 FIXTURES = Path(__file__).parent / "fixtures"
 CERT = {"cert": "/etc/ssl/postmaster/cert.pem", "key": "/etc/ssl/postmaster/key.pem"}
 HEADER = "#\n# Ansible managed\n#\n"
+TLS_HARDENING = {
+    "smtpd_tls_ciphers": "high",
+    "smtpd_tls_mandatory_ciphers": "high",
+    "smtpd_tls_exclude_ciphers": [
+        "aNULL",
+        "eNULL",
+        "EXPORT",
+        "DES",
+        "3DES",
+        "RC4",
+        "MD5",
+        "PSK",
+        "SRP",
+        "IDEA",
+        "SEED",
+    ],
+    "tls_preempt_cipherlist": True,
+    "tls_ssl_options": ["NO_RENEGOTIATION"],
+}
 
 
 def role_settings(**overrides):
@@ -82,6 +101,8 @@ def test_missing_settings_are_named():
 def test_defaults_give_what_the_template_gave():
     """Generated once from roles/postfix/templates/fragment.json.j2 for the defaults (Postfix 3.10)."""
     expected = json.loads((FIXTURES / "postfix_role_defaults_template.json").read_text())
+    # Added since (issue 14): TLS hardening by default.
+    expected["main"].update(TLS_HARDENING)
     assert fragment(role_settings(), CERT) == expected
 
 
@@ -488,3 +509,31 @@ def test_overrides_are_validated_like_main_cf_values(overrides, named):
 
 def test_a_closed_relay_writes_no_opt_in():
     assert "allow_open_relay" not in fragment(role_settings(), CERT)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"postfix_tls_protocols": "!SSLv2, !TLSv9"}, "postfix_tls_protocols: '!TLSv9' is not a protocol"),
+        ({"postfix_tls_protocols": ">=TLSv1.2\nx"}, "postfix_tls_protocols: 'x' is not a protocol"),
+        ({"postfix_tls_protocols": ""}, "postfix_tls_protocols: must be a non-empty string"),
+        ({"postfix_tls_ciphers": "export"}, "postfix_tls_ciphers: must be one of high, medium, got 'export'"),
+        ({"postfix_tls_mandatory_ciphers": "null"}, "postfix_tls_mandatory_ciphers: must be one of high, medium"),
+        ({"postfix_tls_exclude_ciphers": ["aNULL", "RC4 MD5"]}, "postfix_tls_exclude_ciphers[1]: 'RC4 MD5' is not one word"),
+        ({"postfix_tls_ssl_options": ["NO_RENEGOTIATION\n"]}, "postfix_tls_ssl_options[0]: 'NO_RENEGOTIATION\\n' is not one word"),
+        ({"postfix_tls_preempt_cipherlist": "yes"}, "postfix_tls_preempt_cipherlist: must be true or false"),
+    ],
+)  # fmt: skip
+def test_tls_hardening_variables_are_checked(overrides, named):
+    assert named in error(**overrides)
+
+
+def test_tls_hardening_reaches_main_cf():
+    main, _services = merged(
+        fragment(role_settings(postfix_tls_protocols=">=TLSv1.3", postfix_tls_ciphers="medium"), CERT)
+    )
+    assert main["smtpd_tls_protocols"] == main["smtpd_tls_mandatory_protocols"] == ">=TLSv1.3"
+    assert main["smtpd_tls_ciphers"] == "medium"
+    assert {key: main[key] for key in TLS_HARDENING if key != "smtpd_tls_ciphers"} == {
+        key: value for key, value in TLS_HARDENING.items() if key != "smtpd_tls_ciphers"
+    }
