@@ -22,9 +22,9 @@ MAX_LABEL = 63
 MAX_LOCAL = 64
 MAX_ADDRESS = 254
 
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
 # RFC 5322 atext, without "/" (local parts become directory names).
-_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+$")
+_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+\Z")
 
 
 class MailValidationError(ValueError):

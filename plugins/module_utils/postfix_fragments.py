@@ -40,7 +40,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
 
 FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides", "allow_open_relay")
 INSERT_KEYS = ("param", "after", "before", "values")
-FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json$")
+FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json\Z")
 DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
 
 

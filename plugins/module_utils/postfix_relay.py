@@ -111,9 +111,9 @@ def action_outcome(action: str) -> str | None:
     if not words:
         return PASS
     word = words[0].upper()
-    if word == "OK" or (word.isdigit() and not re.match(r"^[45]\d\d$", word)):
+    if word == "OK" or (word.isdigit() and not re.match(r"^[45]\d\d\Z", word)):
         return OPEN
-    if word in _REJECT_ACTIONS or re.match(r"^[45]\d\d$", word):
+    if word in _REJECT_ACTIONS or re.match(r"^[45]\d\d\Z", word):
         return BLOCK
     if word in _NEUTRAL_ACTIONS:
         return PASS
@@ -145,7 +145,7 @@ def _cidr_catch_all(text: str) -> str | None:
     return None
 
 
-_PATTERN_LINE_RE = re.compile(r"^(?P<neg>!?)/(?P<body>(?:[^/\\]|\\.)*)/(?P<flags>[A-Za-z]*)\s+(?P<action>.*)$")
+_PATTERN_LINE_RE = re.compile(r"^(?P<neg>!?)/(?P<body>(?:[^/\\]|\\.)*)/(?P<flags>[A-Za-z]*)\s+(?P<action>.*)\Z")
 
 
 def _pattern_catch_all(text: str, kind: str, table_type: str) -> str | None:

@@ -151,9 +151,9 @@ RESTRICTION_PARAMS = (
     "smtpd_etrn_restrictions",
 )
 
-_DNS_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+\.?$")
-_DNS_REPLY_RE = re.compile(r"^[0-9.\[\];.]+$")
-_POLICY_RE = re.compile(r"^(inet:(\[[^\]]+\]|[A-Za-z0-9_.-]+):[A-Za-z0-9_-]+|unix:\S+)$")
+_DNS_DOMAIN_RE = re.compile(r"^(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+\.?\Z")
+_DNS_REPLY_RE = re.compile(r"^[0-9.\[\];.]+\Z")
+_POLICY_RE = re.compile(r"^(inet:(\[[^\]]+\]|[A-Za-z0-9_.-]+):[A-Za-z0-9_-]+|unix:\S+)\Z")
 
 
 class Restriction(NamedTuple):
@@ -213,7 +213,7 @@ def parse_restrictions(param: str, items: Any, restriction_classes: Iterable[str
             if TABLE_TOKEN_RE.match(token) and not token.startswith(("http:", "https:")):
                 entries.append(Restriction(token))
                 continue
-            looks_like_name = bool(re.match(r"^[a-z][a-z0-9_]*$", token))
+            looks_like_name = bool(re.match(r"^[a-z][a-z0-9_]*\Z", token))
             if entries and RESTRICTIONS.get(entries[-1].name) == ARG_NONE and not looks_like_name:
                 raise PostfixValidationError(
                     f"parameter {param}: unexpected argument '{token}' after '{entries[-1].name}', "

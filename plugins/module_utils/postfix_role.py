@@ -73,12 +73,12 @@ _CIPHER_WORD_RE = re.compile(r"[A-Za-z0-9+_.-]+")
 _SSL_OPTION_RE = re.compile(r"[A-Z0-9_]+|0x[0-9a-fA-F]+")
 RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
-_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
-_SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+$")
-_MODE_RE = re.compile(r"^0?[0-7]{3}$")
-_COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z")
+_MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+_RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+_SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+\Z")
+_MODE_RE = re.compile(r"^0?[0-7]{3}\Z")
+_COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
 
 #: Every key the settings mapping must have: the role's variables and the internal values.
 REQUIRED = (
@@ -503,7 +503,7 @@ def _check_master(c: Checked, errors: list[str]) -> None:
     ):
         options = _dict(c.settings, variable, errors)
         for key, value in options.items():
-            if not re.match(r"^[A-Za-z0-9_]+$", str(key)) or not isinstance(value, (str, int, bool)):
+            if not re.match(r"^[A-Za-z0-9_]+\Z", str(key)) or not isinstance(value, (str, int, bool)):
                 errors.append(f"{variable}.{key}: an -o option needs a parameter name and a string value")
             elif isinstance(value, str) and any(ch.isspace() for ch in value):
                 errors.append(f"{variable}.{key}: the value {value!r} contains whitespace")

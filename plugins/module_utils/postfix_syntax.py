@@ -24,9 +24,9 @@ MASTER_HEADER = (
     "#               (yes)   (yes)   (no)    (never) (100)\n"
 )
 
-_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_WAKEUP_RE = re.compile(r"^(-|\d+\??)$")
-_MAXPROC_RE = re.compile(r"^(-|\d+)$")
+_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_WAKEUP_RE = re.compile(r"^(-|\d+\??)\Z")
+_MAXPROC_RE = re.compile(r"^(-|\d+)\Z")
 _SEPARATORS = ", \t\r\n"
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: The options of Postfix's server skeletons (getopt "cdDi:lm:n:o:s:St:uvVz"): flags, and options with a value.
@@ -35,7 +35,7 @@ SERVER_OPTIONS_WITH_VALUE = frozenset("imnost")
 
 
 #: A ``type:name`` lookup table reference (the name may itself be a reference, as in ``proxy:hash:/x``).
-TABLE_TOKEN_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$", re.DOTALL)
+TABLE_TOKEN_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)\Z", re.DOTALL)
 #: ``$name``, ``${name}`` and ``$(name)`` parameter expansions.
 EXPANSION_RE = re.compile(r"\$(?:\{([A-Za-z0-9_.-]+)\}|\(([A-Za-z0-9_.-]+)\)|([A-Za-z0-9_]+))")
 
@@ -85,7 +85,7 @@ def render_value(value: Any) -> str:
 
 def table_ref(table_type: str, path: str) -> str:
     """Return a ``type:name`` lookup table reference, e.g. ``hash:/etc/postfix/access``."""
-    if not isinstance(table_type, str) or not re.match(r"^[a-z][a-z0-9_]*$", table_type):
+    if not isinstance(table_type, str) or not re.match(r"^[a-z][a-z0-9_]*\Z", table_type):
         raise PostfixSyntaxError(f"invalid lookup table type {table_type!r}")
     if not isinstance(path, str) or not path.strip():
         raise PostfixSyntaxError("lookup table name must be a non-empty string")
@@ -126,8 +126,8 @@ def render_table(entries: Any) -> str:
 
 #: Flags after a pattern's closing delimiter (regexp_table(5) and pcre_table(5)).
 PATTERN_FLAGS = {"regexp": "imx", "pcre": "imsxAEUX"}
-_PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*)$", re.DOTALL)
-_ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*$")
+_PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*)\Z", re.DOTALL)
+_ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*\Z")
 
 
 def pattern_key(pattern: str, flags: str = "", table_type: str = "regexp") -> str:
