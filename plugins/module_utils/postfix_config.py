@@ -79,8 +79,9 @@ class PostfixConfigError(Exception):
 
 
 def _read_text(path: str) -> str | None:
+    """A file's text (bytes that are not UTF-8 shown as U+FFFD, so a corrupt file can still be replaced)."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
@@ -189,7 +190,7 @@ class PostfixConfig:
             # A role that hands its fragment to the module may run before the directory exists
             # (the first run, or check mode); the directory is created when the fragment is written.
             missing_dir = bool(self.fragments) and not os.path.exists(self.fragment_dir)
-            loaded = {} if missing_dir else dict(load_fragments(self.fragment_dir))
+            loaded = {} if missing_dir else dict(load_fragments(self.fragment_dir, skip=self.fragments))
             for name, data in self.fragments.items():
                 if data is None:
                     loaded.pop(name, None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
@@ -164,8 +164,13 @@ def render_fragment(name: str, data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
-    """Read every ``*.json`` fragment of *directory*, in sorted file name order."""
+def load_fragments(directory: str, skip: Iterable[str] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """Read every ``*.json`` fragment of *directory*, in sorted file name order.
+
+    The files named in *skip* are not read at all: the caller replaces or removes them, so a
+    corrupt or older-schema file on disk cannot block its own replacement.
+    """
+    skipped = set(skip)
     try:
         names = sorted(entry for entry in os.listdir(directory) if entry.endswith(".json"))
     except OSError as exc:
@@ -173,7 +178,7 @@ def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
     fragments = []
     for name in names:
         path = os.path.join(directory, name)
-        if not os.path.isfile(path):
+        if name in skipped or not os.path.isfile(path):
             continue
         if not FRAGMENT_NAME_RE.match(name):
             raise FragmentError(f"fragment {name}: file name must look like NN-name.json")

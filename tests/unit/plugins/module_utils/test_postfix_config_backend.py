@@ -910,3 +910,38 @@ def test_without_master_services_the_live_master_cf_is_judged(env):
     )
     with pytest.raises(PostfixConfigError, match=r"master.cf service 2525/inet \(main.cf with its -o overrides\)"):
         make(env, fragments={"00-base.json": base}).execute()
+
+
+# -- a stale fragment never blocks its own replacement --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        b"{not json",
+        b"\xff\xfe\x00binary",
+        json.dumps({"main": {}, "legacy_key": 1}).encode(),  # an older (or newer) schema
+        json.dumps({"master": [{"name": "#x", "type": "inet", "command": "smtpd"}]}).encode(),
+    ],
+)
+def test_a_stale_fragment_is_replaced_by_the_one_given(env, stale):
+    (env / "postfix" / "postmaster.d" / "10-role.json").write_bytes(stale)
+    fragment = {"main": {"message_size_limit": 1000}}
+    result = make(env, fragments={"10-role.json": fragment}).execute()
+    assert result["changed"]
+    assert json.loads((env / "postfix" / "postmaster.d" / "10-role.json").read_text()) == fragment
+    assert "message_size_limit = 1000" in live(env)
+
+
+def test_a_stale_fragment_is_removed_when_its_role_removes_it(env):
+    (env / "postfix" / "postmaster.d" / "10-role.json").write_bytes(b"{not json")
+    make(env, fragments={"10-role.json": None}).execute()
+    assert not (env / "postfix" / "postmaster.d" / "10-role.json").exists()
+
+
+def test_another_role_s_corrupt_fragment_still_fails_naming_it(env):
+    (env / "postfix" / "postmaster.d" / "20-other.json").write_bytes(b"{not json")
+    with pytest.raises(PostfixConfigError, match=r"^fragment 20-other.json: invalid JSON"):
+        make(env, fragments={"10-role.json": {"main": {"message_size_limit": 1000}}}).execute()
+    assert live(env) == ORIGINAL_MAIN
+    assert not (env / "postfix" / "postmaster.d" / "10-role.json").exists()
