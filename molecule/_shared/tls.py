@@ -38,28 +38,31 @@ def handshake(target: str, port: int, *args: str) -> Handshake:
 
 
 def testssl(target: str, ports: list[int]) -> dict[int, list[dict]]:
-    """testssl.sh (Debian's package) on each port, protocols, cipher categories and server preference.
+    """testssl.sh (Debian's package) on each port: protocols, cipher categories and server preference.
 
-    Returns the findings of each port whose severity is MEDIUM, HIGH or CRITICAL. The ports run in
-    parallel (testssl's --parallel over a file of targets).
+    One testssl process per port, all at once, each with its own JSON file. Returns the findings of
+    each port whose severity is MEDIUM, HIGH or CRITICAL.
     """
-    lines = [f"--ip one {'-t ' + STARTTLS[port] + ' ' if port in STARTTLS else ''}{target}:{port}" for port in ports]
     client = helpers.host("client")
-    client.run("rm -rf /tmp/testssl && mkdir -p /tmp/testssl")
-    client.run("printf '%%s\\n' %s > /tmp/testssl/targets", " ".join(f"'{line}'" for line in lines))
-    result = client.run(
-        "cd /tmp/testssl && timeout 600 testssl --quiet --color 0 --warnings off --parallel -p -s -P "
-        "--jsonfile /tmp/testssl/all.json --file /tmp/testssl/targets > /tmp/testssl/out.txt 2>&1; echo rc=$?"
-    )
-    assert "rc=" in result.stdout, result.stdout + result.stderr
-    findings: dict[int, list[dict]] = {port: [] for port in ports}
-    entries = json.loads(client.check_output("cat /tmp/testssl/all.json"))
-    tested = {int(entry["port"]) for entry in entries if str(entry.get("port", "")).isdigit()}
-    assert tested >= set(ports), (
-        f"testssl did not report on {set(ports) - tested}:\n{client.check_output('tail -40 /tmp/testssl/out.txt')}"
-    )
-    for entry in entries:
-        port = int(entry["port"]) if str(entry.get("port", "")).isdigit() else 0
-        if port in findings and entry.get("severity") in ("MEDIUM", "HIGH", "CRITICAL"):
-            findings[port].append(entry)
+    commands = []
+    for port in ports:
+        starttls = f"-t {STARTTLS[port]} " if port in STARTTLS else ""
+        commands.append(
+            f"testssl --quiet --color 0 --warnings off -p -s -P --ip one {starttls}"
+            f"--jsonfile /tmp/testssl/{port}.json {target}:{port} > /tmp/testssl/{port}.txt 2>&1 &"
+        )
+    client.run_expect([0], "rm -rf /tmp/testssl && mkdir -p /tmp/testssl")
+    client.run_expect([0], f"cd /tmp/testssl && {' '.join(commands)} wait")
+    findings: dict[int, list[dict]] = {}
+    for port in ports:
+        text = client.run(f"cat /tmp/testssl/{port}.json").stdout
+        try:
+            entries = json.loads(text)
+        except ValueError:
+            raise AssertionError(
+                f"testssl wrote no JSON for port {port}:\n{text[:2000]}\n"
+                + client.run(f"tail -30 /tmp/testssl/{port}.txt").stdout
+            ) from None
+        assert any(str(entry.get("port")) == str(port) for entry in entries), (port, entries[:3])
+        findings[port] = [entry for entry in entries if entry.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
     return findings
