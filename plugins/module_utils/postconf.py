@@ -105,7 +105,11 @@ def validate_params(desired: Mapping[str, str], merged: Mapping[str, str], allow
                 validate_restrictions(name, expanded, classes)
             elif name in CIDR_PARAMS:
                 validate_cidr_list(name, expanded)
-        return validate_relay(merged, allow_open_relay=allow_open_relay)
+        return validate_relay(
+            merged,
+            allow_open_relay=allow_open_relay,
+            hint="to run an open relay on purpose, set allow_open_relay: true",
+        )
     except PostfixValidationError as exc:
         raise PostconfError(str(exc)) from exc
 

@@ -339,6 +339,7 @@ def validate_relay(
     services: Iterable[MasterService] = (),
     allow_open_relay: bool = False,
     read_table: Callable[[str, str], str | None] | None = None,
+    hint: str = OPT_IN_HINT,
 ) -> list[str]:
     """Raise PostfixValidationError for an open relay unless *allow_open_relay*; return the findings."""
     findings = relay_findings(main, services, read_table)
@@ -347,6 +348,6 @@ def validate_relay(
             "open relay refused:\n  - "
             + "\n  - ".join(findings)
             + "\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, "
-            "defer) before any entry that permits every client; " + OPT_IN_HINT
+            "defer) before any entry that permits every client; " + hint
         )
     return findings

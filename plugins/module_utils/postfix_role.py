@@ -74,6 +74,13 @@ _SSL_OPTION_RE = re.compile(r"[A-Z0-9_]+|0x[0-9a-fA-F]+")
 RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
 _FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z")
+#: Names a table of postfix_maps must not take: Postfix's own files, the role's own tables and fragments.
+RESERVED_NAMES = frozenset(
+    {"main.cf", "master.cf", "dynamicmaps.cf", "postfix-files", "makedefs.out", "main.cf.proto", "master.cf.proto",
+     "header_checks", "body_checks", "sender_relayhost", "postmaster.d", "sasl"}
+)  # fmt: skip
+RESERVED_SUFFIXES = (".db", ".lmdb", ".cdb", ".json", ".postmaster-previous", ".proto", ".cf")
+_ENTRY_PREFIX_RE = re.compile(r"^table entry 0( \(.*?\))?: ", re.DOTALL)
 _MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 _RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 _SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+\Z")
@@ -315,6 +322,12 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
         if not isinstance(name, str) or not _MAP_NAME_RE.match(name):
             errors.append(f"{path}.name: must be a plain file name (letters, digits, _ . -), got {name!r}")
             continue
+        if name in RESERVED_NAMES or name.startswith(".") or name.endswith(RESERVED_SUFFIXES):
+            errors.append(
+                f"{path}.name: {name!r} is one of Postfix's own files, a compiled table or a hidden file; "
+                "give the table a name of its own"
+            )
+            continue
         if name in seen:
             errors.append(f"{path}.name: '{name}' is also the name of {seen[name]}")
             continue
@@ -323,16 +336,27 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
         if table_type not in MAP_TYPES:
             errors.append(f"{path}.type: must be one of {', '.join(MAP_TYPES)}, got {table_type!r}")
             continue
+        renderer = (lambda p, t=table_type: render_pattern_table(p, t)) if table_type in PATTERN_TYPES else render_table
         pairs = []
+        bad_entry = False
         for index, entry in enumerate(item.get("entries") or []):
             where = f"{path}.entries[{index}]"
             if not isinstance(entry, Mapping) or set(entry) != {"key", "value"}:
                 errors.append(f"{where}: must have exactly the keys key and value, got {entry!r}")
                 continue
-            pairs.append([entry["key"], entry["value"]])
+            pair = [entry["key"], entry["value"]]
+            try:
+                renderer([pair])
+            except PostfixSyntaxError as exc:
+                # "table entry 0 (key): ..." of the one-entry table becomes the entry's own path.
+                errors.append(f"{where}: {_ENTRY_PREFIX_RE.sub('', str(exc))}")
+                bad_entry = True
+                continue
+            pairs.append(pair)
         if not isinstance(item.get("entries", []), (list, tuple)):
             errors.append(f"{path}.entries: expected a list of key/value entries")
-        renderer = (lambda p, t=table_type: render_pattern_table(p, t)) if table_type in PATTERN_TYPES else render_table
+        if bad_entry:
+            continue
         text = _attempt(errors, renderer, pairs, name=path)
         if text is None:
             continue
@@ -381,6 +405,8 @@ def _check_aliases(c: Checked, errors: list[str]) -> None:
     aliases = _dict(c.settings, "postfix_aliases", errors)
     root = c["postfix_root_alias"]
     if root:
+        if _attempt(errors, render_aliases, {"root": root}, name="postfix_root_alias") is None:
+            return
         aliases["root"] = root
     if _attempt(errors, render_aliases, aliases, name="postfix_aliases") is not None:
         c.aliases = aliases

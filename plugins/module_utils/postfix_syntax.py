@@ -199,11 +199,16 @@ def render_aliases(aliases: Any) -> str:
         items = targets if isinstance(targets, (list, tuple)) else [targets]
         if not items or any(not isinstance(item, str) or not item.strip() for item in items):
             raise PostfixSyntaxError(f"alias {name}: targets must be non-empty strings, got {targets!r}")
-        try:
-            rendered = render_value(list(items))
-        except PostfixSyntaxError as exc:
-            raise PostfixSyntaxError(f"alias {name}: {exc}") from None
-        lines.append(f"{name}: {rendered}\n")
+        rendered_items = []
+        for item in items:
+            target = item.strip()
+            if _CONTROL_RE.search(target) or '"' in target or "," in target:
+                raise PostfixSyntaxError(
+                    f"alias {name}: target {item!r} contains a line break, a control character, a comma or a quote"
+                )
+            # A command or file with spaces is one target only in double quotes (aliases(5)).
+            rendered_items.append(f'"{target}"' if any(ch.isspace() for ch in target) else target)
+        lines.append(f"{name}: {', '.join(rendered_items)}\n")
     return "".join(lines)
 
 

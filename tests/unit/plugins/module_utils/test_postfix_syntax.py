@@ -331,11 +331,17 @@ def test_render_aliases():
     assert render_aliases({"root": ["alice", "bob@example.org"], "postmaster": "root"}) == (
         "postmaster: root\nroot: alice, bob@example.org\n"
     )
+    # A command with spaces is one target only in double quotes.
+    assert render_aliases({"list": ["|/usr/bin/handler --list x", "/var/log/list.mbox"]}) == (
+        'list: "|/usr/bin/handler --list x", /var/log/list.mbox\n'
+    )
     for aliases, message in (
         ({"a b": "root"}, "alias name 'a b'"),
         ({"a:": "root"}, "alias name 'a:'"),
         ({"a": ""}, "alias a: targets must be non-empty strings"),
-        ({"a": "x\ny"}, "alias a: value 'x\\ny' contains a line break"),
+        ({"a": "x\ny"}, "alias a: target 'x\\ny' contains a line break, a control character, a comma or a quote"),
+        ({"a": "|/bin/sh -c 'x', evil"}, "alias a: target \"|/bin/sh -c 'x', evil\" contains a line break"),
+        ({"a": ['|"/bin/x"']}, "alias a: target '|\"/bin/x\"' contains"),
         (["a"], "aliases must be a mapping"),
     ):
         with pytest.raises(PostfixSyntaxError, match=re.escape(message)):
