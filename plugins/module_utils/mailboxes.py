@@ -25,6 +25,9 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validat
     validate_addresses,
     validate_domain,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
+    kind as value_kind,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import render_table
 
 QUOTA_RE = re.compile(r"^[0-9]+[BKMGT%]?\Z")
@@ -39,7 +42,7 @@ def _items(value: Any, path: str, errors: list[str]) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
-        errors.append(f"{path}: expected a list, got {type(value).__name__}")
+        errors.append(f"{path}: expected a list, got {value_kind(value)}")
         return []
     return list(value)
 
@@ -47,7 +50,7 @@ def _items(value: Any, path: str, errors: list[str]) -> list[Any]:
 def _mapping(value: Any, path: str, errors: list[str]) -> Mapping[str, Any] | None:
     if isinstance(value, Mapping):
         return value
-    errors.append(f"{path}: expected a dictionary, got {type(value).__name__ if value is not None else 'null'}")
+    errors.append(f"{path}: expected a dictionary, got {value_kind(value)}")
     return None
 
 
@@ -66,7 +69,7 @@ def _address(entry: Mapping[str, Any], path: str, domain: str, errors: list[str]
         if isinstance(local, int) and not isinstance(local, bool):
             local = str(local)  # a YAML local part such as 1234
         if not isinstance(local, str):
-            errors.append(f"{path}.name: expected a local part string, got {type(local).__name__}")
+            errors.append(f"{path}.name: expected a local part string, got {value_kind(local)}")
             return None
         return validate_address(f"{local}@{domain}", f"{path}.name").lower()
     except MailValidationError as exc:
@@ -111,7 +114,7 @@ def _secret_problem(user: Mapping[str, Any]) -> str:
     password = user.get("password")
     if password is not None:
         if isinstance(password, bool) or not isinstance(password, (str, int)):
-            return f"password: must be a string, got {type(password).__name__} (the value is not shown)"
+            return f"password: must be a string, got {value_kind(password)} (the value is not shown)"
         text = str(password)
         if not text:
             return "password: must not be empty"
@@ -120,7 +123,7 @@ def _secret_problem(user: Mapping[str, Any]) -> str:
     hashed = user.get("hash")
     if hashed is not None:
         if not isinstance(hashed, str):
-            return f"hash: must be a string such as {{SHA512-CRYPT}}$6$..., got {type(hashed).__name__}"
+            return f"hash: must be a string such as {{SHA512-CRYPT}}$6$..., got {value_kind(hashed)}"
         if not hashed.startswith("{") or "}" not in hashed or any(ch in hashed for ch in ":\n\r\0 \t"):
             return (
                 "hash: must look like {SCHEME}value, without ':', whitespace or a line break (the value is not shown)"
@@ -133,7 +136,7 @@ def _quota(value: Any, path: str, errors: list[str]) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        errors.append(f"{path}: must be a size such as 512M, 10G or 0 (unlimited), got {type(value).__name__}")
+        errors.append(f"{path}: must be a size such as 512M, 10G or 0 (unlimited), got {value_kind(value)}")
         return ""
     quota = str(value)
     if quota and not QUOTA_RE.match(quota):

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import kind
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     apply_insert,
@@ -152,7 +153,7 @@ def _list(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[Any
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        errors.append(f"{name}: expected a list, got {type(value).__name__}")
+        errors.append(f"{name}: expected a list, got {kind(value)}")
         return []
     return list(value)
 
@@ -162,7 +163,7 @@ def _dict(settings: Mapping[str, Any], name: str, errors: list[str]) -> dict[str
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        errors.append(f"{name}: expected a dictionary, got {type(value).__name__}")
+        errors.append(f"{name}: expected a dictionary, got {kind(value)}")
         return {}
     return dict(value)
 
@@ -175,7 +176,7 @@ def _entries(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[
         if isinstance(item, Mapping):
             result.append((path, item))
         else:
-            errors.append(f"{path}: expected a dictionary, got {type(item).__name__}")
+            errors.append(f"{path}: expected a dictionary, got {kind(item)}")
     return result
 
 
@@ -632,9 +633,7 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
 def check(settings: Mapping[str, Any]) -> Checked:
     """Check every variable the role uses; raise PostfixRoleError listing all problems."""
     if not isinstance(settings, Mapping):
-        raise PostfixRoleError(
-            f"the settings must be a mapping of variable names to values, got {type(settings).__name__}"
-        )
+        raise PostfixRoleError(f"the settings must be a mapping of variable names to values, got {kind(settings)}")
     missing = [name for name in REQUIRED if name not in settings]
     if missing:
         raise PostfixRoleError(f"the settings lack {', '.join(missing)}")

@@ -50,8 +50,10 @@ EXPECTED = {
     "saslauthd-socket-dir": "saslauthd_socket_dir must be an absolute directory below /var/spool/postfix or /run",
     "fragment-dash-o-open-relay": "master.cf service 2525/inet (main.cf with its -o overrides) would relay mail for "
     "anyone: smtpd_relay_restrictions lets every client through at entry 1: 'static:OK'",
+    # (Its recipient list is overridden too: main.cf's ends in reject_unauth_destination, which would stop relaying.)
     "postconf-dollar-open-relay": "main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client "
-    "through at entry 1: 'permit' permits every client",
+    "through at entry 1: 'permit' permits every client, and smtpd_recipient_restrictions lets every client through "
+    "at entry 1: 'permit' permits every client",
 }
 
 

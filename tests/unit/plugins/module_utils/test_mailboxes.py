@@ -579,3 +579,13 @@ def test_scale_10000_users_in_10_domains():
         "password": "pw1",
     }
     assert sum("hash" in e for e in entries) == 5_000
+
+
+def test_a_lazy_list_from_ansible_is_called_a_list():
+    """ansible-core 2.19 hands filters subclasses such as _AnsibleLazyTemplateList."""
+
+    class _AnsibleLazyTemplateList(list):
+        pass
+
+    message = error_of([{"name": "a.org", "users": [{"name": "x", "password": _AnsibleLazyTemplateList(["s"])}]}])
+    assert message == "mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)"
