@@ -353,67 +353,326 @@ def cases(tmp: Path) -> list[tuple[str, object, type[Exception], str]]:
 
 #: The exact error of every row (``{tmp}``: the scratch directory of the module rows).
 EXPECTED = {
-    'map-value-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: value 'REJECT\\n0.0.0.0/0 OK' contains a line break",
-    'map-key-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: key 'a\\n0.0.0.0/0' is empty, contains whitespace or starts with '#'",
-    'map-key-comment': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: key '#x' is empty, contains whitespace or starts with '#'",
-    'header-check-action-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_header_checks[0].action: contains a line break ('OK\\n/./ DISCARD')",
-    'header-check-pattern-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_body_checks[0]: pattern 'x\\n/./' contains a line break",
-    'alias-key-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_aliases: alias name 'root\\nevil' is empty or contains whitespace, ':', ',' or a quote",
-    'alias-pipe-with-comma': "postfix_role_tables: invalid postfix role variables:\n- postfix_aliases: alias list: target '|/usr/bin/x a, root' contains a line break, a control character, a comma or a quote",
-    'root-alias-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_root_alias: alias root: target 'alice\\nevil: |/bin/sh' contains a line break, a control character, a comma or a quote",
-    'relay-password-newline': 'postfix_role_tables: invalid postfix role variables:\n- postfix_relay_credentials[0].password: contains a line break',
-    'relayhost-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_relayhost must look like host, [host] or [host]:port (got '[smtp.example.net]\\nrelayhost = evil')",
-    'sender-relayhost-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_sender_dependent_relayhosts[0].sender: contains a line break ('@example.org\\n@x')",
-    'main-extra-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_main_extra: parameter smtpd_banner: value 'x\\nmynetworks = 0.0.0.0/0' contains a line break",
-    'main-extra-bad-name': "postfix_role_tables: invalid postfix role variables:\n- postfix_main_extra: parameter 'a\\nb': not a valid parameter name",
-    'myhostname-newline': "postfix_role_tables: invalid postfix role variables:\n- postfix_myhostname must be a fully qualified domain name such as mail.example.com (got 'mail.example.com\\nmynetworks=0.0.0.0/0'); set it, or give the host an FQDN",
-    'rbl-zone-with-space': "postfix_role_tables: invalid postfix role variables:\n- postfix_rbl_zones[0]: 'zen.spamhaus.org permit' is not a DNS list zone",
-    'restriction-unknown': "postfix_role_tables: invalid postfix role variables:\n- parameter postfix_client_restrictions: unknown restriction 'permit_everyone'",
-    'strip-received-space': "postfix_role_tables: invalid postfix role variables:\n- postfix_strip_received_networks[0]: '10. /./' is not an address prefix",
-    'tls-protocol-bogus': "postfix_role_tables: invalid postfix role variables:\n- postfix_tls_protocols: 'SSLv9' is not a protocol (SSLv2, SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, each optionally with !, >= or <=)",
-    'tls-exclude-with-space': "postfix_role_tables: invalid postfix role variables:\n- postfix_tls_exclude_ciphers[0]: 'aNULL eNULL' is not one word such as aNULL",
-    'map-name-main-cf': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: 'main.cf' is one of Postfix's own files, a compiled table or a hidden file; give the table a name of its own",
-    'map-name-dotdot': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: '..' is one of Postfix's own files, a compiled table or a hidden file; give the table a name of its own",
-    'map-name-path': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: must be a plain file name (letters, digits, _ . -), got '../../etc/passwd'",
-    'map-name-compiled': "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: 'aliases.db' is one of Postfix's own files, a compiled table or a hidden file; give the table a name of its own",
-    'relay-permit': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'permit\' permits every client, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'relay-warn-if-reject': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions only logs its reject_unauth_destination (warn_if_reject) and ends without a decision, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'relay-static-ok': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'check_client_access static:OK\': static:OK answers \'OK\' for every key, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'relay-catch-all-cidr': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'check_client_access cidr:/etc/postfix/clients\': cidr:/etc/postfix/clients answers \'OK\' for every client, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'relay-class-permit': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: restriction class \'anyone\' lets every client through at entry 1: \'permit\' permits every client, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'mynetworks-everything': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted), and smtpd_recipient_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'mynetworks-halves': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 covers every IPv4 address, so every client is trusted\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 covers every IPv4 address, so every client is trusted), and smtpd_recipient_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 covers every IPv4 address, so every client is trusted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'mynetworks-ipv6-everything': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: [::]/0 covers every IPv6 address, so every client is trusted\n  - postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: [::]/0 covers every IPv6 address, so every client is trusted), and smtpd_recipient_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: [::]/0 covers every IPv6 address, so every client is trusted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'dash-o-split': "postfix_role_tables: invalid postfix role variables:\n- postfix_submission_options.syslog_name: the value 'x -o smtpd_relay_restrictions=permit' contains whitespace",
-    'dash-o-open-relay': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_smtps_options: master.cf service smtps/inet would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'static:OK\': static:OK answers \'OK\' for every key, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'dash-o-bad-restriction': "postfix_role_tables: invalid postfix role variables:\n- postfix_submission_options: -o parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'",
-    'master-hash-name': "postfix_role_tables: invalid postfix role variables:\n- postfix_master_extra[0]: master.cf service '#2525': a service name must not contain '#' (master.cf would read the line as a comment, and its arguments as the previous service's)",
-    'master-control-char': "postfix_role_tables: invalid postfix role variables:\n- postfix_master_extra[0]: master.cf service 2525/inet: invalid argument 'a=b\\x1bc' (empty, or with a control character)",
-    'master-attached-dash-o': 'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow_open_relay is false):\n  - postfix_master_extra[0]: -o parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted\n  - postfix_master_extra[0]: master.cf service 2525/inet would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted), and smtpd_recipient_restrictions lets every client through at entry 1: \'permit_mynetworks\' permits every client (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'allow-open-relay-not-bool': "postfix_role_tables: invalid postfix role variables:\n- postfix_allow_open_relay: must be true or false, got 'yes'",
-    'password-newline': 'virtual_mailboxes: mailboxes_domains[0].users[0].password: contains a line break or NUL (the value is not shown)',
-    'password-list': 'virtual_mailboxes: mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)',
-    'quota-newline': "virtual_mailboxes: mailboxes_domains[0].users[0].quota: '10G\\nx' is not a size such as 512M, 10G or 0 (unlimited)",
-    'hash-with-colon': "virtual_mailboxes: mailboxes_domains[0].users[0].hash: must look like {SCHEME}value, without ':', whitespace or a line break (the value is not shown)",
-    'user-name-path': "virtual_mailboxes: mailboxes_domains[0].users[0].name: '../../etc@example.org' is not a valid mail address: '/' is not allowed in the local part (it becomes a directory name)",
-    'domain-dotdot': "virtual_mailboxes: mailboxes_domains[0].name: '..' is not a valid domain name: remove the trailing dot",
-    'alias-target-newline': "virtual_mailboxes: mailboxes_domains[0].aliases[0].to[0]: 'a@example.org\\nroot' is not a valid mail address: domain 'example.org\\nroot': label 'org\\nroot' may contain only letters, digits and hyphens; mailboxes_domains[0].aliases[0].to: info@example.org needs at least one target",
+    'map-value-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: value'
+        " 'REJECT\\n0.0.0.0/0 OK' contains a line break"
+    ),
+    'map-key-newline': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: key '"
+        "a\\n0.0.0.0/0' is empty, contains whitespace or starts with '#'"
+    ),
+    'map-key-comment': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].entries[0]: key '"
+        "#x' is empty, contains whitespace or starts with '#'"
+    ),
+    'header-check-action-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_header_checks[0].action: '
+        "contains a line break ('OK\\n/./ DISCARD')"
+    ),
+    'header-check-pattern-newline': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_body_checks[0]: pattern '"
+        "x\\n/./' contains a line break"
+    ),
+    'alias-key-newline': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_aliases: alias name 'root"
+        "\\nevil' is empty or contains whitespace, ':', ',' or a quote"
+    ),
+    'alias-pipe-with-comma': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_aliases: alias list: targ'
+        "et '|/usr/bin/x a, root' contains a line break, a control character, a comma or a quote"
+    ),
+    'root-alias-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_root_alias: alias root: t'
+        "arget 'alice\\nevil: |/bin/sh' contains a line break, a control character, a comma or a q"
+        'uote'
+    ),
+    'relay-password-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_relay_credentials[0].pass'
+        'word: contains a line break'
+    ),
+    'relayhost-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_relayhost must look like '
+        "host, [host] or [host]:port (got '[smtp.example.net]\\nrelayhost = evil')"
+    ),
+    'sender-relayhost-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_sender_dependent_relayhos'
+        "ts[0].sender: contains a line break ('@example.org\\n@x')"
+    ),
+    'main-extra-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_main_extra: parameter smt'
+        "pd_banner: value 'x\\nmynetworks = 0.0.0.0/0' contains a line break"
+    ),
+    'main-extra-bad-name': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_main_extra: parameter 'a\\"
+        "nb': not a valid parameter name"
+    ),
+    'myhostname-newline': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_myhostname must be a full'
+        "y qualified domain name such as mail.example.com (got 'mail.example.com\\nmynetworks=0.0."
+        "0.0/0'); set it, or give the host an FQDN"
+    ),
+    'rbl-zone-with-space': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_rbl_zones[0]: 'zen.spamha"
+        "us.org permit' is not a DNS list zone"
+    ),
+    'restriction-unknown': (
+        'postfix_role_tables: invalid postfix role variables:\n- parameter postfix_client_restrict'
+        "ions: unknown restriction 'permit_everyone'"
+    ),
+    'strip-received-space': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_strip_received_networks[0'
+        "]: '10. /./' is not an address prefix"
+    ),
+    'tls-protocol-bogus': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_tls_protocols: 'SSLv9' is"
+        ' not a protocol (SSLv2, SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, each optionally with !,'
+        ' >= or <=)'
+    ),
+    'tls-exclude-with-space': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_tls_exclude_ciphers[0]: '"
+        "aNULL eNULL' is not one word such as aNULL"
+    ),
+    'map-name-main-cf': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: 'main.cf' i"
+        "s one of Postfix's own files, a compiled table or a hidden file; give the table a name o"
+        'f its own'
+    ),
+    'map-name-dotdot': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: '..' is one"
+        " of Postfix's own files, a compiled table or a hidden file; give the table a name of its"
+        ' own'
+    ),
+    'map-name-path': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: must be a p'
+        "lain file name (letters, digits, _ . -), got '../../etc/passwd'"
+    ),
+    'map-name-compiled': (
+        "postfix_role_tables: invalid postfix role variables:\n- postfix_maps[0].name: 'aliases.db"
+        "' is one of Postfix's own files, a compiled table or a hidden file; give the table a nam"
+        'e of its own'
+    ),
+    'relay-permit': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions'
+        ': main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client throug'
+        "h at entry 1: 'permit' permits every client, and smtpd_recipient_restrictions ends witho"
+        'ut rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_desti'
+        'nation (or defer_unauth_destination, reject, defer) before any entry that permits every '
+        'client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postf'
+        'ix role (in a fragment: "allow_open_relay": true)'
+    ),
+    'relay-warn-if-reject': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions'
+        ': main.cf would relay mail for anyone: smtpd_relay_restrictions only logs its reject_una'
+        'uth_destination (warn_if_reject) and ends without a decision, and smtpd_recipient_restri'
+        'ctions ends without rejecting unauthorized destinations\n  Relaying must be stopped by re'
+        'ject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry th'
+        'at permits every client; to run an open relay on purpose, set postfix_allow_open_relay: '
+        'true in the postfix role (in a fragment: "allow_open_relay": true)'
+    ),
+    'relay-static-ok': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions'
+        ': main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client throug'
+        "h at entry 1: 'check_client_access static:OK': static:OK answers 'OK' for every key, and"
+        ' smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relayin'
+        'g must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, def'
+        'er) before any entry that permits every client; to run an open relay on purpose, set pos'
+        'tfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true'
+        ')'
+    ),
+    'relay-catch-all-cidr': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions'
+        ': main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client throug'
+        "h at entry 1: 'check_client_access cidr:/etc/postfix/clients': cidr:/etc/postfix/clients"
+        " answers 'OK' for every client, and smtpd_recipient_restrictions ends without rejecting "
+        'unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or de'
+        'fer_unauth_destination, reject, defer) before any entry that permits every client; to ru'
+        'n an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a'
+        ' fragment: "allow_open_relay": true)'
+    ),
+    'relay-class-permit': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_relay_restrictions and postfix_recipient_restrictions'
+        ': main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client throug'
+        "h at entry 1: restriction class 'anyone' lets every client through at entry 1: 'permit' "
+        'permits every client, and smtpd_recipient_restrictions ends without rejecting unauthoriz'
+        'ed destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth'
+        '_destination, reject, defer) before any entry that permits every client; to run an open '
+        'relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment:'
+        ' "allow_open_relay": true)'
+    ),
+    'mynetworks-everything': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: 0.0.0.0/0 covers ev'
+        'ery IPv4 address, so every client is trusted\n  - postfix_relay_restrictions and postfix_'
+        'recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions le'
+        "ts every client through at entry 1: 'permit_mynetworks' permits every client (parameter "
+        'mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted), and smtpd_'
+        "recipient_restrictions lets every client through at entry 1: 'permit_mynetworks' permits"
+        ' every client (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every clien'
+        't is trusted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_d'
+        'estination, reject, defer) before any entry that permits every client; to run an open re'
+        'lay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "'
+        'allow_open_relay": true)'
+    ),
+    'mynetworks-halves': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: 0.0.0.0/1, 128.0.0.'
+        '0/1 covers every IPv4 address, so every client is trusted\n  - postfix_relay_restrictions'
+        ' and postfix_recipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_re'
+        "strictions lets every client through at entry 1: 'permit_mynetworks' permits every clien"
+        't (parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 covers every IPv4 address, so every clie'
+        "nt is trusted), and smtpd_recipient_restrictions lets every client through at entry 1: '"
+        "permit_mynetworks' permits every client (parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 co"
+        'vers every IPv4 address, so every client is trusted)\n  Relaying must be stopped by rejec'
+        't_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that '
+        'permits every client; to run an open relay on purpose, set postfix_allow_open_relay: tru'
+        'e in the postfix role (in a fragment: "allow_open_relay": true)'
+    ),
+    'mynetworks-ipv6-everything': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_mynetworks: parameter mynetworks: [::]/0 covers every'
+        ' IPv6 address, so every client is trusted\n  - postfix_relay_restrictions and postfix_rec'
+        'ipient_restrictions: main.cf would relay mail for anyone: smtpd_relay_restrictions lets '
+        "every client through at entry 1: 'permit_mynetworks' permits every client (parameter myn"
+        'etworks: [::]/0 covers every IPv6 address, so every client is trusted), and smtpd_recipi'
+        "ent_restrictions lets every client through at entry 1: 'permit_mynetworks' permits every"
+        ' client (parameter mynetworks: [::]/0 covers every IPv6 address, so every client is trus'
+        'ted)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destinatio'
+        'n, reject, defer) before any entry that permits every client; to run an open relay on pu'
+        'rpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_ope'
+        'n_relay": true)'
+    ),
+    'dash-o-split': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_submission_options.syslog'
+        "_name: the value 'x -o smtpd_relay_restrictions=permit' contains whitespace"
+    ),
+    'dash-o-open-relay': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_smtps_options: master.cf service smtps/inet would rel'
+        "ay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: 'stat"
+        "ic:OK': static:OK answers 'OK' for every key, and smtpd_recipient_restrictions ends with"
+        'out rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_dest'
+        'ination (or defer_unauth_destination, reject, defer) before any entry that permits every'
+        ' client; to run an open relay on purpose, set postfix_allow_open_relay: true in the post'
+        'fix role (in a fragment: "allow_open_relay": true)'
+    ),
+    'dash-o-bad-restriction': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_submission_options: -o pa'
+        "rameter smtpd_client_restrictions: unknown restriction 'permit_bogus'"
+    ),
+    'master-hash-name': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_master_extra[0]: master.c'
+        "f service '#2525': a service name must not contain '#' (master.cf would read the line as"
+        " a comment, and its arguments as the previous service's)"
+    ),
+    'master-control-char': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_master_extra[0]: master.c'
+        "f service 2525/inet: invalid argument 'a=b\\x1bc' (empty, or with a control character)"
+    ),
+    'master-attached-dash-o': (
+        'postfix_role_tables: invalid postfix role variables:\n- open relay refused (postfix_allow'
+        '_open_relay is false):\n  - postfix_master_extra[0]: -o parameter mynetworks: 0.0.0.0/0 c'
+        'overs every IPv4 address, so every client is trusted\n  - postfix_master_extra[0]: master'
+        '.cf service 2525/inet would relay mail for anyone: smtpd_relay_restrictions lets every c'
+        "lient through at entry 1: 'permit_mynetworks' permits every client (parameter mynetworks"
+        ': 0.0.0.0/0 covers every IPv4 address, so every client is trusted), and smtpd_recipient_'
+        "restrictions lets every client through at entry 1: 'permit_mynetworks' permits every cli"
+        'ent (parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trust'
+        'ed)\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination'
+        ', reject, defer) before any entry that permits every client; to run an open relay on pur'
+        'pose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open'
+        '_relay": true)'
+    ),
+    'allow-open-relay-not-bool': (
+        'postfix_role_tables: invalid postfix role variables:\n- postfix_allow_open_relay: must be'
+        " true or false, got 'yes'"
+    ),
+    'password-newline': (
+        'virtual_mailboxes: mailboxes_domains[0].users[0].password: contains a line break or NUL '
+        '(the value is not shown)'
+    ),
+    'password-list': (
+        'virtual_mailboxes: mailboxes_domains[0].users[0].password: must be a string, got list (t'
+        'he value is not shown)'
+    ),
+    'quota-newline': (
+        "virtual_mailboxes: mailboxes_domains[0].users[0].quota: '10G\\nx' is not a size such as 5"
+        '12M, 10G or 0 (unlimited)'
+    ),
+    'hash-with-colon': (
+        'virtual_mailboxes: mailboxes_domains[0].users[0].hash: must look like {SCHEME}value, wit'
+        "hout ':', whitespace or a line break (the value is not shown)"
+    ),
+    'user-name-path': (
+        "virtual_mailboxes: mailboxes_domains[0].users[0].name: '../../etc@example.org' is not a "
+        "valid mail address: '/' is not allowed in the local part (it becomes a directory name)"
+    ),
+    'domain-dotdot': (
+        "virtual_mailboxes: mailboxes_domains[0].name: '..' is not a valid domain name: remove th"
+        'e trailing dot'
+    ),
+    'alias-target-newline': (
+        "virtual_mailboxes: mailboxes_domains[0].aliases[0].to[0]: 'a@example.org\\nroot' is not a"
+        " valid mail address: domain 'example.org\\nroot': label 'org\\nroot' may contain only lett"
+        'ers, digits and hyphens; mailboxes_domains[0].aliases[0].to: info@example.org needs at l'
+        'east one target'
+    ),
     'fragment-name-path': 'fragments: fragment ../../main.cf: file name must look like NN-name.json',
     'fragment-value-newline': 'fragments: fragment 50-evil.json: main.smtpd_banner: value contains a line break',
-    'fragment-hash-service': "fragments: fragment 50-evil.json: master[0]: master.cf service '#x': a service name must not contain '#' (master.cf would read the line as a comment, and its arguments as the previous service's)",
-    'fragment-dash-o-open-relay': 'invalid Postfix configuration:\n- open relay refused:\n  - master.cf service 2525/inet (main.cf with its -o overrides) would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: \'static:OK\': static:OK answers \'OK\' for every key, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
-    'fragment-open-relay': 'invalid Postfix configuration:\n- open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions only logs its reject_unauth_destination (warn_if_reject) and ends without a decision, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)',
+    'fragment-hash-service': (
+        "fragments: fragment 50-evil.json: master[0]: master.cf service '#x': a service name must"
+        " not contain '#' (master.cf would read the line as a comment, and its arguments as the p"
+        "revious service's)"
+    ),
+    'fragment-dash-o-open-relay': (
+        'invalid Postfix configuration:\n- open relay refused:\n  - master.cf service 2525/inet (ma'
+        'in.cf with its -o overrides) would relay mail for anyone: smtpd_relay_restrictions lets '
+        "every client through at entry 1: 'static:OK': static:OK answers 'OK' for every key, and "
+        'smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying'
+        ' must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defe'
+        'r) before any entry that permits every client; to run an open relay on purpose, set post'
+        'fix_allow_open_relay: true in the postfix role (in a fragment: "allow_open_relay": true)'
+    ),
+    'fragment-open-relay': (
+        'invalid Postfix configuration:\n- open relay refused:\n  - main.cf would relay mail for an'
+        'yone: smtpd_relay_restrictions only logs its reject_unauth_destination (warn_if_reject) '
+        'and ends without a decision, and smtpd_recipient_restrictions ends without rejecting una'
+        'uthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer'
+        '_unauth_destination, reject, defer) before any entry that permits every client; to run a'
+        'n open relay on purpose, set postfix_allow_open_relay: true in the postfix role (in a fr'
+        'agment: "allow_open_relay": true)'
+    ),
     'table-main-cf': "tables[0].path: main.cf is one of Postfix's own files or a compiled table",
-    'table-outside': 'tables[0].path: /etc/shadow is not directly in {tmp}/postfix (nor /etc/aliases with aliases)',
-    'postconf-dollar-open-relay': "open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client through at entry 1: 'permit' permits every client, and smtpd_recipient_restrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any entry that permits every client; to run an open relay on purpose, set allow_open_relay: true",
+    'table-outside': (
+        'tables[0].path: /etc/shadow is not directly in {tmp}/postfix (nor /etc/aliases with alia'
+        'ses)'
+    ),
+    'postconf-dollar-open-relay': (
+        'open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions le'
+        "ts every client through at entry 1: 'permit' permits every client, and smtpd_recipient_r"
+        'estrictions ends without rejecting unauthorized destinations\n  Relaying must be stopped '
+        'by reject_unauth_destination (or defer_unauth_destination, reject, defer) before any ent'
+        'ry that permits every client; to run an open relay on purpose, set allow_open_relay: tru'
+        'e'
+    ),
     'postconf-newline': "parameter smtpd_banner: value 'x\\nmynetworks = 0.0.0.0/0' contains a line break",
     'maildir-world-writable': 'mode 0777 lets every user of the host write the Maildir; use 0700 (or 0750)',
     'maildir-relative': "path '../etc' must be absolute",
     'purge-domain-path': "purge_domains: '../../home' is not a domain name",
     'passwd-user-colon': "user name 'a:0:0::/root:/bin/sh' is empty or contains ':' or whitespace",
     'passwd-password-newline': 'user a@example.org: the password is empty or contains a newline',
-    'spf-setting-newline': "policyd_spf_settings: policyd_spf_helo_whitelist[0]: 'a.example\\nx' is not a fully qualified domain name",
-    'certificate-dir-newline': "tls_certificate_args: certificate_dir: '/etc/ssl\\n/x' contains a newline or another control character",
+    'spf-setting-newline': (
+        "policyd_spf_settings: policyd_spf_helo_whitelist[0]: 'a.example\\nx' is not a fully quali"
+        'fied domain name'
+    ),
+    'certificate-dir-newline': (
+        "tls_certificate_args: certificate_dir: '/etc/ssl\\n/x' contains a newline or another cont"
+        'rol character'
+    ),
 }  # fmt: skip
 
 
