@@ -148,7 +148,8 @@ def _cidr_catch_all(text: str) -> str | None:
 _PATTERN_LINE_RE = re.compile(r"^(?P<neg>!?)/(?P<body>(?:[^/\\]|\\.)*)/(?P<flags>[A-Za-z]*)\s+(?P<action>.*)\Z")
 
 
-def _pattern_catch_all(text: str, kind: str, table_type: str) -> str | None:
+def _pattern_catch_all(text: str, kind: str) -> str | None:
+    """The action of the first unconditional pattern that matches every key of *kind* an outsider sends."""
     depth = 0
     for line in text.splitlines():
         stripped = line.strip()
@@ -173,7 +174,6 @@ def _pattern_catch_all(text: str, kind: str, table_type: str) -> str | None:
             continue
         if all(pattern.search(probe) for probe in _PROBES[kind]):
             return match.group("action")
-    del table_type
     return None
 
 
@@ -182,7 +182,7 @@ def table_catch_all(table_type: str, text: str, kind: str = "address") -> str | 
     if table_type == "cidr":
         return _cidr_catch_all(text)
     if table_type in ("regexp", "pcre"):
-        return _pattern_catch_all(text, kind, table_type)
+        return _pattern_catch_all(text, kind)
     return None
 
 
