@@ -170,12 +170,14 @@ def test_tls12_is_accepted_on_993(server_ip):
 
 @pytest.mark.parametrize("port", [993, 995])
 def test_dovecot_refuses_weak_tls(server_ip, port):
-    # The client offers only these (OpenSSL still has them at security level 0); the server must
-    # answer with a handshake failure, not the client give up for want of a cipher.
+    # The client offers only these (OpenSSL still has them at security level 0).
     for ciphers in ("aNULL:@SECLEVEL=0", "eNULL:@SECLEVEL=0"):
         result = tls.handshake(server_ip, port, "-tls1_2", "-cipher", f"'{ciphers}'")
         assert not result.ok, (ciphers, result.output)
-        assert "no cipher match" not in result.output and "handshake failure" in result.output, result.output
+        # Refused by the server: an alert (Postfix, Dovecot 2.4) or a closed connection (Dovecot 2.3 on
+        # Debian 12), never the client's own "no cipher match".
+        assert "no cipher match" not in result.output, result.output
+        assert "handshake failure" in result.output or "unexpected eof" in result.output, result.output
     refused = tls.handshake(server_ip, port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
     assert not refused.ok, refused.output
 
