@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-DEBCONF_QUESTION_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]*/[A-Za-z0-9_./-]+$")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")
+DEBCONF_QUESTION_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]*/[A-Za-z0-9_./-]+\Z")
 DEBCONF_VTYPES = ("select", "multiselect", "string", "boolean", "note", "text", "password", "title")
 # apt's own record of the last successful update (written by apt's periodic job and by
 # apt-get update through APT::Update::Post-Invoke-Success on Debian), then the lists directory.

@@ -127,56 +127,150 @@ def crypt_hash(crypt: Callable[[str, str], str | None], password: str, scheme: s
     return "{SHA512-CRYPT}" + result
 
 
-class Doveadm:
-    """``doveadm pw``: the fallback for schemes (or hosts) crypt(3) cannot handle.
+# --- ARGON2ID: libsodium's crypto_pwhash through ctypes (Dovecot itself uses libsodium) ---
 
-    The password goes on doveadm's command line (``-p``) for the time the
-    command runs; the crypt path above avoids this and is used when possible.
+#: crypto_pwhash_ALG_ARGON2ID13, and the cost Dovecot's own ARGON2ID hashes carry (t=3, m=64 MiB).
+SODIUM_ALG_ARGON2ID13 = 2
+ARGON2ID_OPSLIMIT = 3
+ARGON2ID_MEMLIMIT = 64 * 1024 * 1024
+SODIUM_STRBYTES = 128
+
+
+class Sodium:
+    """ARGON2ID hashes made and verified in this process, so no password is ever on a command line."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+        lib.crypto_pwhash_str_alg.restype = ctypes.c_int
+        lib.crypto_pwhash_str_alg.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_ulonglong,
+            ctypes.c_ulonglong,
+            ctypes.c_size_t,
+            ctypes.c_int,
+        ]
+        lib.crypto_pwhash_str_verify.restype = ctypes.c_int
+        lib.crypto_pwhash_str_verify.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulonglong]
+
+    @classmethod
+    def load(cls) -> Sodium | None:
+        """libsodium, or None when it cannot be loaded (then doveadm is used, with the password on stdin)."""
+        name = ctypes.util.find_library("sodium") or "libsodium.so.23"
+        try:
+            lib = ctypes.CDLL(name)
+            if lib.sodium_init() < 0:
+                return None
+            return cls(lib)
+        except (OSError, AttributeError):
+            return None
+
+    def verify(self, password: str, hashed: str) -> bool | None:
+        """Verify an ``{ARGON2ID}`` hash; None for any other scheme."""
+        scheme, value = split_scheme(hashed)
+        if scheme != "ARGON2ID" or not value.startswith("$argon2id$"):
+            return None
+        secret = password.encode()
+        return self._lib.crypto_pwhash_str_verify(value.encode(), secret, len(secret)) == 0
+
+    def hash(self, password: str, scheme: str) -> str | None:
+        """Make ``{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$...``; None for any other scheme."""
+        if scheme != "ARGON2ID":
+            return None
+        out = ctypes.create_string_buffer(SODIUM_STRBYTES)
+        secret = password.encode()
+        rc = self._lib.crypto_pwhash_str_alg(
+            out, secret, len(secret), ARGON2ID_OPSLIMIT, ARGON2ID_MEMLIMIT, SODIUM_ALG_ARGON2ID13
+        )
+        if rc != 0:
+            raise MailPasswordError("libsodium could not make an ARGON2ID hash (out of memory?)")
+        return "{ARGON2ID}" + out.value.decode()
+
+
+_SODIUM: Sodium | bool | None = False
+
+
+def system_sodium() -> Sodium | None:
+    """libsodium of the system (loaded once), or None."""
+    global _SODIUM  # noqa: PLW0603 - cache of the loaded library
+    if _SODIUM is False:
+        _SODIUM = Sodium.load()
+    return _SODIUM  # type: ignore[return-value]
+
+
+class Doveadm:
+    """``doveadm pw``: the fallback for schemes (or hosts) that neither crypt(3) nor libsodium handle.
+
+    The password never goes on doveadm's command line: doveadm reads it from its terminal or,
+    without one, from stdin, so it runs in a new session (``setsid -w``, no controlling terminal)
+    with the password on stdin (twice when hashing: doveadm asks again to confirm it).
     """
 
-    def __init__(self, run_command: Callable[..., Any], binary: str | None) -> None:
+    def __init__(self, run_command: Callable[..., Any], binary: str | None, setsid: str | None = None) -> None:
         self._run = run_command
         self._binary = binary
+        self._setsid = setsid
 
-    def _need(self) -> str:
+    def _argv(self, *args: str) -> list[str]:
         if not self._binary:
-            raise MailPasswordError("doveadm is not installed, and crypt(3) cannot handle this scheme")
-        return self._binary
+            raise MailPasswordError("doveadm is not installed, and neither crypt(3) nor libsodium handle this scheme")
+        if not self._setsid:
+            raise MailPasswordError(
+                "setsid (util-linux) was not found: it is needed to hand a password to doveadm on stdin"
+            )
+        return [self._setsid, "-w", self._binary, "pw", *args]
 
     def verify(self, password: str, hashed: str) -> bool:
-        rc, _out, _err = self._run([self._need(), "pw", "-t", hashed, "-p", password], environ_update={"LC_ALL": "C"})
+        rc, _out, _err = self._run(self._argv("-t", hashed), data=password, environ_update={"LC_ALL": "C"})
         return rc == 0
 
     def hash(self, password: str, scheme: str) -> str:
-        rc, out, err = self._run([self._need(), "pw", "-s", scheme, "-p", password], environ_update={"LC_ALL": "C"})
-        value = out.strip()
+        rc, out, err = self._run(
+            self._argv("-s", scheme), data=f"{password}\n{password}", environ_update={"LC_ALL": "C"}
+        )
+        value = out.strip().splitlines()[-1] if out.strip() else ""
         if rc != 0 or not value.startswith("{" + scheme + "}"):
-            raise MailPasswordError(f"doveadm pw -s {scheme} failed: {err.strip() or value}")
+            raise MailPasswordError(f"doveadm pw -s {scheme} failed: {err.strip() or 'no hash printed'}")
         return value
 
 
 def default_backends(
-    run_command: Callable[..., Any], doveadm_bin: str | None
+    run_command: Callable[..., Any],
+    doveadm_bin: str | None,
+    setsid_bin: str | None = None,
+    *,
+    crypt: Callable[[str, str], str | None] | bool | None = True,
+    sodium: Sodium | bool | None = True,
 ) -> tuple[Callable[[str, str], bool], Callable[[str, str], str]]:
-    """Return (verify, make_hash) using crypt(3) where possible and doveadm otherwise.
+    """Return (verify, make_hash): crypt(3) for crypt schemes, libsodium for ARGON2ID, doveadm otherwise.
 
-    Both may be called from several threads (crypt_r, or one doveadm process per call).
+    Both may be called from several threads (crypt_r, libsodium, or one doveadm process per call).
+    *crypt* and *sodium* default to the system's (True); tests pass None to force the doveadm path.
     """
-    crypt = system_crypt()
-    doveadm = Doveadm(run_command, doveadm_bin)
+    crypt_fn = system_crypt() if crypt is True else crypt
+    sodium_lib = system_sodium() if sodium is True else sodium
+    doveadm = Doveadm(run_command, doveadm_bin, setsid_bin)
 
     def verify(password: str, hashed: str) -> bool:
-        if crypt is not None:
-            result = crypt_verify(crypt, password, hashed)
+        if crypt_fn:
+            result = crypt_verify(crypt_fn, password, hashed)  # type: ignore[arg-type]
+            if result is not None:
+                return result
+        if sodium_lib:
+            result = sodium_lib.verify(password, hashed)  # type: ignore[union-attr]
             if result is not None:
                 return result
         return doveadm.verify(password, hashed)
 
     def make_hash(password: str, scheme: str) -> str:
-        if crypt is not None:
-            result = crypt_hash(crypt, password, scheme)
+        if crypt_fn:
+            result = crypt_hash(crypt_fn, password, scheme)  # type: ignore[arg-type]
             if result is not None:
                 return result
+        if sodium_lib:
+            made = sodium_lib.hash(password, scheme)  # type: ignore[union-attr]
+            if made is not None:
+                return made
         return doveadm.hash(password, scheme)
 
     return verify, make_hash

@@ -15,6 +15,7 @@ directory names.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 MAX_DOMAIN = 253
@@ -22,17 +23,39 @@ MAX_LABEL = 63
 MAX_LOCAL = 64
 MAX_ADDRESS = 254
 
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
 # RFC 5322 atext, without "/" (local parts become directory names).
-_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+$")
+_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+\Z")
 
 
 class MailValidationError(ValueError):
     """A domain or address is invalid; the message names the variable."""
 
 
+def kind(value: Any) -> str:
+    """The YAML kind of *value* (list, dict, str, int, float, bool, null), whatever class holds it.
+
+    ansible-core 2.19 hands lazy subclasses (``_AnsibleLazyTemplateList``) to filters; users wrote a list.
+    """
+    if value is None:
+        return "null"
+    for name, types in (
+        ("bool", bool),
+        ("str", str),
+        ("bytes", bytes),
+        ("int", int),
+        ("float", float),
+        ("dict", Mapping),
+    ):
+        if isinstance(value, types):
+            return name
+    if isinstance(value, (list, tuple, set)) or (isinstance(value, Sequence) and not isinstance(value, str)):
+        return "list"
+    return type(value).__name__
+
+
 def _describe(value: Any) -> str:
-    return type(value).__name__ if value is not None else "null"
+    return kind(value)
 
 
 def _domain_problem(value: str) -> str | None:

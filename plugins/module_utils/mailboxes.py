@@ -25,9 +25,12 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validat
     validate_addresses,
     validate_domain,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
+    kind as value_kind,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import render_table
 
-QUOTA_RE = re.compile(r"^[0-9]+[BKMGT%]?$")
+QUOTA_RE = re.compile(r"^[0-9]+[BKMGT%]?\Z")
 
 
 class MailboxesError(ValueError):
@@ -39,7 +42,7 @@ def _items(value: Any, path: str, errors: list[str]) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
-        errors.append(f"{path}: expected a list, got {type(value).__name__}")
+        errors.append(f"{path}: expected a list, got {value_kind(value)}")
         return []
     return list(value)
 
@@ -47,7 +50,7 @@ def _items(value: Any, path: str, errors: list[str]) -> list[Any]:
 def _mapping(value: Any, path: str, errors: list[str]) -> Mapping[str, Any] | None:
     if isinstance(value, Mapping):
         return value
-    errors.append(f"{path}: expected a dictionary, got {type(value).__name__ if value is not None else 'null'}")
+    errors.append(f"{path}: expected a dictionary, got {value_kind(value)}")
     return None
 
 
@@ -66,7 +69,7 @@ def _address(entry: Mapping[str, Any], path: str, domain: str, errors: list[str]
         if isinstance(local, int) and not isinstance(local, bool):
             local = str(local)  # a YAML local part such as 1234
         if not isinstance(local, str):
-            errors.append(f"{path}.name: expected a local part string, got {type(local).__name__}")
+            errors.append(f"{path}.name: expected a local part string, got {value_kind(local)}")
             return None
         return validate_address(f"{local}@{domain}", f"{path}.name").lower()
     except MailValidationError as exc:
@@ -99,6 +102,47 @@ def _entries(
             errors.append(f"{path}: {address} is also {seen[address]}")
         seen[address] = path
         yield path, entry, address
+
+
+def _secret_problem(user: Mapping[str, Any]) -> str:
+    """What is wrong with a user's password or hash ('' when nothing), never showing the secret.
+
+    A password must be a string (a YAML number is taken as its digits): a list or a mapping would
+    otherwise become its Python text, silently.  Neither may hold a line break or a NUL, which would
+    end up in the passwd-file (a hash) or reach the hashing as something else than typed.
+    """
+    password = user.get("password")
+    if password is not None:
+        if isinstance(password, bool) or not isinstance(password, (str, int)):
+            return f"password: must be a string, got {value_kind(password)} (the value is not shown)"
+        text = str(password)
+        if not text:
+            return "password: must not be empty"
+        if any(ch in text for ch in "\n\r\0"):
+            return "password: contains a line break or NUL (the value is not shown)"
+    hashed = user.get("hash")
+    if hashed is not None:
+        if not isinstance(hashed, str):
+            return f"hash: must be a string such as {{SHA512-CRYPT}}$6$..., got {value_kind(hashed)}"
+        if not hashed.startswith("{") or "}" not in hashed or any(ch in hashed for ch in ":\n\r\0 \t"):
+            return (
+                "hash: must look like {SCHEME}value, without ':', whitespace or a line break (the value is not shown)"
+            )
+    return ""
+
+
+def _quota(value: Any, path: str, errors: list[str]) -> str:
+    """A Dovecot quota size (512M, 10G, 0), or '' for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.append(f"{path}: must be a size such as 512M, 10G or 0 (unlimited), got {value_kind(value)}")
+        return ""
+    quota = str(value)
+    if quota and not QUOTA_RE.match(quota):
+        errors.append(f"{path}: {quota!r} is not a size such as 512M, 10G or 0 (unlimited)")
+        return ""
+    return quota
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -135,9 +179,10 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
         for up, u, address in _entries(d, "users", dp, domain, seen=seen, errors=errors):
             if (u.get("password") is None) == (u.get("hash") is None):
                 errors.append(f"{up} ({address}): give exactly one of password and hash")
-            quota = "" if u.get("quota") is None else str(u["quota"])
-            if quota and not QUOTA_RE.match(quota):
-                errors.append(f"{up}.quota: {quota} is not a size such as 512M, 10G or 0 (unlimited)")
+            secret_error = _secret_problem(u)
+            if secret_error:
+                errors.append(f"{up}.{secret_error}")
+            quota = _quota(u.get("quota"), f"{up}.quota", errors)
             forward = _targets(u.get("forward"), f"{up}.forward", errors)
             local = address.rsplit("@", 1)[0]
             yield (
@@ -146,7 +191,9 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
                     "address": address,
                     "maildir": f"{base}/{domain}/{local}",
                     "extra_fields": f"userdb_quota_rule=*:storage={quota}" if quota else "",
-                    "secret": ("hash", u["hash"]) if u.get("hash") is not None else ("password", u.get("password")),
+                    "secret": ("hash", u["hash"])
+                    if u.get("hash") is not None
+                    else ("password", None if u.get("password") is None else str(u["password"])),
                 },
             )
             yield "vmailbox", [address, f"{domain}/{local}/"]

@@ -18,6 +18,7 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import stat
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -28,7 +29,7 @@ DEFAULT_MODE = 0o700
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
+_MODE_RE = re.compile(r"^0?[0-7]{3,4}\Z")
 
 
 class MaildirError(Exception):
@@ -57,6 +58,8 @@ def parse_mode(value: Any) -> int:
         raise MaildirError(f"mode {value!r} is out of range")
     if mode & 0o700 != 0o700:
         raise MaildirError(f"mode {mode:04o} must give the owner rwx (0700), or mail cannot be delivered or read")
+    if mode & 0o002:
+        raise MaildirError(f"mode {mode:04o} lets every user of the host write the Maildir; use 0700 (or 0750)")
     return mode
 
 
@@ -479,3 +482,60 @@ class Maildirs:
         finally:
             self.close()
         return {"changed": bool(self.created or self.fixed), "created": self.created, "fixed": self.fixed}
+
+
+# -- purge: only what the role made ------------------------------------------------------------
+
+_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\Z")
+
+
+def _owned_dir(path: str, uid: int) -> bool:
+    """Whether *path* is a real directory (not a symlink) owned by *uid*."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid
+
+
+def purge_candidates(base: str, domains: Iterable[str], keep: Iterable[str], uid: int) -> list[str]:
+    """The Maildirs to delete: ``<base>/<domain>/<user>`` of the *domains* given, not in *keep*.
+
+    Only what the mailboxes role itself creates qualifies: a real directory (never a symlink, at
+    either level) owned by the vmail *uid*, holding ``cur``, ``new`` and ``tmp``, exactly two levels
+    below *base*, in a domain the role manages. The base itself, anything outside it, and other
+    domains' directories are never candidates.
+    """
+    base = normalize_path(base)
+    keep_set = {normalize_path(path) for path in keep}
+    found: list[str] = []
+    for domain in dict.fromkeys(domains):
+        if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+            raise MaildirError(f"purge_domains: {domain!r} is not a domain name")
+        domain_dir = f"{base}/{domain}"
+        if not _owned_dir(domain_dir, uid):
+            continue
+        try:
+            names = sorted(os.listdir(domain_dir))
+        except OSError as exc:
+            raise MaildirError(f"cannot list {domain_dir}: {exc.strerror}") from None
+        for name in names:
+            path = f"{domain_dir}/{name}"
+            if path in keep_set or name.startswith("."):
+                continue
+            if _owned_dir(path, uid) and all(_owned_dir(f"{path}/{sub}", uid) for sub in SUBDIRS):
+                found.append(path)
+    return found
+
+
+def purge(paths: Iterable[str], check_mode: bool = False) -> list[str]:
+    """Delete the Maildirs *paths* (from purge_candidates); symlinks inside are removed, never followed."""
+    removed = []
+    for path in paths:
+        if not check_mode:
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                raise MaildirError(f"cannot delete {path}: {exc.strerror or exc}") from None
+        removed.append(path)
+    return removed

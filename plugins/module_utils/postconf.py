@@ -12,13 +12,16 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_netw
     CIDR_PARAMS,
     validate_cidr_list,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import validate_relay
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
     is_restriction_param,
     validate_restrictions,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    EXPANSION_RE,
     PostfixSyntaxError,
     PostfixValidationError,
+    expand_value,
     is_valid_param_name,
     normalize_value,
     render_value,
@@ -43,7 +46,11 @@ def parse_postconf_output(text: str) -> dict[str, str]:
 
 
 def render_params(params: Mapping[str, Any]) -> dict[str, str]:
-    """Render and check desired values; raise PostconfError naming the bad parameter."""
+    """Render and check desired values (names, types, line breaks, CIDRs); raise PostconfError naming the parameter.
+
+    Restriction lists are checked by validate_params, once the ``$name`` references they hold can be
+    expanded from the live main.cf.
+    """
     rendered: dict[str, str] = {}
     for name, value in params.items():
         if not is_valid_param_name(name):
@@ -56,17 +63,55 @@ def render_params(params: Mapping[str, Any]) -> dict[str, str]:
             rendered[name] = render_value(value)
         except PostfixSyntaxError as exc:
             raise PostconfError(f"parameter {name}: {exc}") from exc
-    classes = split_list(rendered.get("smtpd_restriction_classes", ""))
     try:
         for name, value in rendered.items():
-            if is_restriction_param(name, classes):
-                if "$" not in value:
-                    validate_restrictions(name, value, classes)
-            elif name in CIDR_PARAMS:
+            if name in CIDR_PARAMS and "$" not in value:
                 rendered[name] = ", ".join(validate_cidr_list(name, value))
     except PostfixValidationError as exc:
         raise PostconfError(str(exc)) from exc
     return rendered
+
+
+def unexpanded_names(values: Iterable[str], known: Mapping[str, Any]) -> list[str]:
+    """The ``$name`` references in *values* that *known* cannot expand (to read as Postfix's defaults)."""
+    names: list[str] = []
+    pending = list(values)
+    seen: set[str] = set()
+    while pending:
+        value = pending.pop()
+        for match in EXPANSION_RE.finditer(value):
+            name = match.group(1) or match.group(2) or match.group(3)
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in known:
+                pending.append(str(known[name]))
+            else:
+                names.append(name)
+    return sorted(names)
+
+
+def validate_params(desired: Mapping[str, str], merged: Mapping[str, str], allow_open_relay: bool = False) -> list[str]:
+    """Validate the desired values as they will read in *merged* (main.cf after the change), ``$name`` expanded.
+
+    Restriction lists and networks are checked after expansion, and the merged configuration must
+    not relay for anyone unless *allow_open_relay*.  Returns the open-relay findings that were allowed.
+    """
+    classes = split_list(expand_value(merged.get("smtpd_restriction_classes", ""), merged))
+    try:
+        for name, value in desired.items():
+            expanded = expand_value(value, merged)
+            if is_restriction_param(name, classes):
+                validate_restrictions(name, expanded, classes)
+            elif name in CIDR_PARAMS:
+                validate_cidr_list(name, expanded)
+        return validate_relay(
+            merged,
+            allow_open_relay=allow_open_relay,
+            hint="to run an open relay on purpose, set allow_open_relay: true",
+        )
+    except PostfixValidationError as exc:
+        raise PostconfError(str(exc)) from exc
 
 
 def compute_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str]:
@@ -119,8 +164,13 @@ def run_postconf(
     params: Mapping[str, Any] | None,
     read: Iterable[str] | None = None,
     check_mode: bool = False,
+    allow_open_relay: bool = False,
 ) -> dict[str, Any]:
-    """Set *params*, read *read*; return changed, changed_params, values and diff."""
+    """Set *params*, read *read*; return changed, changed_params, values and diff.
+
+    Nothing is written unless the desired values, expanded in the resulting main.cf, pass the
+    same checks as postfix_config's (restriction lists, networks, and no open relay).
+    """
     desired = render_params(params or {})
     read_names = list(read or [])
     for name in read_names:
@@ -128,6 +178,14 @@ def run_postconf(
             raise PostconfError(f"invalid parameter name {name!r} in read")
     current = postconf.read_explicit()
     changes = compute_changes(current, desired)
+    warnings: list[str] = []
+    if changes:
+        merged: dict[str, Any] = {**current, **desired}
+        missing_refs = unexpanded_names(merged.values(), merged)
+        if missing_refs:
+            merged.update({name: value for name, value in postconf.read(missing_refs).items() if name not in merged})
+        findings = validate_params(desired, merged, allow_open_relay)
+        warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
     if changes and not check_mode:
         postconf.set(changes)
     missing = [name for name in read_names if name not in current and name not in desired]
@@ -145,6 +203,7 @@ def run_postconf(
         "changed": bool(changes),
         "changed_params": list(changes),
         "values": values,
+        "warnings": warnings,
         "diff": {
             "before_header": f"{postconf.config_dir}/main.cf",
             "after_header": f"{postconf.config_dir}/main.cf",

@@ -22,10 +22,12 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
     FragmentError,
     load_fragments,
     merge_fragments,
+    open_relay_allowed,
     parse_fragment,
     render_fragment,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    MasterService,
     PostfixSyntaxError,
     PostfixValidationError,
     parse_master_cf,
@@ -64,6 +66,8 @@ CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d",
 ENV = {"LC_ALL": "C"}
 #: How far into the past a freshly written main.cf or master.cf is dated (see settle()).
 SETTLE_SECONDS = 2
+#: Table files larger than this are not read for a catch-all entry (the relay check).
+TABLE_READ_LIMIT = 1 << 20
 #: Postfix starts the text of an error entry with its severity.
 POSTFIX_BAD_PREFIXES = ("fatal:", "panic:", "error:")
 
@@ -102,8 +106,9 @@ def removed_inet_services(old_master: str | None, new_master: str | None) -> lis
 
 
 def _read_text(path: str) -> str | None:
+    """A file's text (bytes that are not UTF-8 shown as U+FFFD, so a corrupt file can still be replaced)."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
@@ -212,7 +217,7 @@ class PostfixConfig:
             # A role that hands its fragment to the module may run before the directory exists
             # (the first run, or check mode); the directory is created when the fragment is written.
             missing_dir = bool(self.fragments) and not os.path.exists(self.fragment_dir)
-            loaded = {} if missing_dir else dict(load_fragments(self.fragment_dir))
+            loaded = {} if missing_dir else dict(load_fragments(self.fragment_dir, skip=self.fragments))
             for name, data in self.fragments.items():
                 if data is None:
                     loaded.pop(name, None)
@@ -231,6 +236,7 @@ class PostfixConfig:
             raise PostfixConfigError(str(exc)) from exc
         return {
             "fragments": [name for name, _data in fragments],
+            "allow_open_relay": open_relay_allowed(fragments),
             "main": main,
             "services": services,
             "main_text": main_text,
@@ -276,8 +282,46 @@ class PostfixConfig:
             settle(os.path.join(tmp, name), self._clock())
         return tmp
 
-    def validate_candidate(self, main: dict[str, Any], main_text: str, master_text: str | None) -> None:
-        """Validate in Python, then with postconf and postfix check on a candidate directory."""
+    def read_table(self, _table_type: str, name: str) -> str | None:
+        """The source text of a table: the one this run writes, or the file on the host (None if unreadable)."""
+        for table in self.tables:
+            if table.path == name:
+                return table.content
+        if not name.startswith("/"):
+            return None
+        try:
+            if os.path.getsize(name) > TABLE_READ_LIMIT:
+                return None
+            with open(name, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def _judged_services(self, services: Sequence[MasterService] | None) -> list[MasterService]:
+        """The services whose -o overrides are judged: the assembled ones, or else the live master.cf's."""
+        if services:
+            return list(services)
+        text = _read_text(self.master_cf)
+        if text is None:
+            return []
+        try:
+            return parse_master_cf(text)
+        except PostfixSyntaxError as exc:
+            self.warnings.append(f"{self.master_cf} could not be parsed, its -o overrides were not checked: {exc}")
+            return []
+
+    def validate_candidate(
+        self,
+        main: dict[str, Any],
+        main_text: str,
+        master_text: str | None,
+        services: Sequence[MasterService] | None = None,
+        allow_open_relay: Sequence[str] = (),
+    ) -> None:
+        """Validate in Python, then with postconf and postfix check on a candidate directory.
+
+        An open relay is refused unless a fragment (named in *allow_open_relay*) asks for it.
+        """
         postconf = self._bin("postconf", required=not self.check_mode)
         postfix = self._bin("postfix", required=not self.check_mode)
         supported = self.supported_table_types(postconf) if postconf else None
@@ -285,7 +329,16 @@ class PostfixConfig:
             self.warnings.append("postconf not found: only the Python validation ran (check mode)")
         try:
             planned = {t.path for t in self.tables} | {t.compiled for t in self.tables if t.compiled}
-            self.warnings.extend(validate_main(main, supported, lambda path: path in planned or self._exists(path)))
+            self.warnings.extend(
+                validate_main(
+                    main,
+                    supported,
+                    lambda path: path in planned or self._exists(path),
+                    services=self._judged_services(services if master_text is not None else None),
+                    allow_open_relay=bool(allow_open_relay),
+                    read_table=self.read_table,
+                )
+            )
         except PostfixValidationError as exc:
             raise PostfixConfigError(str(exc)) from exc
         if not (postconf and postfix):
@@ -535,7 +588,13 @@ class PostfixConfig:
             ],
         }
         if texts:
-            self.validate_candidate(assembled["main"], assembled["main_text"], assembled["master_text"])
+            self.validate_candidate(
+                assembled["main"],
+                assembled["main_text"],
+                assembled["master_text"],
+                assembled["services"],
+                assembled["allow_open_relay"],
+            )
         if (texts or fragment_changes or table_work) and not self.check_mode:
             result.update(self.apply(texts, live, fragment_changes, table_work))
         result["fragment_texts"] = self.fragment_texts(assembled["fragments"])

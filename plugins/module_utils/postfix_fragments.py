@@ -11,7 +11,11 @@ sorted file name order::
      "insert": [{"param": "smtpd_recipient_restrictions", "after": "reject_unauth_destination",
                  "values": ["check_policy_service unix:private/policy-spf"]}],
      "master": [{"name": "submission", "type": "inet", "command": "smtpd", "args": ["-o", "a=b"]}],
-     "master_overrides": ["submission/inet"]}
+     "master_overrides": ["submission/inet"],
+     "allow_open_relay": false}
+
+``allow_open_relay: true`` in any fragment lets the merged configuration relay for anyone
+(postfix_config refuses an open relay otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
@@ -34,9 +38,9 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     split_list,
 )
 
-FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides")
+FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides", "allow_open_relay")
 INSERT_KEYS = ("param", "after", "before", "values")
-FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json$")
+FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json\Z")
 DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
 
 
@@ -117,6 +121,8 @@ def check_fragment(name: str, data: Any) -> None:
         raise FragmentError(
             f"fragment {name}: unknown top-level keys: {', '.join(unknown)} (allowed: {', '.join(FRAGMENT_KEYS)})"
         )
+    if not isinstance(data.get("allow_open_relay", False), bool):
+        raise FragmentError(f"fragment {name}: 'allow_open_relay' must be true or false")
     main = data.get("main", {})
     if not isinstance(main, dict):
         raise FragmentError(f"fragment {name}: 'main' must be an object")
@@ -158,8 +164,13 @@ def render_fragment(name: str, data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
-    """Read every ``*.json`` fragment of *directory*, in sorted file name order."""
+def load_fragments(directory: str, skip: Iterable[str] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """Read every ``*.json`` fragment of *directory*, in sorted file name order.
+
+    The files named in *skip* are not read at all: the caller replaces or removes them, so a
+    corrupt or older-schema file on disk cannot block its own replacement.
+    """
+    skipped = set(skip)
     try:
         names = sorted(entry for entry in os.listdir(directory) if entry.endswith(".json"))
     except OSError as exc:
@@ -167,7 +178,7 @@ def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
     fragments = []
     for name in names:
         path = os.path.join(directory, name)
-        if not os.path.isfile(path):
+        if name in skipped or not os.path.isfile(path):
             continue
         if not FRAGMENT_NAME_RE.match(name):
             raise FragmentError(f"fragment {name}: file name must look like NN-name.json")
@@ -178,6 +189,11 @@ def load_fragments(directory: str) -> list[tuple[str, dict[str, Any]]]:
             raise FragmentError(f"fragment {name}: cannot read: {exc}") from exc
         fragments.append((name, parse_fragment(name, text)))
     return fragments
+
+
+def open_relay_allowed(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The names of the fragments that set ``allow_open_relay: true``."""
+    return [name for name, data in fragments if data.get("allow_open_relay") is True]
 
 
 def split_entries(param: str, value: Any) -> list[str]:

@@ -20,7 +20,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_tabl
 #: Parameters that hold address and network lists.
 CIDR_PARAMS = ("mynetworks",)
 
-_BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?:/(\d+))?$")
+_BRACKETED_RE = re.compile(r"^\[([^\]]+)\](?:/(\d+))?\Z")
 
 
 def _normalize_network(param: str, item: str) -> str:

@@ -151,9 +151,9 @@ RESTRICTION_PARAMS = (
     "smtpd_etrn_restrictions",
 )
 
-_DNS_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+\.?$")
-_DNS_REPLY_RE = re.compile(r"^[0-9.\[\];.]+$")
-_POLICY_RE = re.compile(r"^(inet:(\[[^\]]+\]|[A-Za-z0-9_.-]+):[A-Za-z0-9_-]+|unix:\S+)$")
+_DNS_DOMAIN_RE = re.compile(r"^(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+\.?\Z")
+_DNS_REPLY_RE = re.compile(r"^[0-9.\[\];.]+\Z")
+_POLICY_RE = re.compile(r"^(inet:(\[[^\]]+\]|[A-Za-z0-9_.-]+):[A-Za-z0-9_-]+|unix:\S+)\Z")
 
 
 class Restriction(NamedTuple):
@@ -213,7 +213,7 @@ def parse_restrictions(param: str, items: Any, restriction_classes: Iterable[str
             if TABLE_TOKEN_RE.match(token) and not token.startswith(("http:", "https:")):
                 entries.append(Restriction(token))
                 continue
-            looks_like_name = bool(re.match(r"^[a-z][a-z0-9_]*$", token))
+            looks_like_name = bool(re.match(r"^[a-z][a-z0-9_]*\Z", token))
             if entries and RESTRICTIONS.get(entries[-1].name) == ARG_NONE and not looks_like_name:
                 raise PostfixValidationError(
                     f"parameter {param}: unexpected argument '{token}' after '{entries[-1].name}', "
@@ -234,7 +234,8 @@ def parse_restrictions(param: str, items: Any, restriction_classes: Iterable[str
         _check_argument(param, token, kind, arg)
         entries.append(Restriction(token, arg))
     for position, entry in enumerate(entries[:-1]):
-        if entry.name in UNCONDITIONAL and (position == 0 or entries[position - 1].name != "warn_if_reject"):
+        softened = position > 0 and entries[position - 1].name == "warn_if_reject" and entry.name != "permit"
+        if entry.name in UNCONDITIONAL and not softened:
             unreachable = ", ".join(str(e) for e in entries[position + 1 :])
             raise PostfixValidationError(
                 f"parameter {param}: '{entry.name}' is not the last restriction; "
@@ -276,7 +277,7 @@ def group_restrictions(items: Any) -> list[str]:
     return entries
 
 
-def validate_relay_protection(main: Mapping[str, Any]) -> None:
+def validate_relay_protection(main: Mapping[str, Any], where: str = "") -> None:
     """Fail unless smtpd_relay_restrictions or smtpd_recipient_restrictions stops relaying.
 
     An absent smtpd_relay_restrictions means Postfix's default, which contains
@@ -289,7 +290,7 @@ def validate_relay_protection(main: Mapping[str, Any]) -> None:
         if any(name in RELAY_BLOCKERS for name in names):
             return
     raise PostfixValidationError(
-        "parameters smtpd_relay_restrictions and smtpd_recipient_restrictions: neither contains any of "
+        f"{where}parameters smtpd_relay_restrictions and smtpd_recipient_restrictions: neither contains any of "
         f"{', '.join(RELAY_BLOCKERS)}; Postfix would be an open relay and smtpd refuses all mail"
     )
 

@@ -21,13 +21,22 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import kind
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     apply_insert,
     check_fragment,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
+    OPT_IN_HINT,
+    RelayJudge,
+    is_loopback_service,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
+    validate_relay_protection,
+    validate_restrictions,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
@@ -37,6 +46,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import check_params
 
 #: The file name of the role's fragment in the fragment directory.
 FRAGMENT_NAME = "10-postfix.json"
@@ -55,14 +65,28 @@ RESTRICTION_VARS = {
     "postfix_recipient_restrictions": RECIPIENT_PARAM,
 }
 SMTPD_TLS_LEVELS = ("may", "encrypt")
+#: Cipher grades of smtpd_tls_ciphers / smtpd_tls_mandatory_ciphers that keep TLS worth having.
+TLS_CIPHER_GRADES = ("high", "medium")
+#: Protocol names Postfix knows in *_tls_protocols.
+TLS_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_TLS_PROTOCOL_RE = re.compile(r"(?P<op>!|>=|<=)?(?P<name>[A-Za-z0-9.]+)")
+_CIPHER_WORD_RE = re.compile(r"[A-Za-z0-9+_.-]+")
+_SSL_OPTION_RE = re.compile(r"[A-Z0-9_]+|0x[0-9a-fA-F]+")
 RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
-_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
-_SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+$")
-_MODE_RE = re.compile(r"^0?[0-7]{3}$")
-_COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z")
+#: Names a table of postfix_maps must not take: Postfix's own files, the role's own tables and fragments.
+RESERVED_NAMES = frozenset(
+    {"main.cf", "master.cf", "dynamicmaps.cf", "postfix-files", "makedefs.out", "main.cf.proto", "master.cf.proto",
+     "header_checks", "body_checks", "sender_relayhost", "postmaster.d", "sasl"}
+)  # fmt: skip
+RESERVED_SUFFIXES = (".db", ".lmdb", ".cdb", ".json", ".postmaster-previous", ".proto", ".cf")
+_ENTRY_PREFIX_RE = re.compile(r"^table entry 0( \(.*?\))?: ", re.DOTALL)
+_MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+_RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+_SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+\Z")
+_MODE_RE = re.compile(r"^0?[0-7]{3}\Z")
+_COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
 
 #: Every key the settings mapping must have: the role's variables and the internal values.
 REQUIRED = (
@@ -100,6 +124,11 @@ REQUIRED = (
     "postfix_tls_enabled",
     "postfix_smtpd_tls_security_level",
     "postfix_tls_protocols",
+    "postfix_tls_ciphers",
+    "postfix_tls_mandatory_ciphers",
+    "postfix_tls_exclude_ciphers",
+    "postfix_tls_preempt_cipherlist",
+    "postfix_tls_ssl_options",
     "postfix_relayhost",
     "postfix_relay_credentials",
     "postfix_relay_password_map",
@@ -108,6 +137,7 @@ REQUIRED = (
     "postfix_sender_dependent_relayhosts",
     "postfix_main_extra",
     "postfix_master_extra",
+    "postfix_allow_open_relay",
     "__postfix_compatibility_level",
     "__postfix_master_services",
     "__postfix_table_packages",
@@ -123,7 +153,7 @@ def _list(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[Any
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        errors.append(f"{name}: expected a list, got {type(value).__name__}")
+        errors.append(f"{name}: expected a list, got {kind(value)}")
         return []
     return list(value)
 
@@ -133,7 +163,7 @@ def _dict(settings: Mapping[str, Any], name: str, errors: list[str]) -> dict[str
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        errors.append(f"{name}: expected a dictionary, got {type(value).__name__}")
+        errors.append(f"{name}: expected a dictionary, got {kind(value)}")
         return {}
     return dict(value)
 
@@ -146,7 +176,7 @@ def _entries(settings: Mapping[str, Any], name: str, errors: list[str]) -> list[
         if isinstance(item, Mapping):
             result.append((path, item))
         else:
-            errors.append(f"{path}: expected a dictionary, got {type(item).__name__}")
+            errors.append(f"{path}: expected a dictionary, got {kind(item)}")
     return result
 
 
@@ -200,6 +230,7 @@ class Checked:
         self.sender_relayhosts: list[list[str]] = []
         self.relay_credentials: list[list[str]] = []
         self.master: list[dict[str, Any]] = []
+        self.master_origin: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
         return self.settings[name]
@@ -292,6 +323,12 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
         if not isinstance(name, str) or not _MAP_NAME_RE.match(name):
             errors.append(f"{path}.name: must be a plain file name (letters, digits, _ . -), got {name!r}")
             continue
+        if name in RESERVED_NAMES or name.startswith(".") or name.endswith(RESERVED_SUFFIXES):
+            errors.append(
+                f"{path}.name: {name!r} is one of Postfix's own files, a compiled table or a hidden file; "
+                "give the table a name of its own"
+            )
+            continue
         if name in seen:
             errors.append(f"{path}.name: '{name}' is also the name of {seen[name]}")
             continue
@@ -300,16 +337,27 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
         if table_type not in MAP_TYPES:
             errors.append(f"{path}.type: must be one of {', '.join(MAP_TYPES)}, got {table_type!r}")
             continue
+        renderer = (lambda p, t=table_type: render_pattern_table(p, t)) if table_type in PATTERN_TYPES else render_table
         pairs = []
+        bad_entry = False
         for index, entry in enumerate(item.get("entries") or []):
             where = f"{path}.entries[{index}]"
             if not isinstance(entry, Mapping) or set(entry) != {"key", "value"}:
                 errors.append(f"{where}: must have exactly the keys key and value, got {entry!r}")
                 continue
-            pairs.append([entry["key"], entry["value"]])
+            pair = [entry["key"], entry["value"]]
+            try:
+                renderer([pair])
+            except PostfixSyntaxError as exc:
+                # "table entry 0 (key): ..." of the one-entry table becomes the entry's own path.
+                errors.append(f"{where}: {_ENTRY_PREFIX_RE.sub('', str(exc))}")
+                bad_entry = True
+                continue
+            pairs.append(pair)
         if not isinstance(item.get("entries", []), (list, tuple)):
             errors.append(f"{path}.entries: expected a list of key/value entries")
-        renderer = (lambda p, t=table_type: render_pattern_table(p, t)) if table_type in PATTERN_TYPES else render_table
+        if bad_entry:
+            continue
         text = _attempt(errors, renderer, pairs, name=path)
         if text is None:
             continue
@@ -358,12 +406,49 @@ def _check_aliases(c: Checked, errors: list[str]) -> None:
     aliases = _dict(c.settings, "postfix_aliases", errors)
     root = c["postfix_root_alias"]
     if root:
+        if _attempt(errors, render_aliases, {"root": root}, name="postfix_root_alias") is None:
+            return
         aliases["root"] = root
     if _attempt(errors, render_aliases, aliases, name="postfix_aliases") is not None:
         c.aliases = aliases
 
 
+def _tls_protocol_tokens(value: Any, errors: list[str]) -> None:
+    """postfix_tls_protocols: ``!SSLv2, !SSLv3, ...`` or ``>=TLSv1.2`` (Postfix 3.6), only known names."""
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"postfix_tls_protocols: must be a non-empty string such as '>=TLSv1.2', got {value!r}")
+        return
+    for token in re.split(r"[\s,:]+", value.strip()):
+        match = _TLS_PROTOCOL_RE.fullmatch(token)
+        if not match or match.group("name") not in TLS_PROTOCOLS:
+            errors.append(
+                f"postfix_tls_protocols: {token!r} is not a protocol ({', '.join(TLS_PROTOCOLS)}, "
+                "each optionally with !, >= or <=)"
+            )
+
+
+def _check_tls_hardening(c: Checked, errors: list[str]) -> None:
+    _tls_protocol_tokens(c["postfix_tls_protocols"], errors)
+    for variable in ("postfix_tls_ciphers", "postfix_tls_mandatory_ciphers"):
+        if c[variable] not in TLS_CIPHER_GRADES:
+            errors.append(f"{variable}: must be one of {', '.join(TLS_CIPHER_GRADES)}, got {c[variable]!r}")
+    for variable, word_re in (
+        ("postfix_tls_exclude_ciphers", _CIPHER_WORD_RE),
+        ("postfix_tls_ssl_options", _SSL_OPTION_RE),
+    ):
+        for index, item in enumerate(_list(c.settings, variable, errors)):
+            if not isinstance(item, str) or not word_re.fullmatch(item):
+                errors.append(
+                    f"{variable}[{index}]: {item!r} is not one word such as {'aNULL' if 'cipher' in variable else 'NO_RENEGOTIATION'}"
+                )
+    if not isinstance(c["postfix_tls_preempt_cipherlist"], bool):
+        errors.append(
+            f"postfix_tls_preempt_cipherlist: must be true or false, got {c['postfix_tls_preempt_cipherlist']!r}"
+        )
+
+
 def _check_tls(c: Checked, errors: list[str]) -> None:
+    _check_tls_hardening(c, errors)
     if c["postfix_tls_enabled"] and c["postfix_smtpd_tls_security_level"] not in SMTPD_TLS_LEVELS:
         errors.append(
             "postfix_smtpd_tls_security_level must be 'may' or 'encrypt' "
@@ -435,23 +520,27 @@ def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[st
 def _check_master(c: Checked, errors: list[str]) -> None:
     chroot = bool(c["postfix_chroot"])
     services = []
-    for _path, service in _entries(c.settings, "__postfix_master_services", errors):
+    origins = []
+    for path, service in _entries(c.settings, "__postfix_master_services", errors):
         services.append({**service, "chroot": service.get("chroot", "-") if chroot else "n"})
+        origins.append(path)
     for name, enabled, variable in (
         ("submission", c["postfix_submission_enabled"], "postfix_submission_options"),
         ("smtps", c["postfix_smtps_enabled"], "postfix_smtps_options"),
     ):
         options = _dict(c.settings, variable, errors)
         for key, value in options.items():
-            if not re.match(r"^[A-Za-z0-9_]+$", str(key)) or not isinstance(value, (str, int, bool)):
+            if not re.match(r"^[A-Za-z0-9_]+\Z", str(key)) or not isinstance(value, (str, int, bool)):
                 errors.append(f"{variable}.{key}: an -o option needs a parameter name and a string value")
             elif isinstance(value, str) and any(ch.isspace() for ch in value):
                 errors.append(f"{variable}.{key}: the value {value!r} contains whitespace")
         if enabled:
             services.append(_mua_service(name, options, chroot))
+            origins.append(variable)
     for path, service in _entries(c.settings, "postfix_master_extra", errors):
         if _attempt(errors, MasterService.from_dict, service, name=path) is not None:
             services.append(dict(service))
+            origins.append(path)
     keys: dict[str, int] = {}
     for index, service in enumerate(services):
         key = f"{service.get('name')}/{service.get('type')}"
@@ -462,14 +551,89 @@ def _check_master(c: Checked, errors: list[str]) -> None:
             )
         keys[key] = index
     c.master = services
+    c.master_origin = origins
+
+
+#: Where the relay check reads the role's variables from, for the error messages.
+_MAIN_RELAY_VARS = {
+    "mynetworks": "postfix_mynetworks",
+    "smtpd_relay_restrictions": "postfix_relay_restrictions",
+    "smtpd_recipient_restrictions": "postfix_recipient_restrictions",
+}
+#: A stand-in certificate for building main.cf before the certificate role ran.
+_CHECK_CERTIFICATE = {"cert": "/etc/ssl/postmaster/cert.pem", "key": "/etc/ssl/postmaster/key.pem"}
+
+
+def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
+    """Check postfix_main_extra and the services' -o values like main.cf values, then judge relaying.
+
+    The postfix_config module judges the merged configuration of every role again on the host;
+    this catches what the postfix role's own variables do before anything changes.
+    """
+    main = _main(c, _CHECK_CERTIFICATE)
+    extra = _dict(c.settings, "postfix_main_extra", [])
+    check_params(extra, main, None, lambda _path: True, errors=errors, warnings=[], where="postfix_main_extra: ")
+    services = []
+    for service, origin in zip(c.master, c.master_origin, strict=True):
+        try:
+            parsed = MasterService.from_dict(service)
+            overrides = parsed.options()
+        except PostfixSyntaxError as exc:
+            errors.append(f"{origin}: {exc}")
+            continue
+        services.append((parsed, origin))
+        if overrides:
+            effective = {**main, **overrides}
+            check_params(
+                overrides, effective, None, lambda _path: True, errors=errors, warnings=[], where=f"{origin}: -o "
+            )
+    if errors:
+        return
+    tables = {m["path"]: m["text"] for m in c.maps}
+
+    def read(_type: str, name: str) -> str | None:
+        return tables.get(name)
+
+    allowed = c["postfix_allow_open_relay"] is True
+    findings = []
+    origin_of = {name: f"postfix_main_extra.{name}" if name in extra else var for name, var in _MAIN_RELAY_VARS.items()}
+    judge = RelayJudge(main, read)
+    if judge.trusted:
+        findings.append(f"{origin_of['mynetworks']}: {judge.trusted}")
+    reason = judge.open_relay()
+    if reason:
+        findings.append(
+            f"{origin_of['smtpd_relay_restrictions']} and {origin_of['smtpd_recipient_restrictions']}: "
+            f"main.cf would relay mail for anyone: {reason}"
+        )
+    for service, origin in services:
+        overrides = service.options()
+        if service.command != "smtpd" or not overrides:
+            continue
+        effective = {**main, **overrides}
+        if set(overrides) & {"smtpd_relay_restrictions", "smtpd_recipient_restrictions"}:
+            _attempt(errors, validate_relay_protection, effective, f"{origin}: master.cf service {service.key}: ")
+        if service.type not in ("inet", "pass") or is_loopback_service(service):
+            continue
+        service_judge = RelayJudge(effective, read)
+        if service_judge.trusted and "mynetworks" in overrides:
+            findings.append(f"{origin}: -o {service_judge.trusted}")
+        service_reason = service_judge.open_relay()
+        if service_reason and service_reason != reason:
+            findings.append(f"{origin}: master.cf service {service.key} would relay mail for anyone: {service_reason}")
+    if findings and not allowed:
+        errors.append(
+            "open relay refused (postfix_allow_open_relay is false):\n  - "
+            + "\n  - ".join(findings)
+            + "\n  Relaying must be stopped by reject_unauth_destination (or defer_unauth_destination, reject, defer) "
+            "before any entry that permits every client; " + OPT_IN_HINT
+        )
 
 
 def check(settings: Mapping[str, Any]) -> Checked:
     """Check every variable the role uses; raise PostfixRoleError listing all problems."""
     if not isinstance(settings, Mapping):
-        raise PostfixRoleError(
-            f"the settings must be a mapping of variable names to values, got {type(settings).__name__}"
-        )
+        raise PostfixRoleError(f"the settings must be a mapping of variable names to values, got {kind(settings)}")
     missing = [name for name in REQUIRED if name not in settings]
     if missing:
         raise PostfixRoleError(f"the settings lack {', '.join(missing)}")
@@ -488,6 +652,10 @@ def check(settings: Mapping[str, Any]) -> Checked:
     ):
         step(c, errors)
     _dict(settings, "postfix_main_extra", errors)
+    if not isinstance(settings["postfix_allow_open_relay"], bool):
+        errors.append(f"postfix_allow_open_relay: must be true or false, got {settings['postfix_allow_open_relay']!r}")
+    if not errors:
+        _check_main_and_relay(c, errors)
     if errors:
         raise PostfixRoleError("invalid postfix role variables:\n- " + "\n- ".join(errors))
     return c
@@ -546,6 +714,11 @@ def _main(c: Checked, certificate: Mapping[str, Any] | None) -> dict[str, Any]:
                 "smtpd_tls_security_level": c["postfix_smtpd_tls_security_level"],
                 "smtpd_tls_protocols": c["postfix_tls_protocols"],
                 "smtpd_tls_mandatory_protocols": c["postfix_tls_protocols"],
+                "smtpd_tls_ciphers": c["postfix_tls_ciphers"],
+                "smtpd_tls_mandatory_ciphers": c["postfix_tls_mandatory_ciphers"],
+                "smtpd_tls_exclude_ciphers": list(c["postfix_tls_exclude_ciphers"] or []),
+                "tls_preempt_cipherlist": c["postfix_tls_preempt_cipherlist"],
+                "tls_ssl_options": list(c["postfix_tls_ssl_options"] or []),
                 "smtpd_tls_loglevel": 1,
                 "smtpd_tls_session_cache_database": "btree:${data_directory}/smtpd_scache",
             }
@@ -591,6 +764,8 @@ def fragment(settings: Mapping[str, Any], certificate: Mapping[str, Any] | None 
     """
     c = check(settings)
     data: dict[str, Any] = {"main": _main(c, certificate), "master": c.master}
+    if c["postfix_allow_open_relay"] is True:
+        data["allow_open_relay"] = True
     if c.rbl_insert:
         data["insert"] = c.rbl_insert
     try:

@@ -24,14 +24,18 @@ MASTER_HEADER = (
     "#               (yes)   (yes)   (no)    (never) (100)\n"
 )
 
-_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_WAKEUP_RE = re.compile(r"^(-|\d+\??)$")
-_MAXPROC_RE = re.compile(r"^(-|\d+)$")
+_PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_WAKEUP_RE = re.compile(r"^(-|\d+\??)\Z")
+_MAXPROC_RE = re.compile(r"^(-|\d+)\Z")
 _SEPARATORS = ", \t\r\n"
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: The options of Postfix's server skeletons (getopt "cdDi:lm:n:o:s:St:uvVz"): flags, and options with a value.
+SERVER_FLAGS = frozenset("cdDlSuvVz")
+SERVER_OPTIONS_WITH_VALUE = frozenset("imnost")
 
 
 #: A ``type:name`` lookup table reference (the name may itself be a reference, as in ``proxy:hash:/x``).
-TABLE_TOKEN_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$", re.DOTALL)
+TABLE_TOKEN_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)\Z", re.DOTALL)
 #: ``$name``, ``${name}`` and ``$(name)`` parameter expansions.
 EXPANSION_RE = re.compile(r"\$(?:\{([A-Za-z0-9_.-]+)\}|\(([A-Za-z0-9_.-]+)\)|([A-Za-z0-9_]+))")
 
@@ -81,7 +85,7 @@ def render_value(value: Any) -> str:
 
 def table_ref(table_type: str, path: str) -> str:
     """Return a ``type:name`` lookup table reference, e.g. ``hash:/etc/postfix/access``."""
-    if not isinstance(table_type, str) or not re.match(r"^[a-z][a-z0-9_]*$", table_type):
+    if not isinstance(table_type, str) or not re.match(r"^[a-z][a-z0-9_]*\Z", table_type):
         raise PostfixSyntaxError(f"invalid lookup table type {table_type!r}")
     if not isinstance(path, str) or not path.strip():
         raise PostfixSyntaxError("lookup table name must be a non-empty string")
@@ -122,8 +126,8 @@ def render_table(entries: Any) -> str:
 
 #: Flags after a pattern's closing delimiter (regexp_table(5) and pcre_table(5)).
 PATTERN_FLAGS = {"regexp": "imx", "pcre": "imsxAEUX"}
-_PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*)$", re.DOTALL)
-_ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*$")
+_PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*)\Z", re.DOTALL)
+_ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*\Z")
 
 
 def pattern_key(pattern: str, flags: str = "", table_type: str = "regexp") -> str:
@@ -195,11 +199,16 @@ def render_aliases(aliases: Any) -> str:
         items = targets if isinstance(targets, (list, tuple)) else [targets]
         if not items or any(not isinstance(item, str) or not item.strip() for item in items):
             raise PostfixSyntaxError(f"alias {name}: targets must be non-empty strings, got {targets!r}")
-        try:
-            rendered = render_value(list(items))
-        except PostfixSyntaxError as exc:
-            raise PostfixSyntaxError(f"alias {name}: {exc}") from None
-        lines.append(f"{name}: {rendered}\n")
+        rendered_items = []
+        for item in items:
+            target = item.strip()
+            if _CONTROL_RE.search(target) or '"' in target or "," in target:
+                raise PostfixSyntaxError(
+                    f"alias {name}: target {item!r} contains a line break, a control character, a comma or a quote"
+                )
+            # A command or file with spaces is one target only in double quotes (aliases(5)).
+            rendered_items.append(f'"{target}"' if any(ch.isspace() for ch in target) else target)
+        lines.append(f"{name}: {', '.join(rendered_items)}\n")
     return "".join(lines)
 
 
@@ -329,6 +338,33 @@ def render_main_cf(params: Mapping[str, Any], header: str | Sequence[str] | None
     return "\n".join(lines) + "\n"
 
 
+def _is_brace_group(text: str) -> bool:
+    """Whether *text* is one ``{ ... }`` group whose first brace closes at its end."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return False
+    depth = 0
+    for position, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0 and position != len(text) - 1:
+                return False
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _parse_override(key: str, value: str) -> tuple[str, str]:
+    """Split one ``-o`` value, ``name=value`` or ``{ name = value }``; the name must be a parameter name."""
+    text = value[1:-1].strip() if _is_brace_group(value) else value
+    name, sep, setting = text.partition("=")
+    name = name.strip()
+    if not sep or not is_valid_param_name(name):
+        raise PostfixSyntaxError(f"master.cf service {key}: -o {value!r} is not 'name=value' with a parameter name")
+    return name, setting.strip()
+
+
 class MasterService:
     """One master.cf service entry."""
 
@@ -382,9 +418,67 @@ class MasterService:
             raise PostfixSyntaxError(f"master.cf service {self.key}: invalid wakeup {self.wakeup!r}")
         if not _MAXPROC_RE.match(self.maxproc):
             raise PostfixSyntaxError(f"master.cf service {self.key}: invalid maxproc {self.maxproc!r}")
+        if "#" in self.name:
+            raise PostfixSyntaxError(
+                f"master.cf service {self.name!r}: a service name must not contain '#' (master.cf would read the "
+                "line as a comment, and its arguments as the previous service's)"
+            )
+        for field in MASTER_FIELDS[:-1]:
+            if _CONTROL_RE.search(getattr(self, field)):
+                raise PostfixSyntaxError(f"master.cf service {self.key!r}: '{field}' contains a control character")
         for arg in self.args:
-            if not isinstance(arg, str) or not arg.strip() or "\n" in arg or "\r" in arg:
-                raise PostfixSyntaxError(f"master.cf service {self.key}: invalid argument {arg!r}")
+            if not isinstance(arg, str) or not arg.strip() or _CONTROL_RE.search(arg):
+                raise PostfixSyntaxError(
+                    f"master.cf service {self.key}: invalid argument {arg!r} (empty, or with a control character)"
+                )
+            if any(ch.isspace() for ch in arg) and not _is_brace_group(arg):
+                raise PostfixSyntaxError(
+                    f"master.cf service {self.key}: argument {arg!r} contains whitespace; master.cf would split it "
+                    "into several arguments (write a value with spaces as one '{ name = value }' group)"
+                )
+            if arg.startswith("#"):
+                raise PostfixSyntaxError(
+                    f"master.cf service {self.key}: argument {arg!r} starts with '#' (master.cf would drop it "
+                    "as a comment)"
+                )
+        self.options()
+
+    def options(self) -> dict[str, str]:
+        """The ``-o name=value`` (or ``-o { name = value }``) overrides, parsed as the daemon's getopt does.
+
+        Options end at the first argument that does not start with ``-`` (Postfix calls getopt
+        with ``+``), so a pipe's ``argv=... -o x`` keeps its own options.
+        """
+        overrides: dict[str, str] = {}
+        index = 0
+        while index < len(self.args):
+            arg = self.args[index]
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-":
+                break
+            position = 1
+            while position < len(arg):
+                letter = arg[position]
+                if letter in SERVER_FLAGS:
+                    position += 1
+                    continue
+                if letter not in SERVER_OPTIONS_WITH_VALUE:
+                    raise PostfixSyntaxError(
+                        f"master.cf service {self.key}: unknown option -{letter} in argument {arg!r}"
+                    )
+                value = arg[position + 1 :]
+                if not value:
+                    index += 1
+                    if index >= len(self.args):
+                        raise PostfixSyntaxError(f"master.cf service {self.key}: option -{letter} needs a value")
+                    value = self.args[index]
+                if letter == "o":
+                    name, setting = _parse_override(self.key, value)
+                    overrides[name] = setting
+                break
+            index += 1
+        return overrides
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MasterService:
@@ -453,6 +547,34 @@ def render_master_cf(services: Iterable[MasterService], header: str | Sequence[s
     return text
 
 
+def split_master_words(line: str) -> list[str]:
+    """Split a master.cf line at whitespace, keeping ``{ ... }`` groups (Postfix 3.0) as one word."""
+    words: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in line:
+        if char == "{" and not current and depth == 0:
+            depth = 1
+            current.append(char)
+            continue
+        if depth:
+            current.append(char)
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if depth == 0:
+                words.append("".join(current))
+                current = []
+            continue
+        if char.isspace():
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
 def parse_master_cf(text: str) -> list[MasterService]:
     """Parse master.cf text into services (continuation lines become args)."""
     services: list[MasterService] = []
@@ -464,9 +586,9 @@ def parse_master_cf(text: str) -> list[MasterService]:
         if raw[0] in " \t":
             if not entries:
                 raise PostfixSyntaxError(f"master.cf line {lineno}: continuation line without a service")
-            entries[-1][1].extend(stripped.split())
+            entries[-1][1].extend(split_master_words(stripped))
         else:
-            entries.append((lineno, stripped.split()))
+            entries.append((lineno, split_master_words(stripped)))
     for lineno, words in entries:
         if len(words) < 8:
             raise PostfixSyntaxError(f"master.cf line {lineno}: expected at least 8 fields, got {len(words)}")

@@ -63,13 +63,13 @@ KNOWN_TABLE_TYPES = frozenset(
 
 #: Parameters whose values name services or endpoints, never lookup tables.
 _ENDPOINT_PARAM_RE = re.compile(
-    r"(^|_)(milters|transport|filter|path|service_name|relayhost|service)$|^(relayhost|content_filter)$"
+    r"(^|_)(milters|transport|filter|path|service_name|relayhost|service)\Z|^(relayhost|content_filter)\Z"
 )
 #: Parameters that take lookup tables: any ``word:`` token in them is a table reference.
-_TABLE_PARAM_RE = re.compile(r"(_maps|_checks|_domains|_networks)$|^(mydestination|debug_peer_list|mynetworks)$")
+_TABLE_PARAM_RE = re.compile(r"(_maps|_checks|_domains|_networks)\Z|^(mydestination|debug_peer_list|mynetworks)\Z")
 #: Parameters whose tables Postfix creates itself (caches) or that name an output (newaliases):
 #: their type is checked, their file is not.
-_NO_FILE_CHECK_PARAM_RE = re.compile(r"(_cache_database|_cache_map|_cache_name|^address_verify_map|^alias_database)$")
+_NO_FILE_CHECK_PARAM_RE = re.compile(r"(_cache_database|_cache_map|_cache_name|^address_verify_map|^alias_database)\Z")
 
 
 class TableRef(NamedTuple):

@@ -22,6 +22,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_netw
     CIDR_PARAMS,
     validate_cidr_list,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import validate_relay
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
     ARG_TABLE,
     RESTRICTIONS,
@@ -30,6 +31,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_rest
     validate_relay_protection,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+    MasterService,
     PostfixSyntaxError,
     PostfixValidationError,
     expand_value,
@@ -62,48 +64,57 @@ def _check_value_type(param: str, value: Any) -> None:
         raise PostfixValidationError(f"parameter {param}: {exc}") from exc
 
 
-def validate_main(
-    main: Mapping[str, Any],
-    supported_types: Iterable[str] | None,
-    exists: Callable[[str], bool] = os.path.exists,
-) -> list[str]:
-    """Validate a merged main.cf mapping; raise one error naming every bad parameter.
+def check_params(
+    names: Iterable[str],
+    effective: Mapping[str, Any],
+    supported: list[str] | None,
+    exists: Callable[[str], bool],
+    *,
+    errors: list[str],
+    warnings: list[str],
+    where: str = "",
+) -> None:
+    """Check the parameters *names* of *effective* (main.cf, or main.cf with a service's overrides).
 
-    Returns warnings (things that could not be checked).
+    Errors are prefixed with *where* (a master.cf service) when given.
     """
-    errors: list[str] = []
-    warnings: list[str] = []
-    supported = None if supported_types is None else list(supported_types)
 
     def attempt(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except PostfixValidationError as exc:
-            errors.append(str(exc))
+            errors.append(f"{where}{exc}")
             return None
 
+    names = list(names)
     typed_ok = set()
-    for name, value in main.items():
+    for name in names:
         try:
-            _check_value_type(name, value)
+            _check_value_type(name, effective[name])
         except PostfixValidationError as exc:
-            errors.append(str(exc))
+            errors.append(f"{where}{exc}")
         else:
             typed_ok.add(name)
-    classes = split_list(main.get("smtpd_restriction_classes", "")) if "smtpd_restriction_classes" in typed_ok else []
-    for class_name in classes:
-        if class_name not in main:
-            errors.append(
-                f"parameter smtpd_restriction_classes: restriction class '{class_name}' has no definition in main.cf"
-            )
-        elif class_name in RESTRICTIONS:
-            errors.append(f"parameter smtpd_restriction_classes: '{class_name}' is a built-in restriction name")
-    restriction_set = set(restriction_params(main))
+    classes = []
+    if _value_type_ok("smtpd_restriction_classes", effective.get("smtpd_restriction_classes", "")):
+        classes = split_list(expand_value(render_value(effective.get("smtpd_restriction_classes", "")), effective))
+    if "smtpd_restriction_classes" in names:
+        for class_name in classes:
+            if class_name not in effective:
+                errors.append(
+                    f"{where}parameter smtpd_restriction_classes: restriction class '{class_name}' has no definition "
+                    "in main.cf"
+                )
+            elif class_name in RESTRICTIONS:
+                errors.append(
+                    f"{where}parameter smtpd_restriction_classes: '{class_name}' is a built-in restriction name"
+                )
+    restriction_set = set(restriction_params(effective))
 
-    for name, value in main.items():
+    for name in names:
         if name not in typed_ok:
             continue
-        expanded = expand_value(render_value(value), main)
+        expanded = expand_value(render_value(effective[name]), effective)
         if name in restriction_set:
             entries = attempt(parse_restrictions, name, expanded, classes)
             if entries is None:
@@ -129,8 +140,62 @@ def validate_main(
         result = attempt(validate_table_refs, name, expanded, supported, exists, strict=strict, check_files=check_files)
         warnings.extend(result or [])
 
+
+def _value_type_ok(name: str, value: Any) -> bool:
+    try:
+        _check_value_type(name, value)
+    except PostfixValidationError:
+        return False
+    return True
+
+
+def validate_main(
+    main: Mapping[str, Any],
+    supported_types: Iterable[str] | None,
+    exists: Callable[[str], bool] = os.path.exists,
+    *,
+    services: Iterable[MasterService] = (),
+    allow_open_relay: bool = False,
+    read_table: Callable[[str, str], str | None] | None = None,
+) -> list[str]:
+    """Validate a merged main.cf mapping and the ``-o`` overrides of master.cf *services*.
+
+    Raises one error naming every bad parameter (and service); an open relay is one unless
+    *allow_open_relay*.  *read_table* (type, name) returns a table's source text, so that a
+    catch-all ``OK`` in a cidr/regexp/pcre access table counts.  Returns warnings (things
+    that could not be checked).
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    supported = None if supported_types is None else list(supported_types)
+    check_params(main, main, supported, exists, errors=errors, warnings=warnings)
+    services = list(services)
+    for service in services:
+        where = f"master.cf service {service.key}: -o "
+        try:
+            overrides = service.options()
+        except PostfixSyntaxError as exc:
+            errors.append(str(exc))
+            continue
+        if overrides:
+            check_params(
+                overrides, {**main, **overrides}, supported, exists, errors=errors, warnings=warnings, where=where
+            )
     if not errors:
-        attempt(validate_relay_protection, main)
+        try:
+            validate_relay_protection(main)
+            for service in services:
+                overrides = service.options()
+                if service.command == "smtpd" and set(overrides) & {
+                    "smtpd_relay_restrictions",
+                    "smtpd_recipient_restrictions",
+                }:
+                    validate_relay_protection({**main, **overrides}, where=f"master.cf service {service.key}: ")
+            findings = validate_relay(main, services, allow_open_relay, read_table)
+        except PostfixValidationError as exc:
+            errors.append(str(exc))
+        else:
+            warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
     if errors:
         raise PostfixValidationError("invalid Postfix configuration:\n- " + "\n- ".join(errors))
     return warnings

@@ -31,11 +31,11 @@ DNS_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
 ALL_QUALIFIERS = {"fail": "-", "softfail": "~", "neutral": "?", "-": "-", "~": "~", "?": "?"}
 STRUCTURE_KEYS = ("a", "mx", "ip4", "ip6", "include", "exists", "redirect", "all")
 
-_VERSION_RE = re.compile(r"^v=spf1(?: |$)", re.IGNORECASE)
-_MODIFIER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)=(.*)$")
-_MECHANISM_RE = re.compile(r"^([+\-~?]?)([A-Za-z0-9]+)(.*)$")
-_DUAL_CIDR_RE = re.compile(r"^(.*?)(?:/(\d{1,3}))?(?://(\d{1,3}))?$")
-_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_VERSION_RE = re.compile(r"^v=spf1(?: |\Z)", re.IGNORECASE)
+_MODIFIER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)=(.*)\Z")
+_MECHANISM_RE = re.compile(r"^([+\-~?]?)([A-Za-z0-9]+)(.*)\Z")
+_DUAL_CIDR_RE = re.compile(r"^(.*?)(?:/(\d{1,3}))?(?://(\d{1,3}))?\Z")
+_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 _MACRO_RE = re.compile(r"%(?:\{([slodiphcrtvSLODIPHCRTV])(\d*)(r?)([.\-+,/_=]*)\}|[%_-])")
 
 

@@ -36,7 +36,7 @@ RENEW_BEFORE_DAYS = 30
 MAX_DAYS = 36500
 MAX_HOSTNAME = 253
 
-_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MONTHS = {
     name: number
     for number, name in enumerate(

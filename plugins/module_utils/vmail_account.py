@@ -17,7 +17,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 # Directories a vmail base must never be: chown and chmod on them would break the system.
 SYSTEM_DIRS = frozenset(
     [

@@ -16,7 +16,10 @@ description:
     as it is; only a mismatch, a new user or a change of O(scheme) computes a new hash with a random salt.
     Re-runs therefore report no change and compute no hash.
   - Verification and C(SHA512-CRYPT) hashing use libcrypt's reentrant crypt_r(3) on one thread per CPU (or the
-    Python C(crypt) module where crypt_r is missing); other schemes, such as C(ARGON2ID), use C(doveadm pw).
+    Python C(crypt) module where crypt_r is missing); C(ARGON2ID) uses libsodium (which Dovecot itself uses)
+    through ctypes, with Dovecot's cost (t=3, m=64 MiB). Only where neither can, C(doveadm pw) runs.
+  - No password is ever on a command line, for any scheme. C(doveadm pw) gets it on stdin, in a new session
+    without a controlling terminal (C(setsid -w)), never with C(-p).
   - The C(postmaster.mailserver.dovecot) role uses it for its virtual users.
   - The file is written atomically. The diff shows user names and schemes only; hashes are never shown.
 author:
@@ -74,7 +77,8 @@ options:
     type: bool
     default: true
 requirements:
-  - C(doveadm) for the C(ARGON2ID) scheme or when crypt(3) is unavailable.
+  - libsodium (C(libsodium23), a dependency of C(dovecot-core)) for the C(ARGON2ID) scheme, else C(doveadm) and
+    C(setsid).
 notes:
   - Comment and blank lines of an existing file are not kept.
   - The C(invocation) echoed in the result gives the number of O(users), not the list. AnsibleModule
@@ -198,7 +202,9 @@ def main() -> None:
     except OSError as exc:
         _exit(module, failed=True, msg=f"cannot read {path}: {exc}", invocation=invocation)
 
-    verify, make_hash = default_backends(module.run_command, module.get_bin_path("doveadm"))
+    verify, make_hash = default_backends(
+        module.run_command, module.get_bin_path("doveadm"), module.get_bin_path("setsid")
+    )
     users = [
         User(name=u["name"], password=u["password"], hash=u["hash"], extra_fields=u["extra_fields"] or "")
         for u in params["users"]

@@ -108,6 +108,17 @@ options:
         description: Mode of the home directory; never writable by others.
         type: str
         default: "0750"
+  purge_domains:
+    description:
+      - Delete the Maildirs of these domains under O(account.home) that are not among O(paths), after the account
+        and the Maildirs are ensured (the mailboxes role's C(mailboxes_purge_removed)).
+      - Only what the role itself creates is deleted, C(<home>/<domain>/<user>) directories of these domains that
+        are real directories (no symlink) owned by O(account.uid) and hold C(cur), C(new) and C(tmp). The home
+        itself, anything outside it, other domains and directories starting with C(.) are never touched.
+      - Requires O(account).
+    type: list
+    elements: str
+    default: []
   owner:
     description:
       - Name or uid of the owner of the Maildirs and of the directories the module creates.
@@ -122,7 +133,7 @@ options:
   mode:
     description:
       - Permissions of every directory the module manages, as an octal string such as V('0700') or an
-        octal number. It must give the owner C(rwx).
+        octal number. It must give the owner C(rwx), and must not let every user write (C(o+w)).
       - A created C(maildirfolder) file gets the same permissions without the execute bits (V(0600)).
     type: raw
     default: "0700"
@@ -197,6 +208,12 @@ fixed:
   type: list
   elements: str
   sample: [/home/alice/Maildir/new]
+removed:
+  description: Maildirs deleted (or, in check mode, to be deleted) by O(purge_domains).
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/mail/vmail/example.org/olduser]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -204,6 +221,8 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir impo
     MaildirError,
     Maildirs,
     build_specs,
+    purge,
+    purge_candidates,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import AccountError, VmailAccount
 
@@ -227,6 +246,7 @@ def main() -> None:
             "mode": {"type": "raw", "default": "0700"},
             "folders": {"type": "list", "elements": "str", "default": []},
             "create_parents": {"type": "bool", "default": True},
+            "purge_domains": {"type": "list", "elements": "str", "default": []},
             "account": {
                 "type": "dict",
                 "options": {
@@ -261,6 +281,8 @@ def main() -> None:
     except MaildirError as exc:
         module.fail_json(msg=str(exc), changed=False, created=[], fixed=[], invocation=invocation)
 
+    if params["purge_domains"] and not params["account"]:
+        module.fail_json(msg="purge_domains needs account (its home is the base the Maildirs are purged from)")
     account_changes: list[str] = []
     if params["account"]:
         accounts = VmailAccount(module.run_command, module.get_bin_path, check_mode=module.check_mode)
@@ -281,11 +303,27 @@ def main() -> None:
             fixed=backend.fixed,
             invocation=invocation,
         )
+    removed: list[str] = []
+    if params["purge_domains"]:
+        try:
+            keep = [spec.path for spec in specs]
+            candidates = purge_candidates(
+                params["account"]["home"], params["purge_domains"], keep, params["account"]["uid"]
+            )
+            removed = purge(candidates, check_mode=module.check_mode)
+        except MaildirError as exc:
+            module.fail_json(
+                msg=str(exc), changed=True, created=backend.created, fixed=backend.fixed, invocation=invocation
+            )
+    result["removed"] = removed
     result["account"] = account_changes
-    result["changed"] = result["changed"] or bool(account_changes)
+    result["changed"] = result["changed"] or bool(account_changes) or bool(removed)
     if module._diff:
         header = params["path"] or f"{len(specs)} Maildirs"
         result["diff"] = backend.diff(header)
+        if removed:
+            result["diff"]["before"] += "".join(f"{path}/: present\n" for path in removed)
+            result["diff"]["after"] += "".join(f"{path}/: absent\n" for path in removed)
         if account_changes:
             result["diff"] = [
                 {

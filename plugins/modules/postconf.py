@@ -13,7 +13,9 @@ description:
   - Reads the explicitly set parameters with one C(postconf -n) call, and sets every parameter of
     O(params) whose value differs with one C(postconf -e) call.
   - Values are compared after whitespace normalisation, so V(a,b) and V(a, b) are equal.
-  - Restriction lists and C(mynetworks) are validated before anything is written.
+  - Restriction lists and C(mynetworks) are validated before anything is written, with their C($name)
+    references expanded from the resulting main.cf (Postfix's defaults for names it does not set).
+  - The resulting main.cf must not relay mail for anyone (see O(allow_open_relay)).
   - Do not use this module on parameters that M(postmaster.mailserver.postfix_config) manages; that module
     rewrites main.cf as a whole.
 author:
@@ -43,6 +45,13 @@ options:
       - The Postfix configuration directory.
     type: path
     default: /etc/postfix
+  allow_open_relay:
+    description:
+      - Allow a main.cf whose C(smtpd_relay_restrictions) and C(smtpd_recipient_restrictions) let any client
+        send to any domain, or whose C(mynetworks) covers every address. Without it such a change fails and
+        nothing is written.
+    type: bool
+    default: false
 requirements:
   - Postfix (C(postconf)).
 seealso:
@@ -95,15 +104,24 @@ def main() -> None:
             "params": {"type": "dict", "default": {}},
             "read": {"type": "list", "elements": "str", "default": []},
             "config_dir": {"type": "path", "default": "/etc/postfix"},
+            "allow_open_relay": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     postconf_bin = module.get_bin_path("postconf", required=True)
     postconf = Postconf(module.run_command, module.params["config_dir"], postconf_bin)
     try:
-        result = run_postconf(postconf, module.params["params"], module.params["read"], module.check_mode)
+        result = run_postconf(
+            postconf,
+            module.params["params"],
+            module.params["read"],
+            module.check_mode,
+            module.params["allow_open_relay"],
+        )
     except PostconfError as exc:
         module.fail_json(msg=str(exc))
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

@@ -14,8 +14,8 @@ description:
     C(main.cf) and C(master.cf).
   - A fragment is an object with the keys C(main) (parameters), C(overrides) (parameters this fragment
     may take over from an earlier one), C(insert) (entries to insert into list parameters, after or before
-    an anchor restriction), C(master) (services) and C(master_overrides) (C(name/type) of services this
-    fragment may take over).
+    an anchor restriction), C(master) (services), C(master_overrides) (C(name/type) of services this
+    fragment may take over) and C(allow_open_relay) (true lets the merged configuration relay for anyone).
   - A parameter or service set by two fragments is an error that names both files, unless the later
     fragment lists it in C(overrides) or C(master_overrides).
   - When no fragment defines a master.cf service, master.cf is left as it is.
@@ -27,6 +27,18 @@ description:
     per C(postconf -m), and compiled file present) are checked in Python. Then the candidate is written
     to a temporary copy of O(config_dir), where C(postconf -n) and C(postfix check) must succeed without
     printing any warning.
+  - The C(-o) overrides of master.cf services are validated like main.cf values (restriction lists included), in
+    the main.cf they apply to. An argument is one word (a value with spaces is one C({ name = value }) group), and a
+    service name with C(#) or any field with a control character is refused.
+  - An open relay is refused unless a fragment sets C(allow_open_relay). Restriction lists are judged as smtpd
+    evaluates them, for main.cf and for every smtpd service reachable from outside with its C(-o) overrides. Relaying
+    must be stopped by C(reject_unauth_destination) (or C(defer_unauth_destination), C(reject), C(defer),
+    C(defer_if_permit)) in C(smtpd_relay_restrictions) or C(smtpd_recipient_restrictions) before any entry that
+    permits every client. C(warn_if_reject) makes the next entry only log. C(permit), an access check whose table
+    answers C(OK) for every key (C(static:OK), a C(cidr) table with C(0.0.0.0/0 OK), a C(regexp) or C(pcre) table
+    with C(/./ OK)), a restriction class that does one of these, and C(permit_mynetworks) with a C(mynetworks) that
+    covers every address all permit every client. A C(mynetworks) that covers every IPv4 or IPv6 address is refused
+    on its own too.
   - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
     and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs. When the new master.cf no
     longer has an inet service of the live one, Postfix is restarted instead. After a reload that removes an

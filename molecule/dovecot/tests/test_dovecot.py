@@ -8,6 +8,7 @@ import time
 import helpers
 import mailclient
 import pytest
+import tls
 
 ANNA = ("anna@virtual.example.test", "Anna-Test-Password-1")
 BEN = ("ben@virtual.example.test", "Ben-Test-Password-2")
@@ -162,3 +163,48 @@ def test_tls12_is_accepted_on_993(server_ip):
     result = helpers.host("client").run("echo QUIT | timeout 20 openssl s_client -connect %s:993 -tls1_2", server_ip)
     assert result.rc == 0, result.stdout + result.stderr
     assert "TLSv1.2" in result.stdout
+
+
+# -- TLS hardening by default, judged from the outside client ------------------------------------
+
+
+@pytest.mark.parametrize("port", [993, 995])
+def test_dovecot_refuses_weak_tls(server_ip, port):
+    # The client offers only these (OpenSSL still has them at security level 0).
+    for ciphers in ("aNULL:@SECLEVEL=0", "eNULL:@SECLEVEL=0"):
+        result = tls.handshake(server_ip, port, "-tls1_2", "-cipher", f"'{ciphers}'")
+        assert not result.ok, (ciphers, result.output)
+        # Refused by the server: an alert (Postfix, Dovecot 2.4) or a closed connection (Dovecot 2.3 on
+        # Debian 12), never the client's own "no cipher match".
+        assert "no cipher match" not in result.output, result.output
+        assert "handshake failure" in result.output or "unexpected eof" in result.output, result.output
+    refused = tls.handshake(server_ip, port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert not refused.ok, refused.output
+
+
+@pytest.mark.parametrize("port", [993, 995, 587])
+def test_the_server_chooses_the_cipher(server_ip, port):
+    result = tls.handshake(server_ip, port, "-tls1_2", "-cipher", tls.CLIENT_ORDER)
+    assert result.ok and result.protocol == "TLSv1.2", result.output
+    assert result.cipher == "ECDHE-RSA-AES256-GCM-SHA384", result.output
+
+
+def test_dovecot_tls_settings(server):
+    # Dovecot 2.4 keeps the server side in the ssl_server filter (doveconf -h without it shows the default).
+    prefer = "ssl_server/ssl_server_prefer_ciphers" if helpers.dovecot_24(server) else "ssl_prefer_server_ciphers"
+    values = server.check_output(f"doveconf -h ssl_min_protocol ssl_cipher_list {prefer}").splitlines()
+    assert values == [
+        "TLSv1.2",
+        "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!PSK:!SRP:!DSS",
+        "server" if helpers.dovecot_24(server) else "yes",
+    ]
+
+
+def test_testssl_finds_nothing_medium_or_worse_on_any_port(server_ip):
+    """testssl.sh (Debian's package) against every TLS port of a host built with the defaults.
+
+    Protocols, cipher categories and the server's cipher order; the certificate (self-signed)
+    is not judged here.
+    """
+    findings = tls.testssl(server_ip, [25, 465, 587, 993, 995])
+    assert findings == {port: [] for port in (25, 465, 587, 993, 995)}, findings

@@ -52,6 +52,18 @@ def domains_with(change) -> list[dict]:
         ),
         ({"mailboxes_domains": domains_with(lambda d: d[0].update(name="-bad-.org"))}, "mailboxes_domains[0].name"),
         ({"mailboxes_vmail_uid": 0}, "mailboxes_vmail_uid"),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["users"][0].update(password="pw\nline"))},
+            "mailboxes_domains[0].users[0].password: contains a line break or NUL (the value is not shown)",
+        ),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["users"][0].update(password=["Listed-Secret-9"]))},
+            "mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)",
+        ),
+        (
+            {"mailboxes_domains": domains_with(lambda d: d[0]["users"][0].update(quota="10G\n"))},
+            "mailboxes_domains[0].users[0].quota: '10G",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_change(extra, message):
@@ -61,6 +73,7 @@ def test_bad_input_fails_before_any_change(extra, message):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert message in output, output[-3000:]
+    assert "Listed-Secret-9" not in output
     assert helpers.snapshot(server, *WATCHED) == before
 
 
@@ -68,6 +81,20 @@ def test_purge_deletes_only_removed_maildirs():
     server = helpers.host("server")
     erin = "/var/mail/vmail/two.example.net/erin"
     server.run_expect([0], f"touch {erin}/cur/1.kept-until-purge")
+    # Not made by the role: a root-owned Maildir in a managed domain, a vmail-owned one in a domain
+    # the role does not manage, and a symlink to a Maildir elsewhere. Purge must leave all three.
+    strangers = (
+        "/var/mail/vmail/two.example.net/root-owned",
+        "/var/mail/vmail/unmanaged.example/vmail-owned",
+        "/var/mail/vmail/two.example.net/linked",
+    )
+    server.run_expect(
+        [0],
+        f"mkdir -p {strangers[0]}/cur {strangers[0]}/new {strangers[0]}/tmp "
+        f"{strangers[1]}/cur {strangers[1]}/new {strangers[1]}/tmp /root/elsewhere/cur /root/elsewhere/new "
+        f"/root/elsewhere/tmp && chown -R vmail: /var/mail/vmail/unmanaged.example && "
+        f"ln -s /root/elsewhere {strangers[2]}",
+    )
     keep = helpers.snapshot(server, "/var/mail/vmail/one.example.org", "/var/mail/vmail/two.example.net/carol")
     domains = domains_with(lambda d: d[1]["users"].pop())
     try:
@@ -77,6 +104,9 @@ def test_purge_deletes_only_removed_maildirs():
         result = run_role_alone({"mailboxes_domains": domains, "mailboxes_purge_removed": True})
         assert result.returncode == 0, result.stdout[-3000:]
         assert not server.file(erin).exists
+        for path in strangers:
+            assert server.file(path).exists, path
+        assert server.file("/root/elsewhere/cur").is_directory
         assert (
             helpers.snapshot(server, "/var/mail/vmail/one.example.org", "/var/mail/vmail/two.example.net/carol") == keep
         )
@@ -84,6 +114,7 @@ def test_purge_deletes_only_removed_maildirs():
         result = run_role_alone({"mailboxes_domains": domains, "mailboxes_purge_removed": True})
         assert result.returncode == 0 and "changed=0" in result.stdout, result.stdout[-3000:]
     finally:
+        server.run(f"rm -rf {' '.join(strangers)} /var/mail/vmail/unmanaged.example /root/elsewhere")
         result = run_role_alone({})
         assert result.returncode == 0, result.stdout[-3000:]
     assert server.file(erin + "/new").is_directory

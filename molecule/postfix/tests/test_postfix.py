@@ -6,6 +6,7 @@ import uuid
 
 import helpers
 import pytest
+import tls
 
 
 def test_postconf_shows_configured_values_and_check_is_clean(server):
@@ -211,3 +212,51 @@ def test_tls12_is_accepted(server_ip):
     result = client.run("echo QUIT | timeout 20 openssl s_client -connect %s:465 -tls1_2", server_ip)
     assert result.rc == 0, result.stdout + result.stderr
     assert "Protocol  : TLSv1.2" in result.stdout or "TLSv1.2" in result.stdout
+
+
+# -- TLS hardening by default, judged from the outside client ------------------------------------
+
+TLS_PORTS = [25, 587, 465]
+
+
+@pytest.mark.parametrize("port", TLS_PORTS)
+def test_anonymous_and_null_ciphers_are_refused(server_ip, port):
+    # The client offers only these (OpenSSL still has them at security level 0).
+    for ciphers in ("aNULL:@SECLEVEL=0", "eNULL:@SECLEVEL=0"):
+        result = tls.handshake(server_ip, port, "-tls1_2", "-cipher", f"'{ciphers}'")
+        assert not result.ok, (ciphers, result.output)
+        # Refused by the server: an alert (Postfix, Dovecot 2.4) or a closed connection (Dovecot 2.3 on
+        # Debian 12), never the client's own "no cipher match".
+        assert "no cipher match" not in result.output, result.output
+        assert "handshake failure" in result.output or "unexpected eof" in result.output, result.output
+
+
+@pytest.mark.parametrize("port", TLS_PORTS)
+def test_tls11_is_refused_and_tls12_accepted(server_ip, port):
+    refused = tls.handshake(server_ip, port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert not refused.ok, refused.output
+    accepted = tls.handshake(server_ip, port, "-tls1_2")
+    assert accepted.ok and accepted.protocol == "TLSv1.2", accepted.output
+
+
+@pytest.mark.parametrize("port", TLS_PORTS)
+def test_the_server_chooses_the_cipher(server_ip, port):
+    result = tls.handshake(server_ip, port, "-tls1_2", "-cipher", tls.CLIENT_ORDER)
+    assert result.ok, result.output
+    assert result.cipher == "ECDHE-RSA-AES256-GCM-SHA384", result.output
+
+
+def test_tls_hardening_is_in_main_cf(server):
+    conf = dict(line.split(" = ", 1) for line in server.check_output("postconf -n").splitlines() if " = " in line)
+    assert {key: conf.get(key) for key in TLS_HARDENING} == TLS_HARDENING
+
+
+TLS_HARDENING = {
+    "smtpd_tls_ciphers": "high",
+    "smtpd_tls_mandatory_ciphers": "high",
+    "tls_preempt_cipherlist": "yes",
+    "smtpd_tls_exclude_ciphers": "aNULL, eNULL, EXPORT, DES, 3DES, RC4, MD5, PSK, SRP, IDEA, SEED",
+    "tls_ssl_options": "NO_RENEGOTIATION",
+    "smtpd_tls_protocols": "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+    "smtpd_tls_mandatory_protocols": "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+}

@@ -98,7 +98,7 @@ def test_errors_are_filter_errors_with_all_problems(call, prefix):
     message = excinfo.value.message
     assert message == (
         f"{prefix}mailboxes_domains[0].users[0] (x@a.org): give exactly one of password and hash; "
-        "mailboxes_domains[0].users[1].quota: lots is not a size such as 512M, 10G or 0 (unlimited)"
+        "mailboxes_domains[0].users[1].quota: 'lots' is not a size such as 512M, 10G or 0 (unlimited)"
     )
     # Raised "from None": ansible-core would otherwise append the cause to the message.
     assert excinfo.value.__cause__ is None

@@ -165,41 +165,96 @@ def test_real_crypt_round_trip():
     assert other != hashed  # random salt
 
 
-def test_doveadm_fallback_argv_and_errors():
+def test_doveadm_fallback_gets_the_password_on_stdin_never_in_argv():
     calls = []
 
-    def run_command(argv, environ_update=None):
-        calls.append(argv)
-        if argv[2] == "-t":
-            return (0 if argv[5] == "good" else 77), "", ""
+    def run_command(argv, data=None, environ_update=None):
+        calls.append((argv, data))
+        if "-t" in argv:
+            return (0 if data == "good" else 75), "", ""
+        if data != "pw\npw":
+            return 1, "", "Error: cmd pw: Passwords don't match!"
         return 0, "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$abc$def\n", ""
 
-    doveadm = mp.Doveadm(run_command, "/usr/bin/doveadm")
+    doveadm = mp.Doveadm(run_command, "/usr/bin/doveadm", "/usr/bin/setsid")
     assert doveadm.verify("good", "{ARGON2ID}h") is True
     assert doveadm.verify("bad", "{ARGON2ID}h") is False
     assert doveadm.hash("pw", "ARGON2ID").startswith("{ARGON2ID}$argon2id$")
-    assert calls[0] == ["/usr/bin/doveadm", "pw", "-t", "{ARGON2ID}h", "-p", "good"]
-    assert calls[2] == ["/usr/bin/doveadm", "pw", "-s", "ARGON2ID", "-p", "pw"]
+    assert calls == [
+        (["/usr/bin/setsid", "-w", "/usr/bin/doveadm", "pw", "-t", "{ARGON2ID}h"], "good"),
+        (["/usr/bin/setsid", "-w", "/usr/bin/doveadm", "pw", "-t", "{ARGON2ID}h"], "bad"),
+        (["/usr/bin/setsid", "-w", "/usr/bin/doveadm", "pw", "-s", "ARGON2ID"], "pw\npw"),
+    ]
     with pytest.raises(mp.MailPasswordError, match="doveadm is not installed"):
-        mp.Doveadm(run_command, None).verify("x", "{ARGON2ID}h")
-    with pytest.raises(mp.MailPasswordError, match="failed"):
-        mp.Doveadm(lambda argv, environ_update=None: (1, "", "Fatal: boom"), "/d").hash("x", "ARGON2ID")
+        mp.Doveadm(run_command, None, "/usr/bin/setsid").verify("x", "{ARGON2ID}h")
+    with pytest.raises(mp.MailPasswordError, match=r"setsid \(util-linux\) was not found"):
+        mp.Doveadm(run_command, "/usr/bin/doveadm", None).hash("x", "ARGON2ID")
+    with pytest.raises(mp.MailPasswordError, match=r"^doveadm pw -s ARGON2ID failed: Fatal: boom$"):
+        mp.Doveadm(lambda argv, data=None, environ_update=None: (1, "", "Fatal: boom"), "/d", "/s").hash(
+            "x", "ARGON2ID"
+        )
 
 
-def test_default_backends_prefer_crypt_for_crypt_schemes():
+def test_default_backends_prefer_crypt_and_libsodium():
     calls = []
 
-    def run_command(argv, environ_update=None):
+    def run_command(argv, data=None, environ_update=None):
         calls.append(argv)
         return 0, "{ARGON2ID}$argon2id$x\n", ""
 
-    verify, make_hash = mp.default_backends(run_command, "/usr/bin/doveadm")
-    if crypt is not None:
-        hashed = make_hash("pw", "SHA512-CRYPT")
-        assert verify("pw", hashed) and not verify("other", hashed)
-        assert calls == []
+    verify, make_hash = mp.default_backends(run_command, "/usr/bin/doveadm", "/usr/bin/setsid")
+    hashed = make_hash("pw", "SHA512-CRYPT")
+    assert verify("pw", hashed) and not verify("other", hashed)
+    argon = make_hash("pw", "ARGON2ID")
+    assert argon.startswith("{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$")
+    assert verify("pw", argon) and not verify("other", argon)
+    assert calls == []  # neither scheme ran a command
+    verify, make_hash = mp.default_backends(run_command, "/usr/bin/doveadm", "/usr/bin/setsid", crypt=None, sodium=None)
     assert make_hash("pw", "ARGON2ID") == "{ARGON2ID}$argon2id$x"
-    assert calls[-1][:4] == ["/usr/bin/doveadm", "pw", "-s", "ARGON2ID"]
+    assert calls[-1] == ["/usr/bin/setsid", "-w", "/usr/bin/doveadm", "pw", "-s", "ARGON2ID"]
+
+
+def test_libsodium_hashes_are_dovecot_s():
+    sodium = mp.system_sodium()
+    assert sodium is not None, "libsodium (libsodium23) is not installed on this host"
+    # Made by doveadm pw -s ARGON2ID (Dovecot 2.4.1, Debian 13) for "s3cret pw".
+    dovecot = (
+        "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$/AqjOIkHZFPDswRGHEKYsg$PtmYIp4DppNNzz5niD/4vopN+WPNelf/1FR1WrQw+tw"
+    )
+    assert sodium.verify("s3cret pw", dovecot) is True
+    assert sodium.verify("s3cret pW", dovecot) is False
+    assert sodium.verify("s3cret pw", "{SHA512-CRYPT}$6$x$y") is None
+    assert sodium.hash("x", "SHA512-CRYPT") is None
+    made = sodium.hash("pässword with spaces ", "ARGON2ID")
+    assert made != sodium.hash("pässword with spaces ", "ARGON2ID")  # random salt
+    assert sodium.verify("pässword with spaces ", made) is True
+
+
+@pytest.mark.parametrize("scheme", ["SHA512-CRYPT", "ARGON2ID"])
+@pytest.mark.parametrize("libraries", ["system", "doveadm only"])
+def test_no_password_is_ever_in_a_command_line(scheme, libraries):
+    """Every scheme, with and without the in-process libraries: argv never holds a password."""
+    passwords = ["Sekr1t-Anna", "-p", "ben's pw with spaces"]
+    seen = []
+
+    def run_command(argv, data=None, environ_update=None):
+        seen.append(list(argv))
+        if "-t" in argv:
+            return 75, "", ""
+        return 0, "{" + scheme + "}$fake$" + str(len(seen)) + "\n", ""
+
+    fallback = {"crypt": None, "sodium": None} if libraries == "doveadm only" else {}
+    verify, make_hash = mp.default_backends(run_command, "/usr/bin/doveadm", "/usr/bin/setsid", **fallback)
+    users = [mp.User(f"u{i}@example.org", password=pw) for i, pw in enumerate(passwords)]
+    existing = "".join(f"u{i}@example.org:{{{scheme}}}$old$:::::\n" for i in range(len(passwords)))
+    result = mp.plan(existing, users, scheme=scheme, exclusive=True, verify=verify, make_hash=make_hash, workers=2)
+    assert result.updated == [u.name for u in users]
+    if libraries == "doveadm only":
+        assert len(seen) == 2 * len(passwords)  # one verification and one hash each
+    for argv in seen:
+        for password in passwords:
+            assert password not in argv, argv
+            assert not any(password in arg for arg in argv if len(password) > 2), argv
 
 
 def test_crypt_r_gives_the_same_hash_as_the_stdlib_and_is_reentrant():

@@ -27,6 +27,16 @@ def error_of(domains, name="mailboxes_domains"):
     return str(excinfo.value)
 
 
+def plan_of(domains):
+    return error_of(domains)
+
+
+def passwd_of(domains):
+    with pytest.raises(MailboxesError) as excinfo:
+        passwd_entries(domains)
+    return str(excinfo.value)
+
+
 # --- plan(): normal output ---------------------------------------------------
 
 
@@ -309,10 +319,49 @@ def test_error_password_and_hash(entry):
     )
 
 
-@pytest.mark.parametrize("quota", ["lots", "1GB", "1g", "-1", "1.5G", "1 G", True])
+@pytest.mark.parametrize("quota", ["lots", "1GB", "1g", "-1", "1.5G", "1 G", "10G\n", "10G\nx", "1\r"])
 def test_error_bad_quota(quota):
     message = error_of([{"name": "a.org", "users": [user("x", quota=quota)]}])
-    assert message == f"mailboxes_domains[0].users[0].quota: {quota} is not a size such as 512M, 10G or 0 (unlimited)"
+    assert message == f"mailboxes_domains[0].users[0].quota: {quota!r} is not a size such as 512M, 10G or 0 (unlimited)"
+
+
+@pytest.mark.parametrize(("quota", "kind"), [(True, "bool"), (1.5, "float"), (["1G"], "list"), ({"a": 1}, "dict")])
+def test_error_quota_of_the_wrong_type(quota, kind):
+    message = error_of([{"name": "a.org", "users": [user("x", quota=quota)]}])
+    assert message == (
+        f"mailboxes_domains[0].users[0].quota: must be a size such as 512M, 10G or 0 (unlimited), got {kind}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        ({"password": "pw\nx"}, "password: contains a line break or NUL (the value is not shown)"),
+        ({"password": "pw\n"}, "password: contains a line break or NUL (the value is not shown)"),
+        ({"password": "p\rw"}, "password: contains a line break or NUL (the value is not shown)"),
+        ({"password": "p\0w"}, "password: contains a line break or NUL (the value is not shown)"),
+        ({"password": ["Sekr1t", "x"]}, "password: must be a string, got list (the value is not shown)"),
+        ({"password": {"a": "Sekr1t"}}, "password: must be a string, got dict (the value is not shown)"),
+        ({"password": True}, "password: must be a string, got bool (the value is not shown)"),
+        ({"password": 1.5}, "password: must be a string, got float (the value is not shown)"),
+        ({"password": ""}, "password: must not be empty"),
+        ({"hash": "$6$abc"}, "hash: must look like {SCHEME}value"),
+        ({"hash": "{SHA512-CRYPT}$6$a\nb"}, "hash: must look like {SCHEME}value"),
+        ({"hash": "{SHA512-CRYPT}$6$a:b"}, "hash: must look like {SCHEME}value"),
+        ({"hash": ["{SHA512-CRYPT}$6$a"]}, "hash: must be a string such as {SHA512-CRYPT}$6$..., got list"),
+    ],
+)  # fmt: skip
+def test_error_bad_secret_fails_in_the_filter_without_showing_it(secrets, message):
+    entry = {"name": "x", **secrets}
+    for name, filt in (("virtual_mailboxes", plan_of), ("virtual_mailbox_passwd", passwd_of)):
+        text = filt([{"name": "a.org", "users": [entry]}])
+        assert text.startswith("mailboxes_domains[0].users[0]." + message), (name, text)
+        assert "Sekr1t" not in text and "pw\n" not in text
+
+
+def test_a_numeric_password_is_taken_as_its_digits():
+    (entry,) = passwd_entries([{"name": "a.org", "users": [{"name": "x", "password": 123456}]}])
+    assert entry["password"] == "123456"
 
 
 @pytest.mark.parametrize("to", [[], None])
@@ -460,7 +509,7 @@ def test_all_errors_reported_together():
     assert message.split("; ") == [
         "mailboxes_domains[0].users[1] (nosecret@a.org): give exactly one of password and hash",
         "mailboxes_domains[1]: expected a dictionary, got str",
-        "mailboxes_domains[2].users[0].quota: huge is not a size such as 512M, 10G or 0 (unlimited)",
+        "mailboxes_domains[2].users[0].quota: 'huge' is not a size such as 512M, 10G or 0 (unlimited)",
         "mailboxes_domains[2].aliases[0]: x@b.org is also mailboxes_domains[2].users[0]",
     ]
 
@@ -530,3 +579,13 @@ def test_scale_10000_users_in_10_domains():
         "password": "pw1",
     }
     assert sum("hash" in e for e in entries) == 5_000
+
+
+def test_a_lazy_list_from_ansible_is_called_a_list():
+    """ansible-core 2.19 hands filters subclasses such as _AnsibleLazyTemplateList."""
+
+    class _AnsibleLazyTemplateList(list):
+        pass
+
+    message = error_of([{"name": "a.org", "users": [{"name": "x", "password": _AnsibleLazyTemplateList(["s"])}]}])
+    assert message == "mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)"

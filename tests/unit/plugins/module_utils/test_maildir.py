@@ -18,6 +18,8 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir impo
     build_specs,
     folder_dir,
     parse_mode,
+    purge,
+    purge_candidates,
     resolve_gid,
     resolve_uid,
 )
@@ -76,6 +78,9 @@ def test_parse_mode(value, expected):
         (0o17777, r"is out of range"),
         ("0600", r"mode 0600 must give the owner rwx"),
         (0o500, r"mode 0500 must give the owner rwx"),
+        ("0777", r"^mode 0777 lets every user of the host write the Maildir; use 0700 \(or 0750\)$"),
+        ("0702", r"^mode 0702 lets every user of the host write the Maildir"),
+        (0o1707, r"^mode 1707 lets every user of the host write the Maildir"),
     ],
 )
 def test_parse_mode_errors(value, message):
@@ -573,3 +578,48 @@ def test_fd_is_closed_on_failure(monkeypatch, tmp_path):
         with pytest.raises(MaildirError):
             run([spec(tmp_path / "m")])
         assert len(os.listdir("/proc/self/fd")) == before, attempt
+
+
+# -- purge: only Maildirs the role made, in the domains it manages ----------------------------
+
+
+def _maildir(path, uid=ROOT_UID):
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(path / sub)
+    for directory in (path, *(path / sub for sub in ("cur", "new", "tmp"))):
+        os.chown(directory, uid, -1)
+
+
+@needs_root
+def test_purge_takes_only_role_made_maildirs_of_managed_domains(tmp_path):
+    base = tmp_path / "vmail"
+    outside = tmp_path / "outside"
+    _maildir(outside / "victim")
+    for name in ("keep", "gone", ".hidden"):
+        _maildir(base / "a.org" / name)
+    (base / "a.org" / "notes").mkdir()  # no cur/new/tmp: not a Maildir
+    _maildir(base / "a.org" / "foreign", uid=65534)  # not the vmail owner
+    os.symlink(outside / "victim", base / "a.org" / "link")  # a symlinked "Maildir"
+    _maildir(base / "b.org" / "other")  # a domain the role does not manage (now)
+    os.symlink(outside, base / "c.org")  # a symlinked domain directory
+    (base / "a.org" / "gone" / "cur" / "1.msg").write_text("mail")
+    os.symlink(outside / "victim", base / "a.org" / "gone" / "escape")
+    keep = [str(base / "a.org" / "keep")]
+    candidates = purge_candidates(str(base), ["a.org", "b.org.example", "c.org"], keep, ROOT_UID)
+    assert candidates == [str(base / "a.org" / "gone")]
+    assert purge(candidates, check_mode=True) == candidates
+    assert (base / "a.org" / "gone").exists()
+    assert purge(candidates) == candidates
+    assert not (base / "a.org" / "gone").exists()
+    # Everything else is still there, and the symlink inside the purged Maildir was not followed.
+    assert (outside / "victim" / "cur").is_dir()
+    for name in ("keep", ".hidden", "notes", "foreign", "link"):
+        assert os.path.lexists(base / "a.org" / name), name
+    assert (base / "b.org" / "other" / "cur").is_dir()
+    assert purge_candidates(str(base), ["a.org"], keep, ROOT_UID) == []
+
+
+@pytest.mark.parametrize("domain", ["..", "../etc", "a.org/x", ".", "", "a", None, "A.ORG"])
+def test_purge_refuses_what_is_not_a_domain(tmp_path, domain):
+    with pytest.raises(MaildirError, match=r"^purge_domains: .* is not a domain name$"):
+        purge_candidates(str(tmp_path), [domain], [], ROOT_UID)

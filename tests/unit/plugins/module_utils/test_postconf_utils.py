@@ -127,11 +127,6 @@ def test_diff_before_shows_old_values():
         ({"p": {"a": 1}}, [], r"parameter p: value must be"),
         ({"p": 1.5}, [], r"parameter p: value must be"),
         ({"p": "a\nb"}, [], r"parameter p: value 'a\\nb' contains a line break"),
-        (
-            {"smtpd_client_restrictions": "permit_bogus"},
-            [],
-            r"parameter smtpd_client_restrictions: unknown restriction",
-        ),
         ({"mynetworks": "10.0.0.0/33"}, [], r"parameter mynetworks: '10.0.0.0/33'"),
         ({}, ["bad name"], r"invalid parameter name 'bad name' in read"),
     ],
@@ -168,3 +163,63 @@ def test_parse_and_compare_helpers():
     assert compute_changes({"a": "x,y"}, {"a": "x, y", "b": ""}) == {"b": ""}
     assert Postconf(FakeRunner([]), "/etc/postfix").read([]) == {}
     Postconf(FakeRunner([]), "/etc/postfix").set({})
+
+
+# -- validated in the main.cf they will be part of, $name expanded, never an open relay ---------
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"smtpd_client_restrictions": "permit_bogus"}, r"^parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'$"),
+        # A value with $ is no longer exempt: it is expanded from main.cf first.
+        ({"my_list": "permit_bogus", "smtpd_client_restrictions": "$my_list"},
+         r"^parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'$"),
+        ({"smtpd_relay_restrictions": "permit"},
+         r"^open relay refused:\n  - main.cf would relay mail for anyone: smtpd_relay_restrictions lets every client "
+         r"through at entry 1: 'permit' permits every client"),
+        ({"smtpd_relay_restrictions": "warn_if_reject reject_unauth_destination"},
+         r"smtpd_relay_restrictions only logs its reject_unauth_destination \(warn_if_reject\)"),
+        ({"mynetworks": "0.0.0.0/0"}, r"parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted"),
+        ({"trusted": "0.0.0.0/1, 128.0.0.0/1", "mynetworks": "$trusted"}, r"parameter mynetworks: 0.0.0.0/1, 128.0.0.0/1 covers every IPv4"),
+    ],
+)  # fmt: skip
+def test_run_postconf_validates_the_resulting_main_cf_before_writing(params, message):
+    runner = FakeRunner([READ])
+    with pytest.raises(PostconfError, match=message):
+        run_postconf(Postconf(runner, "/etc/postfix", "/usr/sbin/postconf"), params)
+    runner.done()
+
+
+def test_run_postconf_reads_defaults_that_a_value_refers_to():
+    runner = FakeRunner(
+        [
+            READ,
+            (["/usr/sbin/postconf", "-c", "/etc/postfix", "smtpd_client_restrictions"],
+             (0, "smtpd_client_restrictions = permit\n", "")),
+        ]
+    )  # fmt: skip
+    with pytest.raises(PostconfError, match=r"smtpd_relay_restrictions lets every client through at entry 1: 'permit'"):
+        run_postconf(
+            Postconf(runner, "/etc/postfix", "/usr/sbin/postconf"),
+            {"smtpd_relay_restrictions": "$smtpd_client_restrictions"},
+        )
+    runner.done()
+
+
+def test_run_postconf_open_relay_on_request_is_a_warning():
+    runner = FakeRunner(
+        [READ, (["/usr/sbin/postconf", "-c", "/etc/postfix", "-e", "smtpd_relay_restrictions=permit"], (0, "", ""))]
+    )
+    result = run_postconf(
+        Postconf(runner, "/etc/postfix", "/usr/sbin/postconf"),
+        {"smtpd_relay_restrictions": "permit"},
+        allow_open_relay=True,
+    )
+    runner.done()
+    assert result["changed_params"] == ["smtpd_relay_restrictions"]
+    assert result["warnings"] == [
+        "allowed open relay (allow_open_relay): main.cf would relay mail for anyone: smtpd_relay_restrictions lets "
+        "every client through at entry 1: 'permit' permits every client, and smtpd_recipient_restrictions ends "
+        "without rejecting unauthorized destinations"
+    ]

@@ -857,3 +857,115 @@ def test_removing_an_inet_service_restarts_instead_of_reloading(env):
     assert (result["reloaded"], result["restarted"]) == (True, True)
     assert result["warnings"] == ["Postfix was restarted, not reloaded: master.cf no longer has 127.0.0.1:10025/inet"]
     assert "10025" not in live(env, "master.cf")
+
+
+# -- the relay guard, on the merged configuration of every fragment ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        ({"main": {"smtpd_relay_restrictions": ["warn_if_reject reject_unauth_destination"]},
+          "overrides": ["smtpd_relay_restrictions"]},
+         r"main.cf would relay mail for anyone: smtpd_relay_restrictions only logs its reject_unauth_destination"),
+        ({"main": {"smtpd_relay_restrictions": ["check_client_access static:OK", "reject_unauth_destination"]},
+          "overrides": ["smtpd_relay_restrictions"]},
+         r"'check_client_access static:OK': static:OK answers 'OK' for every key"),
+        ({"main": {"mynetworks": ["0.0.0.0/0"]}, "overrides": ["mynetworks"]},
+         r"parameter mynetworks: 0.0.0.0/0 covers every IPv4 address"),
+        ({"master": [{"name": "2525", "type": "inet", "command": "smtpd",
+                      "args": ["-o", "smtpd_relay_restrictions=static:OK,reject_unauth_destination"]}]},
+         r"master.cf service 2525/inet \(main.cf with its -o overrides\) would relay mail for anyone: "
+         r"smtpd_relay_restrictions lets every client through at entry 1: 'static:OK'"),
+        ({"master": [{"name": "2525", "type": "inet", "command": "smtpd",
+                      "args": ["-o", "{ smtpd_relay_restrictions = permit_mynetworks, warn_if_reject reject }"]}]},
+         r"master.cf service 2525/inet \(main.cf with its -o overrides\) would relay mail for anyone: "
+         r"smtpd_relay_restrictions only logs"),
+        ({"master": [{"name": "2525", "type": "inet", "command": "smtpd",
+                      "args": ["-o", "smtpd_client_restrictions=permit_bogus"]}]},
+         r"master.cf service 2525/inet: -o parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'"),
+        ({"master": [{"name": "2525", "type": "inet", "command": "smtpd",
+                      "args": ["-osmtpd_relay_restrictions=permit_sasl_authenticated", "-o", "smtpd_recipient_restrictions=permit"]}]},
+         r"master.cf service 2525/inet: parameters smtpd_relay_restrictions and smtpd_recipient_restrictions: neither"),
+    ],
+)  # fmt: skip
+def test_open_relay_fails_before_any_write(env, fragment, message):
+    write_fragment(env, "50-open.json", fragment)
+    runner = FakeRunner()
+    with pytest.raises(PostfixConfigError, match=message):
+        make(env, runner).execute()
+    assert runner.keys == ["postconf -m"]
+    assert live(env) == ORIGINAL_MAIN
+    assert live(env, "master.cf") == ORIGINAL_MASTER
+
+
+def test_an_open_relay_asked_for_by_a_fragment_is_applied_with_a_warning(env):
+    fragment = {
+        "main": {"smtpd_relay_restrictions": ["check_client_access static:OK", "reject_unauth_destination"]},
+        "overrides": ["smtpd_relay_restrictions"],
+        "allow_open_relay": True,
+    }
+    backend = make(env, fragments={"50-open.json": fragment})
+    result = backend.execute()
+    assert result["changed"]
+    assert "smtpd_relay_restrictions =\n    check_client_access static:OK,\n" in live(env)
+    assert any(w.startswith("allowed open relay (allow_open_relay): main.cf would relay") for w in result["warnings"])
+
+
+def test_a_catch_all_in_a_table_of_this_run_counts(env):
+    table = {"path": str(env / "postfix" / "clients"), "type": "cidr", "content": "0.0.0.0/0 OK\n"}
+    fragment = {
+        "main": {
+            "smtpd_relay_restrictions": [f"check_client_access cidr:{table['path']}", "reject_unauth_destination"]
+        },
+        "overrides": ["smtpd_relay_restrictions"],
+    }
+    with pytest.raises(PostfixConfigError, match=r"answers 'OK' for every client"):
+        make(env, fragments={"50-open.json": fragment}, tables=[table]).execute()
+    assert not (env / "postfix" / "clients").exists()
+    assert live(env) == ORIGINAL_MAIN
+
+
+def test_without_master_services_the_live_master_cf_is_judged(env):
+    base = {"main": dict(BASE["main"])}
+    (env / "postfix" / "master.cf").write_text(
+        "smtp inet n - y - - smtpd\n2525 inet n - y - - smtpd\n  -o smtpd_relay_restrictions=static:OK,reject\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PostfixConfigError, match=r"master.cf service 2525/inet \(main.cf with its -o overrides\)"):
+        make(env, fragments={"00-base.json": base}).execute()
+
+
+# -- a stale fragment never blocks its own replacement --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        b"{not json",
+        b"\xff\xfe\x00binary",
+        json.dumps({"main": {}, "legacy_key": 1}).encode(),  # an older (or newer) schema
+        json.dumps({"master": [{"name": "#x", "type": "inet", "command": "smtpd"}]}).encode(),
+    ],
+)
+def test_a_stale_fragment_is_replaced_by_the_one_given(env, stale):
+    (env / "postfix" / "postmaster.d" / "10-role.json").write_bytes(stale)
+    fragment = {"main": {"message_size_limit": 1000}}
+    result = make(env, fragments={"10-role.json": fragment}).execute()
+    assert result["changed"]
+    assert json.loads((env / "postfix" / "postmaster.d" / "10-role.json").read_text()) == fragment
+    assert "message_size_limit = 1000" in live(env)
+
+
+def test_a_stale_fragment_is_removed_when_its_role_removes_it(env):
+    (env / "postfix" / "postmaster.d" / "10-role.json").write_bytes(b"{not json")
+    make(env, fragments={"10-role.json": None}).execute()
+    assert not (env / "postfix" / "postmaster.d" / "10-role.json").exists()
+
+
+def test_another_role_s_corrupt_fragment_still_fails_naming_it(env):
+    (env / "postfix" / "postmaster.d" / "20-other.json").write_bytes(b"{not json")
+    with pytest.raises(PostfixConfigError, match=r"^fragment 20-other.json: invalid JSON"):
+        make(env, fragments={"10-role.json": {"main": {"message_size_limit": 1000}}}).execute()
+    assert live(env) == ORIGINAL_MAIN
+    assert not (env / "postfix" / "postmaster.d" / "10-role.json").exists()

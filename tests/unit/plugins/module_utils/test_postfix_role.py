@@ -29,6 +29,25 @@ ROLE = ROOT / "roles" / "postfix"
 FIXTURES = Path(__file__).parent / "fixtures"
 CERT = {"cert": "/etc/ssl/postmaster/cert.pem", "key": "/etc/ssl/postmaster/key.pem"}
 HEADER = "#\n# Ansible managed\n#\n"
+TLS_HARDENING = {
+    "smtpd_tls_ciphers": "high",
+    "smtpd_tls_mandatory_ciphers": "high",
+    "smtpd_tls_exclude_ciphers": [
+        "aNULL",
+        "eNULL",
+        "EXPORT",
+        "DES",
+        "3DES",
+        "RC4",
+        "MD5",
+        "PSK",
+        "SRP",
+        "IDEA",
+        "SEED",
+    ],
+    "tls_preempt_cipherlist": True,
+    "tls_ssl_options": ["NO_RENEGOTIATION"],
+}
 
 
 def role_settings(**overrides):
@@ -82,6 +101,8 @@ def test_missing_settings_are_named():
 def test_defaults_give_what_the_template_gave():
     """Generated once from roles/postfix/templates/fragment.json.j2 for the defaults (Postfix 3.10)."""
     expected = json.loads((FIXTURES / "postfix_role_defaults_template.json").read_text())
+    # Added since (issue 14): TLS hardening by default.
+    expected["main"].update(TLS_HARDENING)
     assert fragment(role_settings(), CERT) == expected
 
 
@@ -266,7 +287,7 @@ def test_rbl_problems_fail_early_naming_the_variable(overrides, named):
         ({"postfix_master_extra": [{"name": "x", "type": "bogus", "command": "y"}]}, "postfix_master_extra[0]: "),
         ({"postfix_master_extra": [{"name": "smtp", "type": "inet", "command": "smtpd"}]},
          "master.cf service smtp/inet is already defined"),
-        ({"postfix_main_extra": {"x": {"nested": 1}}}, "main.x: value must be"),
+        ({"postfix_main_extra": {"x": {"nested": 1}}}, "postfix_main_extra: parameter x: value must be"),
     ],
 )  # fmt: skip
 def test_bad_variables_are_named(overrides, named):
@@ -393,9 +414,9 @@ def test_checks_and_main_cf_agree():
         ({"postfix_maps": [{"name": "a", "type": "nis"}]}, "postfix_maps[0].type: must be one of"),
         ({"postfix_maps": [{"name": "a", "entires": []}]}, "postfix_maps[0]: unknown keys entires"),
         ({"postfix_maps": [{"name": "a", "entries": [{"key": "k"}]}]}, "postfix_maps[0].entries[0]: must have exactly"),
-        ({"postfix_maps": [{"name": "a", "entries": [{"key": "a b", "value": "OK"}]}]}, "postfix_maps[0]: table entry 0"),
+        ({"postfix_maps": [{"name": "a", "entries": [{"key": "a b", "value": "OK"}]}]}, "postfix_maps[0].entries[0]: key 'a b' is empty, contains whitespace"),
         ({"postfix_maps": [{"name": "a", "type": "regexp", "entries": [{"key": "nodelim", "value": "OK"}]}]},
-         "postfix_maps[0]: table entry 0: key 'nodelim' is not a /pattern/flags"),
+         "postfix_maps[0].entries[0]: key 'nodelim' is not a /pattern/flags"),
         ({"postfix_maps": [{"name": "a", "mode": "rw"}]}, "postfix_maps[0].mode: must be a file mode"),
         ({"postfix_header_checks": [{"pattern": "x", "action": ""}]}, "postfix_header_checks[0].action: required"),
         ({"postfix_body_checks": [{"pattern": "x", "action": "REJECT", "flags": "q"}]}, "postfix_body_checks[0]: flags 'q'"),
@@ -416,3 +437,103 @@ def test_the_role_has_no_template_left_that_builds_configuration():
     tasks = "\n".join(path.read_text() for path in (ROLE / "tasks").glob("*.yml"))
     assert "ansible.builtin.template" not in tasks
     assert not re.search(r"main\.update|\{%", tasks)
+
+
+# -- the relay guard runs on the controller, naming the role's variables ------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"postfix_relay_restrictions": ["warn_if_reject reject_unauth_destination"],
+          "postfix_recipient_restrictions": ["permit_mynetworks"]},
+         "- postfix_relay_restrictions and postfix_recipient_restrictions: main.cf would relay mail for anyone: "
+         "smtpd_relay_restrictions only logs its reject_unauth_destination (warn_if_reject)"),
+        ({"postfix_relay_restrictions": ["check_client_access static:OK", "reject_unauth_destination"],
+          "postfix_recipient_restrictions": []},
+         "'check_client_access static:OK': static:OK answers 'OK' for every key"),
+        ({"postfix_mynetworks": ["0.0.0.0/0"]},
+         "- postfix_mynetworks: parameter mynetworks: 0.0.0.0/0 covers every IPv4 address, so every client is trusted"),
+        ({"postfix_main_extra": {"mynetworks": "::/0"}},
+         "- postfix_main_extra.mynetworks: parameter mynetworks: ::/0 covers every IPv6 address"),
+        ({"postfix_main_extra": {"smtpd_relay_restrictions": "permit_mynetworks, static:OK, reject_unauth_destination"},
+          "postfix_recipient_restrictions": ["permit_mynetworks"]},
+         "- postfix_main_extra.smtpd_relay_restrictions and postfix_recipient_restrictions: main.cf would relay"),
+        ({"postfix_maps": [{"name": "clients", "type": "cidr", "entries": [{"key": "0.0.0.0/0", "value": "OK"}]}],
+          "postfix_relay_restrictions": ["check_client_access cidr:/etc/postfix/clients", "reject_unauth_destination"],
+          "postfix_recipient_restrictions": []},
+         "cidr:/etc/postfix/clients answers 'OK' for every client"),
+        ({"postfix_submission_options": {"smtpd_relay_restrictions": "static:OK,reject_unauth_destination",
+                                         "smtpd_recipient_restrictions": "permit_sasl_authenticated"}},
+         "- postfix_submission_options: master.cf service submission/inet would relay mail for anyone"),
+        ({"postfix_master_extra": [{"name": "2525", "type": "inet", "command": "smtpd",
+                                    "args": ["-o", "mynetworks=0.0.0.0/0"]}]},
+         "- postfix_master_extra[0]: -o parameter mynetworks: 0.0.0.0/0 covers every IPv4 address"),
+    ],
+)  # fmt: skip
+def test_open_relay_is_refused_naming_the_variables(overrides, named):
+    message = error(**overrides)
+    assert "open relay refused (postfix_allow_open_relay is false):" in message
+    assert named in message
+    assert "set postfix_allow_open_relay: true in the postfix role" in message
+    data = fragment(role_settings(postfix_allow_open_relay=True, **overrides), CERT)
+    assert data["allow_open_relay"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"postfix_submission_options": {"smtpd_client_restrictions": "permit_bogus"}},
+         "postfix_submission_options: -o parameter smtpd_client_restrictions: unknown restriction 'permit_bogus'"),
+        ({"postfix_smtps_options": {"mynetworks": "10.0.0.0/33"}},
+         "postfix_smtps_options: -o parameter mynetworks: '10.0.0.0/33' is not a valid network"),
+        ({"postfix_master_extra": [{"name": "2525", "type": "inet", "command": "smtpd",
+                                    "args": ["-o", "smtpd_relay_restrictions=permit_sasl_authenticated",
+                                             "-o", "smtpd_recipient_restrictions=permit_sasl_authenticated"]}]},
+         "postfix_master_extra[0]: master.cf service 2525/inet: parameters smtpd_relay_restrictions and "
+         "smtpd_recipient_restrictions: neither contains any of"),
+        ({"postfix_master_extra": [{"name": "#2525", "type": "inet", "command": "smtpd"}]},
+         "postfix_master_extra[0]: master.cf service '#2525': a service name must not contain '#'"),
+        ({"postfix_master_extra": [{"name": "2525", "type": "inet", "command": "smtpd",
+                                    "args": ["-o", "syslog_name=x -o smtpd_relay_restrictions=permit"]}]},
+         "postfix_master_extra[0]: master.cf service 2525/inet: argument 'syslog_name=x -o "
+         "smtpd_relay_restrictions=permit' contains whitespace"),
+        ({"postfix_main_extra": {"smtpd_data_restrictions": "reject_bogus"}},
+         "postfix_main_extra: parameter smtpd_data_restrictions: unknown restriction 'reject_bogus'"),
+        ({"postfix_allow_open_relay": "yes"}, "postfix_allow_open_relay: must be true or false, got 'yes'"),
+    ],
+)  # fmt: skip
+def test_overrides_are_validated_like_main_cf_values(overrides, named):
+    assert named in error(**overrides)
+
+
+def test_a_closed_relay_writes_no_opt_in():
+    assert "allow_open_relay" not in fragment(role_settings(), CERT)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"postfix_tls_protocols": "!SSLv2, !TLSv9"}, "postfix_tls_protocols: '!TLSv9' is not a protocol"),
+        ({"postfix_tls_protocols": ">=TLSv1.2\nx"}, "postfix_tls_protocols: 'x' is not a protocol"),
+        ({"postfix_tls_protocols": ""}, "postfix_tls_protocols: must be a non-empty string"),
+        ({"postfix_tls_ciphers": "export"}, "postfix_tls_ciphers: must be one of high, medium, got 'export'"),
+        ({"postfix_tls_mandatory_ciphers": "null"}, "postfix_tls_mandatory_ciphers: must be one of high, medium"),
+        ({"postfix_tls_exclude_ciphers": ["aNULL", "RC4 MD5"]}, "postfix_tls_exclude_ciphers[1]: 'RC4 MD5' is not one word"),
+        ({"postfix_tls_ssl_options": ["NO_RENEGOTIATION\n"]}, "postfix_tls_ssl_options[0]: 'NO_RENEGOTIATION\\n' is not one word"),
+        ({"postfix_tls_preempt_cipherlist": "yes"}, "postfix_tls_preempt_cipherlist: must be true or false"),
+    ],
+)  # fmt: skip
+def test_tls_hardening_variables_are_checked(overrides, named):
+    assert named in error(**overrides)
+
+
+def test_tls_hardening_reaches_main_cf():
+    main, _services = merged(
+        fragment(role_settings(postfix_tls_protocols=">=TLSv1.3", postfix_tls_ciphers="medium"), CERT)
+    )
+    assert main["smtpd_tls_protocols"] == main["smtpd_tls_mandatory_protocols"] == ">=TLSv1.3"
+    assert main["smtpd_tls_ciphers"] == "medium"
+    assert {key: main[key] for key in TLS_HARDENING if key != "smtpd_tls_ciphers"} == {
+        key: value for key, value in TLS_HARDENING.items() if key != "smtpd_tls_ciphers"
+    }

@@ -22,6 +22,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_value,
     split_list,
+    split_master_words,
     table_ref,
 )
 
@@ -222,9 +223,14 @@ def test_render_master_cf():
     assert parse_master_cf(text) == [SUBMISSION, PIPE]
 
 
-def test_render_master_cf_without_header_and_trailing_dash_o():
-    service = MasterService(name="x", type="unix", command="smtp", args=["-o"])
-    assert render_master_cf([service]).splitlines()[-1] == "  -o"
+def test_render_master_cf_without_header_and_a_lone_flag():
+    service = MasterService(name="x", type="unix", command="smtp", args=["-v"])
+    assert render_master_cf([service]).splitlines()[-1] == "  -v"
+
+
+def test_master_service_refuses_a_trailing_dash_o():
+    with pytest.raises(PostfixSyntaxError, match=r"^master.cf service x/unix: option -o needs a value$"):
+        MasterService(name="x", type="unix", command="smtp", args=["-o"])
 
 
 def test_master_service_model():
@@ -325,12 +331,66 @@ def test_render_aliases():
     assert render_aliases({"root": ["alice", "bob@example.org"], "postmaster": "root"}) == (
         "postmaster: root\nroot: alice, bob@example.org\n"
     )
+    # A command with spaces is one target only in double quotes.
+    assert render_aliases({"list": ["|/usr/bin/handler --list x", "/var/log/list.mbox"]}) == (
+        'list: "|/usr/bin/handler --list x", /var/log/list.mbox\n'
+    )
     for aliases, message in (
         ({"a b": "root"}, "alias name 'a b'"),
         ({"a:": "root"}, "alias name 'a:'"),
         ({"a": ""}, "alias a: targets must be non-empty strings"),
-        ({"a": "x\ny"}, "alias a: value 'x\\ny' contains a line break"),
+        ({"a": "x\ny"}, "alias a: target 'x\\ny' contains a line break, a control character, a comma or a quote"),
+        ({"a": "|/bin/sh -c 'x', evil"}, "alias a: target \"|/bin/sh -c 'x', evil\" contains a line break"),
+        ({"a": ['|"/bin/x"']}, "alias a: target '|\"/bin/x\"' contains"),
         (["a"], "aliases must be a mapping"),
     ):
         with pytest.raises(PostfixSyntaxError, match=re.escape(message)):
             render_aliases(aliases)
+
+
+# -- master.cf services cannot smuggle lines, comments or options ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({"name": "#2525", "type": "inet", "command": "smtpd"},
+         r"^master.cf service '#2525': a service name must not contain '#'"),
+        ({"name": "x#", "type": "unix", "command": "smtpd"}, r"a service name must not contain '#'"),
+        ({"name": "sub\x01", "type": "inet", "command": "smtpd"}, r"'name' contains a control character"),
+        ({"name": "sub", "type": "inet", "command": "smtpd\x7f"}, r"'command' contains a control character"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-o", "smtpd_relay_restrictions=permit -o x=y"]},
+         r"argument 'smtpd_relay_restrictions=permit -o x=y' contains whitespace; master.cf would split it"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-o", "{ a = b } -o { c = d }"]},
+         r"contains whitespace"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-o", "a=b\tc"]}, r"control character"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["#-o"]}, r"starts with '#'"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-o", "novalue"]},
+         r"-o 'novalue' is not 'name=value' with a parameter name"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-o", "bad name=x"]}, r"contains whitespace"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-x"]}, r"unknown option -x in argument '-x'"),
+        ({"name": "sub", "type": "inet", "command": "smtpd", "args": ["-v", "-o"]}, r"option -o needs a value"),
+    ],
+)  # fmt: skip
+def test_master_service_refuses_injection(service, message):
+    with pytest.raises(PostfixSyntaxError, match=message):
+        MasterService.from_dict(service)
+
+
+def test_master_service_options_as_postfix_getopt_reads_them():
+    service = MasterService(
+        name="2525",
+        type="inet",
+        command="smtpd",
+        args=["-v", "-osyslog_name=postfix/2525", "-vo", "a=1", "-o", "{ smtpd_banner = $myhostname ESMTP }",
+              "flags=R", "-o", "not=an_option"],
+    )  # fmt: skip
+    assert service.options() == {"syslog_name": "postfix/2525", "a": "1", "smtpd_banner": "$myhostname ESMTP"}
+    text = render_master_cf([service])
+    assert "  -o { smtpd_banner = $myhostname ESMTP }\n" in text
+    assert parse_master_cf(text) == [service]
+
+
+def test_split_master_words_keeps_brace_groups():
+    assert split_master_words("-o { a = b c } x {y}") == ["-o", "{ a = b c }", "x", "{y}"]
+    assert split_master_words("a{b c}") == ["a{b", "c}"]

@@ -165,3 +165,10 @@ def test_unexpected_os_error_fails_cleanly(tmp_path, run_module, monkeypatch):
     assert rc == 1
     assert "Input/output error" in result["msg"]
     assert result["created"] == []
+
+
+def test_purge_domains_need_the_account(tmp_path, run_module):
+    rc, result = run_module(maildir_module.main, {"paths": [str(tmp_path / "a.org" / "x")], "purge_domains": ["a.org"]})
+    assert rc == 1
+    assert result["msg"] == "purge_domains needs account (its home is the base the Maildirs are purged from)"
+    assert not (tmp_path / "a.org").exists()
