@@ -117,12 +117,13 @@ DEFAULTS: dict[str, Any] = {
     "clamav_memory_check": True,
 }
 
-_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# \Z, not $: "$" also matches before a trailing newline, which would reach the Perl file.
+_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*\Z")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _URL_RE = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
-    r"(:(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._~/-]*)?$"
+    r"(:(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._~/-]*)?\Z"
 )
 #: Directories a quarantine must not be, and trees it must not be in.
 SYSTEM_DIRS = frozenset(

@@ -807,3 +807,30 @@ def test_clamd_ping():
     with pytest.raises(HealthCheckError, match="answered PING with 'UNKNOWN COMMAND', expected PONG"):
         clamd_ping(path, 5)
     thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({"quarantine_dir": "/var/lib/amavis/virusmails\n"}, "amavis_quarantine_dir"),
+        ({"clamav_signature_files": [{"name": "a.hdb\n", "content": "x:1:y\n"}]}, "amavis_clamav_signature_files[0]"),
+    ],
+)
+def test_a_trailing_newline_is_refused(extra, variable):
+    """Python's $ matches before a final newline: the patterns end in \\Z, so the line never reaches Perl."""
+    with pytest.raises(AmavisError) as excinfo:
+        check_settings({**BASE, **extra}, "amavis_")
+    assert excinfo.value.msg.startswith(variable)
+
+
+def test_host_names_and_urls_lose_surrounding_whitespace():
+    settings = check_settings(
+        {
+            **BASE,
+            "myhostname": "mail.example.test\n",
+            "signatures": "mirror",
+            "freshclam_mirror": " http://m.example.test/\n",
+        },
+        "amavis_",
+    )
+    assert (settings["myhostname"], settings["freshclam_mirror"]) == ("mail.example.test", "http://m.example.test/")
