@@ -127,7 +127,6 @@ class MailPackages:
         self.warnings: list[str] = []
         self.acted = False  # debconf or apt ran: a failure after this may have changed the host
         self._policy_rc_d = policy_rc_d
-        self.install_recommends = True
 
     def run(self, argv: Sequence[str], data: str | None = None) -> str:
         kwargs: dict[str, Any] = {"environ_update": dict(APT_ENV)}
@@ -202,18 +201,23 @@ class MailPackages:
             "exists": {},
         }
         if missing and not self.check_mode:
-            self.install_recommends = install_recommends
-            if hold_services:
-                with held_services(self._policy_rc_d):
-                    self.install(wanted, missing, selections, cache_valid_time, result)
-            else:
-                self.install(wanted, missing, selections, cache_valid_time, result)
+            with held_services(self._policy_rc_d) if hold_services else contextlib.nullcontext():
+                self.install(
+                    wanted, missing, selections, cache_valid_time, result, install_recommends=install_recommends
+                )
         # After the install: a package may create what is probed (a configuration file).
         result["exists"] = {path: self._exists(path) for path in probe}
         return result
 
     def install(
-        self, wanted: Sequence[str], missing: Sequence[str], selections: str, cache_valid_time: int, result: dict
+        self,
+        wanted: Sequence[str],
+        missing: Sequence[str],
+        selections: str,
+        cache_valid_time: int,
+        result: dict,
+        *,
+        install_recommends: bool,
     ) -> None:
         self.acted = True
         if selections:
@@ -234,7 +238,7 @@ class MailPackages:
                 "install",
                 "-y",
                 "-q",
-                *([] if self.install_recommends else ["--no-install-recommends"]),
+                *([] if install_recommends else ["--no-install-recommends"]),
                 "-o",
                 "Dpkg::Options::=--force-confdef",
                 "-o",

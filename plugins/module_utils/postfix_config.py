@@ -45,6 +45,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     parse_postconf_warnings,
     validate_main,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import readable_config_dir
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -246,18 +247,10 @@ class PostfixConfig:
     # -- validation ----------------------------------------------------------
 
     def supported_table_types(self, postconf: str) -> list[str]:
-        if os.path.exists(self.main_cf):
-            rc, out, err = self.run([postconf, "-m"])
-        else:
-            # A fresh "No configuration" install has no main.cf yet, and postconf refuses to run
-            # without one; the table types do not depend on it, so an empty one stands in.
-            scratch = tempfile.mkdtemp(prefix="postmaster-postconf-")
-            try:
-                with open(os.path.join(scratch, "main.cf"), "w", encoding="utf-8"):
-                    pass
-                rc, out, err = self.run([postconf, "-c", scratch, "-m"])
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+        # The table types do not depend on main.cf, but postconf refuses to run without one.
+        with readable_config_dir(self.config_dir) as config_dir:
+            argv = [postconf, "-m"] if config_dir == self.config_dir else [postconf, "-c", config_dir, "-m"]
+            rc, out, err = self.run(argv)
         if rc != 0:
             raise PostfixConfigError(f"postconf -m failed (rc={rc}): {err.strip()}")
         return [line.strip() for line in out.splitlines() if line.strip()]

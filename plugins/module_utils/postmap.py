@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 ENV = {"LC_ALL": "C"}
@@ -28,6 +29,26 @@ def db_path(path: str, table_type: str) -> str:
         return path + SUFFIXES[table_type]
     except KeyError:
         raise PostmapError(f"unsupported table type {table_type!r}; use one of {', '.join(SUFFIXES)}") from None
+
+
+@contextlib.contextmanager
+def readable_config_dir(config_dir: str) -> Iterator[str]:
+    """Yield *config_dir*, or a temporary one with an empty main.cf while *config_dir* has none.
+
+    Debian's "No configuration" install leaves no main.cf, and postmap, postalias and postconf
+    refuse to run without one. Until the postfix role has assembled it, an empty one stands in:
+    the tools then use Postfix's built-in defaults, which is what a placeholder file would give.
+    """
+    if os.path.exists(os.path.join(config_dir, "main.cf")):
+        yield config_dir
+        return
+    scratch = tempfile.mkdtemp(prefix="postmaster-postfix-")
+    try:
+        with open(os.path.join(scratch, "main.cf"), "w", encoding="utf-8"):
+            pass
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class Postmap:
@@ -86,24 +107,10 @@ class Postmap:
         return [binary, "-c", config_dir or self.config_dir, f"{self.table_type}:{self.path}"]
 
     def compile(self) -> None:
-        """Run postmap (or postalias).
-
-        Debian's "No configuration" install leaves no main.cf, and postmap refuses to run without
-        one; until the postfix role has assembled it, an empty main.cf in a temporary directory
-        stands in (postmap then uses Postfix's built-in defaults, which is what the placeholder
-        would have given).
-        """
-        scratch = None
-        if not os.path.exists(os.path.join(self.config_dir, "main.cf")):
-            scratch = tempfile.mkdtemp(prefix="postmaster-postmap-")
-            with open(os.path.join(scratch, "main.cf"), "w", encoding="utf-8"):
-                pass
-        try:
-            argv = self.argv(scratch)
+        """Run postmap (or postalias), with an empty stand-in main.cf when there is none yet."""
+        with readable_config_dir(self.config_dir) as config_dir:
+            argv = self.argv(config_dir)
             rc, out, err = self._run(argv, environ_update=dict(ENV))
-        finally:
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
         if rc != 0:
             raise PostmapError(f"{' '.join(argv)} failed (rc={rc}): {(err or out or '').strip()}")
 
