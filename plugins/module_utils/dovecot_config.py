@@ -16,6 +16,7 @@ unit tested without a host. Errors are raised as DovecotConfigError; the module 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -79,6 +80,31 @@ def _read_text(path: str) -> str | None:
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def file_digests(config_dir: str) -> dict[str, str]:
+    """SHA-256 of every regular ``*.conf`` file in *config_dir* and its ``conf.d``, by name relative to it.
+
+    dovecot_config leaves a file alone when its text is the one given, so a role later in the play
+    whose files all have these digests would change nothing with its own call.
+    """
+    digests: dict[str, str] = {}
+    for sub in ("", "conf.d"):
+        directory = os.path.join(config_dir, sub)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            if not name.endswith(".conf") or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    digests[os.path.join(sub, name) if sub else name] = hashlib.sha256(handle.read()).hexdigest()
+            except OSError:
+                continue
+    return digests
 
 
 class DovecotConfig:
@@ -304,6 +330,7 @@ class DovecotConfig:
         if self.ensure_running:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])
+        result["file_digests"] = file_digests(self.config_dir)
         result["warnings"] = list(self.warnings)
         return result
 

@@ -156,15 +156,17 @@ class MailPackages:
             if self._exists(entry["path"]):
                 raise MailPackagesError(entry.get("msg") or f"{entry['path']} exists")
 
-    def installed(self, names: Sequence[str]) -> set[str]:
-        if not names:
+    def installed(self, names: Sequence[str], *, every: bool = False) -> set[str]:
+        """The packages of *names* that are installed; with *every*, every package installed on the host."""
+        if not names and not every:
             return set()
         dpkg_query = self._bin("dpkg-query")
         if not dpkg_query:
             raise MailPackagesError("dpkg-query not found: only Debian hosts are supported")
         # rc 1 only means that some name is unknown to dpkg (never installed): not an error.
         _rc, out, _err = self._run(
-            [dpkg_query, "-W", "-f", "${Package}\t${db:Status-Abbrev}\n", *names], environ_update=dict(APT_ENV)
+            [dpkg_query, "-W", "-f", "${Package}\t${db:Status-Abbrev}\n", *([] if every else names)],
+            environ_update=dict(APT_ENV),
         )
         return parse_dpkg_query(out)
 
@@ -187,11 +189,13 @@ class MailPackages:
         cache_valid_time: int = 3600,
         install_recommends: bool = True,
         hold_services: bool = False,
+        list_installed: bool = False,
     ) -> dict[str, Any]:
         wanted = check_names(names)
         selections = debconf_lines(debconf)
         self.preflight(requires, conflicts)
-        present = self.installed(wanted)
+        # One dpkg-query either way: with list_installed it lists every package, not just ours.
+        present = self.installed(wanted, every=list_installed)
         missing = [name for name in wanted if name not in present]
         result: dict[str, Any] = {
             "changed": bool(missing),
@@ -207,6 +211,10 @@ class MailPackages:
                 )
         # After the install: a package may create what is probed (a configuration file).
         result["exists"] = {path: self._exists(path) for path in probe}
+        if list_installed:
+            if result["installed"]:
+                present = self.installed(wanted, every=True)
+            result["host_packages"] = sorted(present)
         return result
 
     def install(

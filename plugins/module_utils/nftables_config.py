@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
 
 ENV = {"LC_ALL": "C"}
 #: The first line after the shebang of every file this module writes; it marks the file as ours.
@@ -152,6 +153,45 @@ def _read_text(path: str) -> str | None:
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def rules_from_services(
+    services: Mapping[str, Any],
+    *,
+    ssh_port: Any,
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    reader: Callable[..., MailPorts] = MailPorts,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The firewall role's rules, composed on the host from the ports its services listen on.
+
+    *services* names the Postfix and Dovecot configuration directories to read (as the mail_ports
+    module does) and the firewall role's rule variables (admin_networks, sasl_peers, extra_rules,
+    session); the rules are then ``firewall_rules.build_rules`` of what was read, which refuses a set
+    that would lock the admin out. Returns the rules and what mail_ports found (ports, ssh_ports, found).
+    """
+    try:
+        found = reader(
+            run_command=run_command,
+            get_bin_path=get_bin_path,
+            postfix_config_dir=services.get("postfix_config_dir") or "/etc/postfix",
+            dovecot_config_dir=services.get("dovecot_config_dir") or "/etc/dovecot",
+        ).execute()
+    except MailPortsError as exc:
+        raise NftablesConfigError(str(exc)) from None
+    try:
+        rule_set = fw.build_rules(
+            found["ports"],
+            ssh_port_value=ssh_port,
+            admin_networks=services.get("admin_networks") or [],
+            sasl_peers=services.get("sasl_peers") or [],
+            extra=services.get("extra_rules") or [],
+            sshd_ports=found["ssh_ports"],
+            session=services.get("session") or "",
+        )
+    except fw.FirewallError as exc:
+        raise NftablesConfigError(str(exc)) from None
+    return rule_set, {key: found[key] for key in ("ports", "ssh_ports", "found", "warnings")}
 
 
 class NftablesConfig:

@@ -39,6 +39,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_tabl
     TableWriter,
     check_tables,
     needs_work,
+    table_states,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
     normalize_main,
@@ -524,6 +525,7 @@ class PostfixConfig:
                 "master_cf": self.master_cf,
                 "fragments": [],
                 "fragment_texts": {},
+                "table_states": {},
                 "parameters": {},
                 "services": [],
                 "reloaded": False,
@@ -591,6 +593,7 @@ class PostfixConfig:
         if (texts or fragment_changes or table_work) and not self.check_mode:
             result.update(self.apply(texts, live, fragment_changes, table_work))
         result["fragment_texts"] = self.fragment_texts(assembled["fragments"])
+        result["table_states"] = table_states(assembled["main_text"], self.config_dir)
         if self.ensure_running:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import hashlib
 import os
 import pwd
+import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,6 +154,47 @@ def needs_work(table: TableFile) -> bool:
         table.gid,
         table.mode,
     )
+
+
+#: A table reference in a main.cf value (``hash:/etc/postfix/vmailbox``, also inside ``proxy:``).
+_TABLE_REF = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join((*SUFFIXES, *FLAT_TYPES)) + r"):(/[^\s,]+)")
+
+
+def table_state(content: str, uid: int = 0, gid: int = 0, mode: int = 0o644) -> str:
+    """The state of a table as ``table_states`` reports it: its text's SHA-256, owner, group and mode."""
+    return f"{hashlib.sha256(content.encode('utf-8')).hexdigest()}:{uid}:{gid}:{mode:o}"
+
+
+def table_states(main_text: str, config_dir: str) -> dict[str, str]:
+    """The tables of *config_dir* that *main_text* refers to, each that is current: path -> table_state.
+
+    A table is current when its source is a regular file and, for an indexed type, its compiled
+    file is not older and has the same owner and mode: a tables entry with that text, owner and
+    mode would need no work (needs_work). Tables that are not current are left out.
+    """
+    config_dir = os.path.normpath(config_dir)
+    states: dict[str, str] = {}
+    for table_type, path in _TABLE_REF.findall(main_text):
+        if path in states or os.path.dirname(path) != config_dir:
+            continue
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            content = _read(path)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if content is None:
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        current = TableFile(path, table_type, False, content, mode, st.st_uid, st.st_gid)
+        try:
+            if needs_work(current):
+                continue
+        except TableFileError:
+            continue
+        states[path] = table_state(content, st.st_uid, st.st_gid, mode)
+    return states
 
 
 class TableWriter:

@@ -109,6 +109,15 @@ rolled_back:
   description: Present and true when the health check failed and the previous files were restored.
   returned: failure
   type: bool
+file_digests:
+  description:
+    - The SHA-256 of every C(*.conf) file in O(config_dir) and its C(conf.d) after this run (in check mode, as they
+      are), by name relative to O(config_dir).
+    - The dovecot role keeps it in the fact C(dovecot_host); the mailboxes role skips its own call when its include
+      is already there with the same text.
+  returned: always
+  type: dict
+  sample: {conf.d/10-ssl.conf: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8}
 service:
   description: With O(ensure_running), what was (or in check mode would be) done to the unit.
   returned: when O(ensure_running) is set

@@ -111,6 +111,14 @@ options:
         daemon itself once its configuration is in place.
     type: bool
     default: false
+  list_installed:
+    description:
+      - Also return RV(host_packages), every package installed on the host after this run (the same single
+        C(dpkg-query), listing all packages instead of O(names)).
+      - The postfix role keeps it in the fact C(postfix_host), so that a role later in the play whose packages are
+        all installed and whose O(requires) the postfix role's run proved skips its own call.
+    type: bool
+    default: false
   cache_valid_time:
     description:
       - Before an install, C(apt-get update) runs when apt's lists are older than this many seconds.
@@ -158,6 +166,12 @@ exists:
   returned: always
   type: dict
   sample: {/etc/dovecot/dovecot.conf: true}
+host_packages:
+  description: Every package installed on the host after this run (names only, sorted).
+  returned: when O(list_installed=true)
+  type: list
+  elements: str
+  sample: [adduser, apt, postfix]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -194,6 +208,7 @@ def main() -> None:
             "cache_valid_time": {"type": "int", "default": 3600},
             "install_recommends": {"type": "bool", "default": True},
             "hold_services": {"type": "bool", "default": False},
+            "list_installed": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -209,6 +224,7 @@ def main() -> None:
             cache_valid_time=params["cache_valid_time"],
             install_recommends=params["install_recommends"],
             hold_services=params["hold_services"],
+            list_installed=params["list_installed"],
         )
     except MailPackagesError as exc:
         for warning in backend.warnings:

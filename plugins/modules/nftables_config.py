@@ -65,6 +65,44 @@ options:
         type: list
         elements: str
         default: []
+  services:
+    description:
+      - Compose the rules on the host instead of taking O(rules) - from the ports that the live Postfix, Dovecot
+        and sshd configuration listens on (read as M(postmaster.mailserver.mail_ports) reads them) and the
+        firewall role's rule variables, as the P(postmaster.mailserver.firewall_rules#filter) filter composes
+        them. The firewall role uses it so that reading the ports costs no round trip of its own.
+      - V(public) ports are open to everyone, V(sasl) ones to O(services.sasl_peers) only; a set that would lock
+        the admin out is refused before any change. RV(rules) returns what was composed, RV(ports) what was read.
+      - Mutually exclusive with O(rules).
+    type: dict
+    suboptions:
+      postfix_config_dir:
+        description: Postfix's configuration directory.
+        type: path
+        default: /etc/postfix
+      dovecot_config_dir:
+        description: The directory of Dovecot's C(dovecot.conf).
+        type: path
+        default: /etc/dovecot
+      admin_networks:
+        description: The networks SSH is accepted from (C(firewall_admin_networks)); empty for anywhere.
+        type: list
+        elements: str
+        default: []
+      sasl_peers:
+        description: The hosts that may reach Dovecot's SASL auth listener on TCP (C(firewall_sasl_peers)).
+        type: list
+        elements: str
+        default: []
+      extra_rules:
+        description: The role's C(firewall_extra_rules), as that variable documents them.
+        type: list
+        elements: dict
+        default: []
+      session:
+        description: C(SSH_CONNECTION) of the play's own connection, which the rules must keep accepting.
+        type: str
+        default: ""
   ssh_port:
     description:
       - The SSH port. Some rule in O(rules) must accept it over TCP, or the module fails before any change.
@@ -124,6 +162,11 @@ rules:
   returned: always
   type: list
   elements: dict
+ports:
+  description: With O(services), the ports read from the live configuration (as RV(postmaster.mailserver.mail_ports#module:ports)).
+  returned: when O(services) is given
+  type: list
+  elements: dict
 reloaded:
   description: Whether the table was loaded by this run.
   returned: always
@@ -142,6 +185,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import (
     NftablesConfig,
     NftablesConfigError,
+    rules_from_services,
 )
 
 
@@ -159,6 +203,17 @@ def main() -> None:
                     "sources": {"type": "list", "elements": "str", "default": []},
                 },
             },
+            "services": {
+                "type": "dict",
+                "options": {
+                    "postfix_config_dir": {"type": "path", "default": "/etc/postfix"},
+                    "dovecot_config_dir": {"type": "path", "default": "/etc/dovecot"},
+                    "admin_networks": {"type": "list", "elements": "str", "default": []},
+                    "sasl_peers": {"type": "list", "elements": "str", "default": []},
+                    "extra_rules": {"type": "list", "elements": "dict", "default": []},
+                    "session": {"type": "str", "default": ""},
+                },
+            },
             "ssh_port": {"type": "int", "default": 22},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "path": {"type": "path", "default": "/etc/nftables.conf"},
@@ -167,11 +222,21 @@ def main() -> None:
             "health_check": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
+        mutually_exclusive=[("rules", "services")],
     )
     params = module.params
+    read: dict = {}
     try:
+        rule_set = params["rules"]
+        if params["services"] is not None and params["state"] == "present":
+            rule_set, read = rules_from_services(
+                params["services"],
+                ssh_port=params["ssh_port"],
+                run_command=module.run_command,
+                get_bin_path=module.get_bin_path,
+            )
         result = NftablesConfig(
-            rules=params["rules"],
+            rules=rule_set,
             run_command=module.run_command,
             get_bin_path=module.get_bin_path,
             path=params["path"],
@@ -185,8 +250,10 @@ def main() -> None:
         ).execute()
     except NftablesConfigError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
-    for warning in result.pop("warnings"):
+    for warning in result.pop("warnings") + read.pop("warnings", []):
         module.warn(warning)
+    if read:
+        result["ports"] = read["ports"]
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff

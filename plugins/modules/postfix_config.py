@@ -240,6 +240,17 @@ fragment_texts:
   returned: always
   type: dict
   sample: {10-postfix.json: "{\n  \"main\": {}\n}\n"}
+table_states:
+  description:
+    - The lookup tables in O(config_dir) that main.cf refers to and that are current (an indexed table's compiled
+      file is not older than its source and has its owner and mode), by path - the SHA-256 of the source text, its
+      owner, group and octal mode, as C(sha256:uid:gid:mode), after this run.
+    - The postfix role keeps it as the fact C(postfix_table_states); a role later in the play whose fragment and
+      O(tables) are all already there skips its own call (see the
+      P(postmaster.mailserver.postfix_fragments_unchanged#filter) filter).
+  returned: always
+  type: dict
+  sample: {/etc/postfix/vmailbox: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08:0:0:644"}
 services:
   description: The master.cf services from the fragments, as C(name/type).
   returned: always

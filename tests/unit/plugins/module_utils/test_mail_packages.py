@@ -41,6 +41,9 @@ class FakeHost:
         name = argv[0].rsplit("/", 1)[-1]
         if name in self.fail:
             return self.fail[name]
+        if name == "dpkg-query" and len(argv) == 4:  # no names: every package dpkg knows
+            lines = [f"{p}\tii \n" for p in sorted(self.installed)] + ["removed-one\trc \n"]
+            return 0, "".join(lines), ""
         if name == "dpkg-query":
             lines = [f"{p}\tii \n" for p in argv[4:] if p in self.installed]
             lines += [f"{p}\tun \n" for p in argv[4:] if p not in self.installed and p.startswith("half")]
@@ -72,6 +75,31 @@ def test_converged_host_only_reads_dpkg():
     assert result == {"changed": False, "missing": [], "installed": [], "cache_updated": False, "exists": {}}
     assert host.commands() == ["dpkg-query -W"]
     assert host.stdin == []
+
+
+def test_list_installed_costs_no_extra_command_on_a_converged_host():
+    host = FakeHost(installed={"postfix", "libc6", "postfix-pcre"})
+    result = host.backend().execute(["postfix", "postfix-pcre"], list_installed=True)
+    assert result["changed"] is False and result["missing"] == []
+    # Every installed package (not the removed one whose configuration files remain), one dpkg-query.
+    assert result["host_packages"] == ["libc6", "postfix", "postfix-pcre"]
+    assert host.commands() == ["dpkg-query -W"]
+    assert len(host.calls[0]) == 4  # no names: the whole dpkg database
+
+
+def test_list_installed_reports_the_host_after_the_install():
+    host = FakeHost(installed={"libc6"}, cache_age=10)
+    result = host.backend().execute(["postfix"], list_installed=True)
+    assert result["installed"] == ["postfix"]
+    assert result["host_packages"] == ["libc6", "postfix"]
+    assert host.commands() == ["dpkg-query -W", "apt-get install", "dpkg-query -W", "dpkg-query -W"]
+
+
+def test_list_installed_in_check_mode_reports_the_host_as_it_is():
+    host = FakeHost(installed={"libc6"})
+    result = host.backend(check_mode=True).execute(["postfix"], list_installed=True)
+    assert result["missing"] == ["postfix"]
+    assert result["host_packages"] == ["libc6"]
 
 
 def test_installs_only_the_missing_after_preseeding():

@@ -312,3 +312,56 @@ def test_a_failing_sshd_is_a_warning():
     assert result["warnings"] == [
         "sshd -T failed (rc=255), so sshd's port is unknown: sshd: no hostkeys available -- exiting."
     ]
+
+
+# -- nftables_config's services option: the same reading, then the firewall role's rules ---------
+
+
+def services_rules(runner, services, ssh_port=22):
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import rules_from_services
+
+    return rules_from_services(
+        services,
+        ssh_port=ssh_port,
+        run_command=runner,
+        get_bin_path=lambda name: f"/usr/sbin/{name}",
+        reader=lambda **kwargs: MailPorts(resolve=resolve, exists=lambda path: "missing" not in path, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_services_compose_the_firewall_role_rules_from_what_is_read(suite):
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import build_rules
+
+    runner = FakeRunner(suite)
+    services = {"admin_networks": ["192.0.2.0/24"], "sasl_peers": ["198.51.100.7"], "extra_rules": [{"port": 8080}]}
+    rule_set, read = services_rules(runner, services)
+    found = make(FakeRunner(suite)).execute()
+    # Exactly what the firewall_rules filter makes of the mail_ports result (the ufw path).
+    assert rule_set == build_rules(
+        found["ports"],
+        admin_networks=["192.0.2.0/24"],
+        sasl_peers=["198.51.100.7"],
+        extra=[{"port": 8080}],
+        sshd_ports=found["ssh_ports"],
+    )
+    assert rule_set[0] == {"name": "ssh", "port": 22, "protocol": "tcp", "sources": ["192.0.2.0/24"]}
+    assert {r["port"] for r in rule_set} == PUBLIC | {22, 12345, 8080}
+    assert read["ports"] == found["ports"] and read["ssh_ports"] == [22]
+
+
+def test_services_refuse_a_lockout_before_anything():
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import NftablesConfigError
+
+    with pytest.raises(NftablesConfigError, match="firewall_ssh_port is 2222, but sshd listens on 22"):
+        services_rules(FakeRunner("trixie"), {}, ssh_port=2222)
+    with pytest.raises(NftablesConfigError, match=r"firewall_extra_rules\[0\]\.port: 70000 is outside 1-65535"):
+        services_rules(FakeRunner("trixie"), {"extra_rules": [{"port": 70000}]})
+
+
+def test_services_report_a_daemon_that_fails():
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import NftablesConfigError
+
+    runner = FakeRunner("trixie", **{"postconf -M": (1, "", "postconf: fatal: open /etc/postfix/main.cf")})
+    with pytest.raises(NftablesConfigError, match="postconf"):
+        services_rules(runner, {})
