@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -135,13 +136,8 @@ SYSTEM_DIRS = frozenset(
 SYSTEM_TREES = ("/bin/", "/boot/", "/dev/", "/etc/", "/lib/", "/lib64/", "/proc/", "/run/", "/sbin/", "/sys/", "/usr/")
 
 
-class AmavisError(Exception):
+class AmavisError(ConfigModuleError):
     """Validation, a check, the apply or the health check failed."""
-
-    def __init__(self, msg: str, **details: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 # -- settings --------------------------------------------------------------------

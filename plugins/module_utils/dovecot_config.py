@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -39,13 +40,8 @@ ENV = {"LC_ALL": "C"}
 _BAD_CHARS = set("\n\r\t\0")
 
 
-class DovecotConfigError(Exception):
+class DovecotConfigError(ConfigModuleError):
     """Validation, apply or health check failed."""
-
-    def __init__(self, msg: str, **details: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 def greeting_probe(host: str, port: int, timeout: float) -> str:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
 
 ENV = {"LC_ALL": "C"}
@@ -41,13 +42,8 @@ MARKER = "# Managed by postmaster.mailserver.nftables_config"
 TABLE_RE = r"[a-z][a-z0-9_]{0,31}"
 
 
-class NftablesConfigError(Exception):
+class NftablesConfigError(ConfigModuleError):
     """Validation, apply or health check failed."""
-
-    def __init__(self, msg: str, **details: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 class HealthCheckError(Exception):

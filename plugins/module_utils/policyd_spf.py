@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -103,13 +104,8 @@ print(json.dumps({"messages": messages,
 """
 
 
-class PolicydSpfError(Exception):
+class PolicydSpfError(ConfigModuleError):
     """Validation, apply or health check failed."""
-
-    def __init__(self, msg: str, **details: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 # -- settings --------------------------------------------------------------------

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     load_fragments,
@@ -74,13 +75,8 @@ TABLE_READ_LIMIT = 1 << 20
 POSTFIX_BAD_PREFIXES = ("fatal:", "panic:", "error:")
 
 
-class PostfixConfigError(Exception):
+class PostfixConfigError(ConfigModuleError):
     """Assembly, validation, apply or health check failed."""
-
-    def __init__(self, msg: str, **details: Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 def settle(path: str, now: float) -> None:

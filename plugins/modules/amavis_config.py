@@ -182,6 +182,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis impor
     AmavisConfig,
     AmavisError,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
 
 
 def main() -> None:
@@ -195,46 +196,25 @@ def main() -> None:
             "database_dir": {"type": "path", "default": "/var/lib/clamav"},
             "clamd_socket": {"type": "path", "default": "/var/run/clamav/clamd.ctl"},
             "systemd_dir": {"type": "path", "default": "/etc/systemd/system"},
-            "health_check": {"type": "bool", "default": True},
-            "health_host": {"type": "str", "default": "127.0.0.1"},
-            "health_port": {"type": "int", "default": 10024},
-            "health_timeout": {"type": "int", "default": 120},
+            **health_options(port=10024, timeout=120),
         },
         required_if=[("state", "present", ("settings",))],
         supports_check_mode=True,
     )
     params = module.params
-    backend = None
-    try:
-        backend = AmavisConfig(
-            state=params["state"],
-            settings=params["settings"],
-            run_command=module.run_command,
-            get_bin_path=module.get_bin_path,
-            atomic_move=module.atomic_move,
-            check_mode=module.check_mode,
-            conf_path=params["conf_path"],
-            clamd_conf=params["clamd_conf"],
-            freshclam_conf=params["freshclam_conf"],
-            database_dir=params["database_dir"],
-            clamd_socket=params["clamd_socket"],
-            systemd_dir=params["systemd_dir"],
-            health_check=params["health_check"],
-            health_host=params["health_host"],
-            health_port=params["health_port"],
-            health_timeout=params["health_timeout"],
-        )
-        result = backend.execute()
-    except AmavisError as exc:
-        for warning in backend.warnings if backend else []:
-            module.warn(warning)
-        module.fail_json(msg=exc.msg, **exc.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_backend(
+        module,
+        AmavisConfig,
+        AmavisError,
+        state=params["state"],
+        settings=params["settings"],
+        conf_path=params["conf_path"],
+        clamd_conf=params["clamd_conf"],
+        freshclam_conf=params["freshclam_conf"],
+        database_dir=params["database_dir"],
+        clamd_socket=params["clamd_socket"],
+        systemd_dir=params["systemd_dir"],
+    )
 
 
 if __name__ == "__main__":

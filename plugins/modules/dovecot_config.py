@@ -127,6 +127,7 @@ service:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
     DovecotConfig,
     DovecotConfigError,
@@ -141,39 +142,21 @@ def main() -> None:
             "service": {"type": "str", "default": "dovecot"},
             "ensure_running": {"type": "bool", "default": False},
             "reload": {"type": "bool", "default": True},
-            "health_check": {"type": "bool", "default": True},
-            "health_host": {"type": "str", "default": "127.0.0.1"},
-            "health_port": {"type": "int", "default": 143},
-            "health_timeout": {"type": "int", "default": 30},
+            **health_options(port=143, timeout=30),
         },
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        backend = DovecotConfig(
-            config_dir=params["config_dir"],
-            files=params["files"],
-            run_command=module.run_command,
-            get_bin_path=module.get_bin_path,
-            atomic_move=module.atomic_move,
-            check_mode=module.check_mode,
-            reload=params["reload"],
-            service=params["service"],
-            ensure_running=params["ensure_running"],
-            health_check=params["health_check"],
-            health_host=params["health_host"],
-            health_port=params["health_port"],
-            health_timeout=params["health_timeout"],
-        )
-        result = backend.execute()
-    except DovecotConfigError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_backend(
+        module,
+        DovecotConfig,
+        DovecotConfigError,
+        config_dir=params["config_dir"],
+        files=params["files"],
+        reload=params["reload"],
+        service=params["service"],
+        ensure_running=params["ensure_running"],
+    )
 
 
 if __name__ == "__main__":

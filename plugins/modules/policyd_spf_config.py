@@ -137,6 +137,7 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
 from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
     PolicydSpfConfig,
     PolicydSpfError,
@@ -151,42 +152,21 @@ def main() -> None:
             "daemon": {"type": "path", "default": "/usr/bin/policyd-spf"},
             "policy_socket": {"type": "str", "default": "/var/spool/postfix/private/policy-spf"},
             "reload": {"type": "bool", "default": True},
-            "health_check": {"type": "bool", "default": True},
-            "health_host": {"type": "str", "default": "127.0.0.1"},
-            "health_port": {"type": "int", "default": 25},
-            "health_timeout": {"type": "int", "default": 30},
+            **health_options(port=25, timeout=30),
         },
         supports_check_mode=True,
     )
     params = module.params
-    backend = None
-    try:
-        backend = PolicydSpfConfig(
-            settings=params["settings"],
-            path=params["path"],
-            daemon=params["daemon"],
-            policy_socket=params["policy_socket"],
-            run_command=module.run_command,
-            get_bin_path=module.get_bin_path,
-            atomic_move=module.atomic_move,
-            check_mode=module.check_mode,
-            reload=params["reload"],
-            health_check=params["health_check"],
-            health_host=params["health_host"],
-            health_port=params["health_port"],
-            health_timeout=params["health_timeout"],
-        )
-        result = backend.execute()
-    except PolicydSpfError as exc:
-        for warning in backend.warnings if backend else []:
-            module.warn(warning)
-        module.fail_json(msg=exc.msg, **exc.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_backend(
+        module,
+        PolicydSpfConfig,
+        PolicydSpfError,
+        settings=params["settings"],
+        path=params["path"],
+        daemon=params["daemon"],
+        policy_socket=params["policy_socket"],
+        reload=params["reload"],
+    )
 
 
 if __name__ == "__main__":

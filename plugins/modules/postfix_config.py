@@ -285,6 +285,7 @@ backup_files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
@@ -297,10 +298,7 @@ def main() -> None:
             "fragment_dir": {"type": "path", "default": "/etc/postfix/postmaster.d"},
             "config_dir": {"type": "path", "default": "/etc/postfix"},
             "reload": {"type": "bool", "default": True},
-            "health_check": {"type": "bool", "default": True},
-            "health_host": {"type": "str", "default": "127.0.0.1"},
-            "health_port": {"type": "int", "default": 25},
-            "health_timeout": {"type": "int", "default": 30},
+            **health_options(port=25, timeout=30),
             "fragments": {"type": "dict", "default": {}},
             "ensure_running": {"type": "bool", "default": False},
             "tables": {
@@ -331,35 +329,18 @@ def main() -> None:
         {**table, "content": f"{len(table['content'])} characters (not echoed)"} for table in params["tables"]
     ]
     invocation = {"module_args": echoed}
-    backend = None
-    try:
-        backend = PostfixConfig(
-            fragment_dir=params["fragment_dir"],
-            config_dir=params["config_dir"],
-            run_command=module.run_command,
-            get_bin_path=module.get_bin_path,
-            atomic_move=module.atomic_move,
-            check_mode=module.check_mode,
-            reload=params["reload"],
-            health_check=params["health_check"],
-            health_host=params["health_host"],
-            health_port=params["health_port"],
-            health_timeout=params["health_timeout"],
-            fragments=params["fragments"],
-            ensure_running=params["ensure_running"],
-            tables=params["tables"],
-        )
-        result = backend.execute()
-    except PostfixConfigError as exc:
-        for warning in backend.warnings if backend else []:
-            module.warn(warning)
-        module.fail_json(msg=exc.msg, invocation=invocation, **exc.details)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(invocation=invocation, **result)
+    run_backend(
+        module,
+        PostfixConfig,
+        PostfixConfigError,
+        extra={"invocation": invocation},
+        fragment_dir=params["fragment_dir"],
+        config_dir=params["config_dir"],
+        reload=params["reload"],
+        fragments=params["fragments"],
+        ensure_running=params["ensure_running"],
+        tables=params["tables"],
+    )
 
 
 if __name__ == "__main__":

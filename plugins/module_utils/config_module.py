@@ -1,0 +1,79 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The part every configuration module shares: its health options, and running its backend.
+
+postfix_config, dovecot_config, amavis_config and policyd_spf_config follow one pattern (validate,
+write a candidate, check it with the daemon's own checker, swap it in atomically, reload, check
+health, roll back on failure). Each backend takes the module's side effects as callables and
+returns a result with ``warnings`` and ``diff``; failures raise an error with ``msg`` and
+``details``. This module turns that into ``exit_json``/``fail_json`` in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+
+class ConfigModuleError(Exception):
+    """A configuration module failed: *msg* for the user, *details* (``rolled_back``, ...) for the result."""
+
+    def __init__(self, msg: str, **details: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def health_options(port: int, timeout: int = 30, host: str = "127.0.0.1") -> dict[str, dict[str, Any]]:
+    """The argument spec of the health options (documented in each module)."""
+    return {
+        "health_check": {"type": "bool", "default": True},
+        "health_host": {"type": "str", "default": host},
+        "health_port": {"type": "int", "default": port},
+        "health_timeout": {"type": "int", "default": timeout},
+    }
+
+
+def backend_arguments(module: Any) -> dict[str, Any]:
+    """The keyword arguments every backend takes from the module: side effects, check mode and health."""
+    params = module.params
+    return {
+        "run_command": module.run_command,
+        "get_bin_path": module.get_bin_path,
+        "atomic_move": module.atomic_move,
+        "check_mode": module.check_mode,
+        "health_check": params["health_check"],
+        "health_host": params["health_host"],
+        "health_port": params["health_port"],
+        "health_timeout": params["health_timeout"],
+    }
+
+
+def run_backend(
+    module: Any,
+    make_backend: Callable[..., Any],
+    error: type[Exception],
+    *,
+    extra: dict[str, Any] | None = None,
+    **arguments: Any,
+) -> NoReturn:
+    """Build the backend with *arguments* and backend_arguments(module), run it and exit the module.
+
+    Warnings the backend gathered are shown on failure too; ``diff`` is returned only in diff mode.
+    *extra* is added to the result, also on failure (postfix_config's shortened ``invocation``).
+    """
+    backend = None
+    try:
+        backend = make_backend(**backend_arguments(module), **arguments)
+        result = backend.execute()
+    except error as exc:
+        for warning in getattr(backend, "warnings", None) or []:
+            module.warn(warning)
+        module.fail_json(msg=exc.msg, **(extra or {}), **exc.details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**(extra or {}), **result)
