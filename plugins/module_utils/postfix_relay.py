@@ -13,6 +13,10 @@ that rejects unauthorized destinations (``reject_unauth_destination``, ``defer_u
 - ``permit``, an access check whose table answers OK for every key (``static:OK``, a ``cidr``
   table with ``0.0.0.0/0 OK``, a ``regexp`` table with ``/./ OK``) or a restriction class that
   does one of these, permits everyone: the entries after it are never evaluated;
+- an access check on what the client merely claims (``check_sender_access``, the other
+  ``check_sender_*_access`` and ``check_helo_*access``) whose table permits any one key (a sender
+  ``boss@example.org OK``) permits everyone, since any client can send that key (Postfix's
+  access(5) warns of exactly this: an open relay for forged senders);
 - ``permit_mynetworks`` permits everyone when ``mynetworks`` covers every address;
 - a list that ends without a decision permits.
 
@@ -177,6 +181,32 @@ def _pattern_catch_all(text: str, kind: str) -> str | None:
     return None
 
 
+#: Access checks whose key the client chooses: the envelope sender (and its domain's MX, NS or A
+#: records, which the sender's own DNS answers) and the HELO name.
+_CLAIMED_KEY_CHECKS = ("check_sender_", "check_helo_")
+
+
+def table_permits_any_key(table_type: str, text: str) -> tuple[str, str] | None:
+    """(key, action) of the first entry of a table that permits (OK, or a number that is not 4xx/5xx)."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or line[0].isspace():
+            continue
+        if table_type in ("regexp", "pcre"):
+            match = _PATTERN_LINE_RE.match(stripped)
+            if not match or match.group("neg"):
+                continue
+            key, action = f"/{match.group('body')}/", match.group("action")
+        else:
+            words = stripped.split(None, 1)
+            if len(words) < 2 or words[0].lower() in ("if", "endif"):
+                continue
+            key, action = words
+        if action_outcome(action) == OPEN or action.split()[0].lower() == "permit":
+            return key, action.strip()
+    return None
+
+
 def table_catch_all(table_type: str, text: str, kind: str = "address") -> str | None:
     """The result a cidr/regexp/pcre table gives every key (its first catch-all entry), or None."""
     if table_type == "cidr":
@@ -217,15 +247,23 @@ class RelayJudge:
             return value, f"{ref} answers {value!r} for every key"
         if table_type == "proxy":
             return self._table_result(check, name)
-        if self.read_table is None or table_type not in ("cidr", "regexp", "pcre"):
+        if self.read_table is None:
+            return None
+        claimed = check.startswith(_CLAIMED_KEY_CHECKS)
+        if table_type not in ("cidr", "regexp", "pcre") and not claimed:
             return None
         text = self.read_table(table_type, name)
         if text is None:
             return None
         action = table_catch_all(table_type, text, _probe_kind(check))
-        if action is None:
-            return None
-        return action, f"{ref} answers {action.strip()!r} for every client"
+        if action is not None:
+            return action, f"{ref} answers {action.strip()!r} for every client"
+        if claimed:
+            permitted = table_permits_any_key(table_type, text)
+            if permitted is not None:
+                key, action = permitted
+                return action, f"{ref} answers {action!r} for {key!r}, which any client can claim"
+        return None
 
     def _entry(self, entry: str, depth: int) -> tuple[str, str]:
         words = entry.split(None, 1)

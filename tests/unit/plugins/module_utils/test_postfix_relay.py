@@ -201,3 +201,45 @@ def test_judge_verdicts():
     relay, recipient = RelayJudge({"smtpd_recipient_restrictions": ["reject_unauth_destination"]}).verdict()
     assert relay.outcome == BLOCK  # the default list
     assert recipient == (BLOCK, "stops relaying at entry 1 ('reject_unauth_destination')")
+
+
+@pytest.mark.parametrize(
+    ("entry", "tables", "key"),
+    [
+        # A sender or HELO name is whatever the client says: one OK entry lets every client relay.
+        ("check_sender_access hash:/etc/postfix/senders", {"/etc/postfix/senders": "boss@example.org OK\n"},
+         "boss@example.org"),
+        ("check_sender_access lmdb:/etc/postfix/senders",
+         {"/etc/postfix/senders": "# trusted\nspam@x.test REJECT\nexample.org   250 ok\n"}, "example.org"),
+        ("check_helo_access hash:/etc/postfix/helo", {"/etc/postfix/helo": "mail.example.org OK\n"},
+         "mail.example.org"),
+        ("check_sender_mx_access cidr:/etc/postfix/mx", {"/etc/postfix/mx": "192.0.2.0/24 OK\n"}, "192.0.2.0/24"),
+        ("check_sender_access pcre:/etc/postfix/senders", {"/etc/postfix/senders": "/@example\\.org$/ permit\n"},
+         "/@example\\.org$/"),
+    ],
+)  # fmt: skip
+def test_a_permit_for_a_claimed_key_is_an_open_relay(entry, tables, key):
+    main = {"smtpd_relay_restrictions": [entry, "reject_unauth_destination"]}
+    (finding,) = relay_findings(main, read_table=lambda _type, name: tables.get(name))
+    assert f"'{entry}': " in finding and f"for {key!r}, which any client can claim" in finding
+
+
+@pytest.mark.parametrize(
+    ("entries", "tables"),
+    [
+        # Only rejections, or the check after the blocker: closed.
+        (["check_sender_access hash:/etc/postfix/senders", "reject_unauth_destination"],
+         {"/etc/postfix/senders": "spam@x.test REJECT\nexample.net DUNNO\n"}),
+        (["reject_unauth_destination", "check_sender_access hash:/etc/postfix/senders"],
+         {"/etc/postfix/senders": "boss@example.org OK\n"}),
+        # The client's address is not claimed: a specific OK is like mynetworks, not an open relay.
+        (["check_client_access hash:/etc/postfix/clients", "reject_unauth_destination"],
+         {"/etc/postfix/clients": "192.0.2.7 OK\n"}),
+        # The recipient decides only where mail may go, for the domains listed.
+        (["check_recipient_access hash:/etc/postfix/rcpt", "reject_unauth_destination"],
+         {"/etc/postfix/rcpt": "example.org OK\n"}),
+    ],
+)  # fmt: skip
+def test_claimed_keys_that_permit_nothing_before_the_blocker(entries, tables):
+    main = {"smtpd_relay_restrictions": entries}
+    assert relay_findings(main, read_table=lambda _type, name: tables.get(name)) == []
