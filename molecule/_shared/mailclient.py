@@ -7,7 +7,7 @@ import json
 import helpers
 
 _CLIENT = r"""
-import imaplib, json, poplib, ssl, sys
+import imaplib, json, poplib, ssl, sys, time
 mode, host, port, user, password = json.loads(sys.argv[1])
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
@@ -30,7 +30,9 @@ try:
             if mode == "imap-starttls":
                 out["starttls"] = c.starttls(ssl_context=ctx)[0]
         out["caps"] = sorted(c.capabilities)
+        started = time.monotonic()
         out["login"] = c.login(user, password)[0]
+        out["login_seconds"] = round(time.monotonic() - started, 3)
         typ, data = c.select("INBOX", readonly=True)
         out["exists"] = int(data[0])
         typ, data = c.search(None, "ALL")
