@@ -34,6 +34,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     parse_master_cf,
     render_main_cf,
     render_master_cf,
+    split_list,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
     TableFileError,
@@ -135,6 +136,7 @@ class PostfixConfig:
         exists: Callable[[str], bool] = os.path.exists,
         fragments: Mapping[str, Any] | None = None,
         ensure_running: bool = False,
+        report_local_domains: bool = False,
         tables: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.fragment_dir = fragment_dir
@@ -145,6 +147,7 @@ class PostfixConfig:
             raise PostfixConfigError(str(exc)) from exc
         #: Enable the postfix unit and start it when it does not run (the postfix role's one call).
         self.ensure_running = ensure_running
+        self.report_local_domains = report_local_domains
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
         self.fragments = dict(fragments or {})
         self.config_dir = config_dir
@@ -590,11 +593,26 @@ class PostfixConfig:
             result.update(self.apply(texts, live, fragment_changes, table_work))
         result["fragment_texts"] = self.fragment_texts(assembled["fragments"])
         result["table_states"] = table_states(assembled["main_text"], self.config_dir)
+        if self.report_local_domains:
+            result["local_domains"] = self.local_domains()
         if self.ensure_running:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])
         result["warnings"] = list(self.warnings)
         return result
+
+    def local_domains(self) -> list[str] | None:
+        """mydestination as the live main.cf gives it, expanded (``postconf -x``), in lower case.
+
+        None when there is no main.cf or no postconf yet (check mode on a fresh host).
+        """
+        postconf = self._bin("postconf", required=False)
+        if not postconf or not os.path.isfile(self.main_cf):
+            return None
+        rc, out, err = self.run([postconf, "-c", self.config_dir, "-x", "-h", "mydestination"])
+        if rc != 0:
+            raise PostfixConfigError(f"postconf -x -h mydestination failed: {(err or out).strip()}")
+        return [item.lower() for item in split_list(out.strip())]
 
     def fragment_texts(self, names: Sequence[str]) -> dict[str, str | None]:
         """The text of every merged fragment after this run (in check mode: as it would be).

@@ -118,6 +118,13 @@ options:
         service task of its own.
     type: bool
     default: false
+  report_local_domains:
+    description:
+      - Also return RV(local_domains), Postfix's C(mydestination) as the live main.cf gives it after this run,
+        expanded (C(postconf -x)). The postfix role sets it, so that the mailboxes role can refuse a virtual domain
+        that is also a local domain without a host call of its own.
+    type: bool
+    default: false
   reload:
     description:
       - Reload Postfix after changing the files, when it is running.
@@ -273,6 +280,12 @@ service:
   type: list
   elements: str
   sample: [enabled, started]
+local_domains:
+  description: With O(report_local_domains), C(mydestination) expanded, in lower case; null without a main.cf.
+  returned: when O(report_local_domains) is set
+  type: list
+  elements: str
+  sample: [mail.example.org, localhost.example.org, localhost]
 restarted:
   description: Present and true when Postfix was restarted instead of reloaded, because an inet service was removed.
   returned: when an inet service was removed
@@ -301,6 +314,7 @@ def main() -> None:
             **health_options(port=25, timeout=30),
             "fragments": {"type": "dict", "default": {}},
             "ensure_running": {"type": "bool", "default": False},
+            "report_local_domains": {"type": "bool", "default": False},
             "tables": {
                 "type": "list",
                 "elements": "dict",
@@ -339,6 +353,7 @@ def main() -> None:
         reload=params["reload"],
         fragments=params["fragments"],
         ensure_running=params["ensure_running"],
+        report_local_domains=params["report_local_domains"],
         tables=params["tables"],
     )
 

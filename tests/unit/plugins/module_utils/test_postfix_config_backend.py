@@ -969,3 +969,23 @@ def test_another_role_s_corrupt_fragment_still_fails_naming_it(env):
         make(env, fragments={"10-role.json": {"main": {"message_size_limit": 1000}}}).execute()
     assert live(env) == ORIGINAL_MAIN
     assert not (env / "postfix" / "postmaster.d" / "10-role.json").exists()
+
+
+def test_local_domains_are_mydestination_expanded_by_postconf(env):
+    runner = FakeRunner(
+        {"postconf -x -h mydestination": (0, "Mail.Example.org, localhost.example.org,\tlocalhost\n", "")}
+    )
+    result = make(env, runner, report_local_domains=True).execute()
+    assert result["local_domains"] == ["mail.example.org", "localhost.example.org", "localhost"]
+    assert ["/usr/sbin/postconf", "-c", str(env / "postfix"), "-x", "-h", "mydestination"] in runner.calls
+    # Not asked: no postconf call for it, and no key in the result.
+    runner = FakeRunner()
+    assert "local_domains" not in make(env, runner).execute()
+    assert not any("mydestination" in argv for argv in runner.calls)
+
+
+def test_local_domains_without_postfix_or_main_cf_are_unknown(env):
+    assert make(env, bins=(), check_mode=True, report_local_domains=True).execute()["local_domains"] is None
+    runner = FakeRunner({"postconf -x -h mydestination": (1, "", "postconf: fatal: bad")})
+    with pytest.raises(PostfixConfigError, match="postconf -x -h mydestination failed: postconf: fatal: bad"):
+        make(env, runner, report_local_domains=True).execute()
