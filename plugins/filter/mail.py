@@ -46,9 +46,11 @@ def mail_domain(value: Any, name: str = "domain") -> str:
     return _wrap("mail_domain", lambda: validate_domain(value, name))
 
 
-def virtual_mailboxes(domains: Any, base: str, name: str = "mailboxes_domains", text: bool = False) -> dict[str, Any]:
+def virtual_mailboxes(
+    domains: Any, base: str, name: str = "mailboxes_domains", text: bool = False, local_domains: Any = None
+) -> dict[str, Any]:
     """Check the domains; return domains, Maildirs and the vmailbox and alias table entries (no secrets)."""
-    return _wrap("virtual_mailboxes", lambda: plan(domains, base, name, text))
+    return _wrap("virtual_mailboxes", lambda: plan(domains, base, name, text, local_domains))
 
 
 def virtual_mailbox_passwd(domains: Any, name: str = "mailboxes_domains") -> list[dict[str, str]]:

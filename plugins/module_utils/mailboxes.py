@@ -149,8 +149,17 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
+def local_domain_list(value: Any) -> list[str]:
+    """The domains of a ``mydestination`` value as ``postconf -x -h`` prints it (commas or spaces), lower case."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else re.split(r"[\s,]+", str(value))
+    return [str(item).strip().rstrip(".").lower() for item in items if str(item).strip()]
+
+
+def _walk(domains: Any, base: str, name: str, local_domains: Any = None) -> Iterator[tuple[str, Any]]:
     """Yield ('domain', str), ('user', dict), ('vmailbox', pair), ('alias', pair) and ('error', str) records."""
+    postfix_local = local_domain_list(local_domains)
     errors: list[str] = []
     seen_domains: set[str] = set()
     seen: dict[str, str] = {}
@@ -166,6 +175,13 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
             continue
         if domain in seen_domains:
             errors.append(f"{dp}.name: domain {domain} is listed twice")
+        if domain in postfix_local:
+            errors.append(
+                f"{dp}.name: {domain} is also a local domain of Postfix on this host (mydestination: "
+                f"{', '.join(postfix_local)}); a domain is either local (postfix_mydestination) or virtual "
+                f"({name}), never both: Postfix would deliver its mail to system users and refuse the "
+                "virtual ones"
+            )
         seen_domains.add(domain)
         yield "domain", domain
         catchall = d.get("catchall") or ""
@@ -215,17 +231,20 @@ def _walk(domains: Any, base: str, name: str) -> Iterator[tuple[str, Any]]:
         yield "error", error
 
 
-def plan(domains: Any, base: str, name: str = "mailboxes_domains", text: bool = False) -> dict[str, Any]:
+def plan(
+    domains: Any, base: str, name: str = "mailboxes_domains", text: bool = False, local_domains: Any = None
+) -> dict[str, Any]:
     """Return the domains, Maildirs and the vmailbox and alias table entries, without any secret.
 
     With *text*, the two tables are returned as their source text (``key value`` lines)
     instead of ``[key, value]`` pairs: one string is far cheaper for Ansible to store
-    and pass around than 10,000 pairs. Raises :class:`MailboxesError` listing every
-    problem found.
+    and pass around than 10,000 pairs. *local_domains* is Postfix's ``mydestination`` on the
+    host (expanded, as ``postconf -x -h mydestination`` prints it): a virtual domain listed
+    there is refused. Raises :class:`MailboxesError` listing every problem found.
     """
     out: dict[str, list[Any]] = {"domains": [], "maildirs": [], "vmailbox": [], "aliases": []}
     errors: list[str] = []
-    for kind, value in _walk(domains, base, name):
+    for kind, value in _walk(domains, base, name, local_domains):
         if kind == "domain":
             out["domains"].append(value)
         elif kind == "user":

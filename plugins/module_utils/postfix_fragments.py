@@ -42,6 +42,9 @@ FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides", "a
 INSERT_KEYS = ("param", "after", "before", "values")
 FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json\Z")
 DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
+#: The collection's own main.cf parameters (such as postmaster_mua_sasl_auth_enable, which the
+#: submission and smtps services read through ``-o smtpd_sasl_auth_enable=$...``) start with this.
+OWN_PARAM_PREFIX = "postmaster_"
 
 
 class FragmentError(ValueError):
@@ -277,4 +280,29 @@ def merge_fragments(
     for name, data in fragments:
         for insert in data.get("insert", []):
             apply_insert(name, main, insert)
-    return main, list(services.values())
+    merged = list(services.values())
+    # Without master.cf services in the fragments the live master.cf stays, and may read them.
+    return (drop_unreferenced_own_params(main, merged) if merged else main), merged
+
+
+def _references(text: str, name: str) -> bool:
+    return re.search(rf"\$(?:{re.escape(name)}\b|\{{{re.escape(name)}[}}?:]|\({re.escape(name)}\))", text) is not None
+
+
+def drop_unreferenced_own_params(main: Mapping[str, Any], services: Sequence[MasterService]) -> dict[str, Any]:
+    """Return *main* without the collection's own parameters that nothing refers to.
+
+    ``postmaster_*`` parameters exist only to be read by master.cf services or other parameters
+    (``$postmaster_mua_sasl_auth_enable`` in the submission and smtps services). On a host where
+    no service reads one (submission and smtps both off), Postfix warns that it is unused, and a
+    warning fails the candidate; so it is left out of main.cf there.
+    """
+    service_args = [str(arg) for service in services for arg in service.args]
+    kept: dict[str, Any] = {}
+    for key, value in main.items():
+        if key.startswith(OWN_PARAM_PREFIX):
+            others = [str(v) for k, v in main.items() if k != key] + service_args
+            if not any(_references(text, key) for text in others):
+                continue
+        kept[key] = value
+    return kept

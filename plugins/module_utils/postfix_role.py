@@ -466,6 +466,7 @@ def _check_relay(c: Checked, errors: list[str]) -> None:
     if relayhost and (not isinstance(relayhost, str) or not _RELAYHOST_RE.match(relayhost)):
         errors.append(f"postfix_relayhost must look like host, [host] or [host]:port (got {relayhost!r})")
     relayhosts = [relayhost] if relayhost else []
+    named_hosts = [("postfix_relayhost", relayhost)] if relayhost else []
     for path, entry in _entries(c.settings, "postfix_sender_dependent_relayhosts", errors):
         sender = _text(entry, "sender", path, errors)
         host = _text(entry, "relayhost", path, errors)
@@ -476,6 +477,8 @@ def _check_relay(c: Checked, errors: list[str]) -> None:
         elif sender and host:
             c.sender_relayhosts.append([sender, host])
             relayhosts.append(host)
+            named_hosts.append((f"{path}.relayhost", host))
+    _check_wrappermode(c, named_hosts, errors)
     _attempt(errors, render_table, c.sender_relayhosts, name="postfix_sender_dependent_relayhosts")
     for path, cred in _entries(c.settings, "postfix_relay_credentials", errors):
         host = _text(cred, "relayhost", path, errors)
@@ -496,6 +499,26 @@ def _check_relay(c: Checked, errors: list[str]) -> None:
             f"postfix_relay_tls_security_level '{level}' would let the relay password in postfix_relay_credentials "
             "travel in clear; use encrypt (the default), verify or secure"
         )
+
+
+def _check_wrappermode(c: Checked, named_hosts: list[tuple[str, Any]], errors: list[str]) -> None:
+    """smtp_tls_wrappermode holds for every SMTP client connection: every relay host must be on 465."""
+    if c["postfix_relay_tls_wrappermode"] is not True:
+        return
+    if not c["postfix_relayhost"]:
+        errors.append(
+            "postfix_relay_tls_wrappermode is true but postfix_relayhost is empty: Postfix would start TLS at the "
+            "first byte with every MX on port 25, which none accepts; set postfix_relayhost to the provider's "
+            "[host]:465"
+        )
+    for variable, host in named_hosts:
+        match = _RELAYHOST_RE.match(host) if isinstance(host, str) else None
+        if match and (match.group(2) or ":25") != ":465":
+            errors.append(
+                f"{variable} '{host}' is not on port 465: postfix_relay_tls_wrappermode (smtp_tls_wrappermode) "
+                "applies to every SMTP connection Postfix makes, so every relay host must be a [host]:465 that "
+                "speaks TLS from the first byte"
+            )
 
 
 def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[str, Any]:

@@ -589,3 +589,51 @@ def test_a_lazy_list_from_ansible_is_called_a_list():
 
     message = error_of([{"name": "a.org", "users": [{"name": "x", "password": _AnsibleLazyTemplateList(["s"])}]}])
     assert message == "mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)"
+
+
+# --- a virtual domain that is also one of Postfix's local domains -------------
+
+MYDESTINATION = "imap.example.org, localhost.example.org, localhost, example.org"
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        MYDESTINATION,  # postconf -x -h mydestination
+        "imap.example.org localhost example.org",
+        ["imap.example.org", "Example.ORG."],
+    ],
+)
+def test_a_virtual_domain_in_mydestination_is_refused_naming_the_entry(local):
+    domains = [{"name": "example.net", "users": [user("bob")]}, {"name": "Example.org", "users": [user("alice")]}]
+    with pytest.raises(MailboxesError) as excinfo:
+        plan(domains, BASE, local_domains=local)
+    message = str(excinfo.value)
+    assert message.startswith("mailboxes_domains[1].name: example.org is also a local domain of Postfix")
+    assert "postfix_mydestination" in message
+    assert "mailboxes_domains[0]" not in message
+
+
+def test_the_hostname_as_a_virtual_domain_is_refused_when_mydestination_has_it():
+    domains = [{"name": "imap.example.org", "users": [user("alice")]}]
+    with pytest.raises(MailboxesError, match=r"^mailboxes_domains\[0\]\.name: imap\.example\.org is also a local"):
+        plan(domains, BASE, local_domains=MYDESTINATION)
+
+
+def test_other_problems_are_reported_with_the_local_domain():
+    domains = [{"name": "example.org", "users": [user("alice"), user("alice")]}]
+    with pytest.raises(MailboxesError) as excinfo:
+        plan(domains, BASE, local_domains=MYDESTINATION)
+    assert "example.org is also a local domain" in str(excinfo.value)
+    assert "users[1]: alice@example.org is also mailboxes_domains[0].users[0]" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("local", [None, "", "imap.example.org, localhost", []])
+def test_a_virtual_domain_outside_mydestination_passes(local):
+    result = plan([{"name": "example.org", "users": [user("alice")]}], BASE, local_domains=local)
+    assert result["domains"] == ["example.org"]
+
+
+def test_a_subdomain_of_a_local_domain_is_not_the_local_domain():
+    result = plan([{"name": "lists.example.org", "users": [user("alice")]}], BASE, local_domains=MYDESTINATION)
+    assert result["domains"] == ["lists.example.org"]

@@ -303,3 +303,51 @@ def test_split_entries():
     assert split_entries("my_class_restrictions", ["sleep 1"]) == ["sleep 1"]
     assert split_entries("smtpd_milters", ["a ", " ", "b"]) == ["a", "b"]
     assert split_entries("smtpd_milters", "a b,c") == ["a", "b", "c"]
+
+
+_MUA = {
+    "main": {"postmaster_mua_sasl_auth_enable": False, "myhostname": "mail.example.test"},
+    "master": [
+        {"name": "smtp", "type": "inet", "command": "smtpd"},
+        {
+            "name": "submission",
+            "type": "inet",
+            "command": "smtpd",
+            "args": ["-o", "smtpd_sasl_auth_enable=$postmaster_mua_sasl_auth_enable"],
+        },
+    ],
+}
+
+
+def test_own_parameter_read_by_a_service_is_kept():
+    main, _services = merge_fragments([("10-postfix.json", _MUA)])
+    assert main["postmaster_mua_sasl_auth_enable"] is False
+
+
+def test_own_parameter_nothing_reads_is_left_out_of_main_cf():
+    # Submission and smtps off (the split example's mail store): Postfix would warn that
+    # postmaster_mua_sasl_auth_enable is unused, and the warning fails the candidate.
+    alone = {"main": _MUA["main"], "master": _MUA["master"][:1]}
+    sasl = {"main": {"postmaster_mua_sasl_auth_enable": True}, "overrides": ["postmaster_mua_sasl_auth_enable"]}
+    main, _services = merge_fragments([("10-postfix.json", alone), ("30-dovecot.json", sasl)])
+    assert "postmaster_mua_sasl_auth_enable" not in main
+    assert main["myhostname"] == "mail.example.test"
+
+
+@pytest.mark.parametrize("reference", ["$postmaster_x", "${postmaster_x}", "$(postmaster_x)", "${postmaster_x?yes}"])
+def test_own_parameter_read_by_another_parameter_is_kept(reference):
+    data = {"main": {"postmaster_x": "yes", "smtpd_tls_loglevel": reference}, "master": _MUA["master"][:1]}
+    main, _services = merge_fragments([("10-postfix.json", data)])
+    assert main["postmaster_x"] == "yes"
+
+
+def test_own_parameter_kept_when_no_fragment_defines_services():
+    # The live master.cf stays as it is then, and may read the parameter.
+    main, services = merge_fragments([("10-postfix.json", {"main": {"postmaster_x": "yes"}})])
+    assert services == [] and main == {"postmaster_x": "yes"}
+
+
+def test_a_longer_name_is_not_a_reference():
+    data = {"main": {"postmaster_x": "yes", "smtpd_tls_loglevel": "$postmaster_xy"}, "master": _MUA["master"][:1]}
+    main, _services = merge_fragments([("10-postfix.json", data)])
+    assert "postmaster_x" not in main

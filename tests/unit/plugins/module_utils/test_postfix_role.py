@@ -135,7 +135,7 @@ def test_every_branch_gives_the_main_cf_the_template_gave():
         postfix_checks_type="pcre",
         postfix_relayhost="[smtp.example.net]:465",
         postfix_relay_tls_wrappermode=True,
-        postfix_sender_dependent_relayhosts=[{"sender": "@example.org", "relayhost": "[smtp2.example.net]:587"}],
+        postfix_sender_dependent_relayhosts=[{"sender": "@example.org", "relayhost": "[smtp2.example.net]:465"}],
         postfix_main_extra={"smtpd_tls_loglevel": 2, "delay_warning_time": "4h", "smtputf8_enable": False},
         postfix_master_extra=[
             {"name": "policy", "type": "unix", "private": "-", "unpriv": "n", "chroot": "n", "wakeup": "-",
@@ -288,6 +288,16 @@ def test_rbl_problems_fail_early_naming_the_variable(overrides, named):
         ({"postfix_master_extra": [{"name": "smtp", "type": "inet", "command": "smtpd"}]},
          "master.cf service smtp/inet is already defined"),
         ({"postfix_main_extra": {"x": {"nested": 1}}}, "postfix_main_extra: parameter x: value must be"),
+        # Wrapper mode is smtp_tls_wrappermode, for every connection: a relay host on 587 or 25 never answers.
+        ({"postfix_relay_tls_wrappermode": True},
+         "postfix_relay_tls_wrappermode is true but postfix_relayhost is empty"),
+        ({"postfix_relay_tls_wrappermode": True, "postfix_relayhost": "[smtp.example.net]:587"},
+         "postfix_relayhost '[smtp.example.net]:587' is not on port 465"),
+        ({"postfix_relay_tls_wrappermode": True, "postfix_relayhost": "[smtp.example.net]"},
+         "postfix_relayhost '[smtp.example.net]' is not on port 465"),
+        ({"postfix_relay_tls_wrappermode": True, "postfix_relayhost": "[smtp.example.net]:465",
+          "postfix_sender_dependent_relayhosts": [{"sender": "@example.org", "relayhost": "[b.example.net]:587"}]},
+         "postfix_sender_dependent_relayhosts[0].relayhost '[b.example.net]:587' is not on port 465"),
     ],
 )  # fmt: skip
 def test_bad_variables_are_named(overrides, named):
@@ -321,6 +331,22 @@ def test_relay_settings():
     assert main["smtp_sasl_auth_enable"] is True
     assert main["smtp_sasl_password_maps"] == "hash:/etc/postfix/smtp_auth"
     assert "smtp_sasl_password_maps" not in merged(fragment(role_settings(), CERT))[0]
+
+
+def test_wrapper_mode_with_every_relay_host_on_465():
+    main, _services = merged(
+        fragment(
+            role_settings(
+                postfix_relayhost="[smtp.example.net]:465",
+                postfix_relay_tls_wrappermode=True,
+                postfix_sender_dependent_relayhosts=[{"sender": "@example.org", "relayhost": "[b.example.net]:465"}],
+            ),
+            CERT,
+        )
+    )
+    assert main["smtp_tls_wrappermode"] is True
+    assert main["smtp_tls_security_level"] == "encrypt"
+    assert main["sender_dependent_relayhost_maps"] == "hash:/etc/postfix/sender_relayhost"
 
 
 def test_main_extra_has_the_last_word():
