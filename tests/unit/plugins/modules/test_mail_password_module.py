@@ -125,11 +125,19 @@ def test_a_secret_that_occurs_in_the_result_is_still_masked(tmp_path, run_module
 
 
 def test_many_new_users_are_not_quadratic(tmp_path, run_module):
-    # AnsibleModule would test each of the 5,000 hashes against each of the 5,000 names (seconds).
-    users = [{"name": f"u{i}@x.test", "hash": f"{{SHA512-CRYPT}}$6$salt{i}$h"} for i in range(5000)]
-    start = time.perf_counter()
-    rc, result = run_module(module.main, args(tmp_path / "users", users))
-    elapsed = time.perf_counter() - start
-    assert rc == 0, result
-    assert len(result["added"]) == 5000 and result["added"][-1] == "u4999@x.test"
-    assert elapsed < 1.0, elapsed
+    # AnsibleModule would test each hash against each name: 5 times the users, 25 times the time.
+    # The ratio of two sizes, each the best of three runs, holds on a loaded machine, where an
+    # absolute bound does not.
+    def best(count):
+        users = [{"name": f"u{i}@x.test", "hash": f"{{SHA512-CRYPT}}$6$salt{i}$h"} for i in range(count)]
+        times = []
+        for attempt in range(3):
+            start = time.perf_counter()
+            rc, result = run_module(module.main, args(tmp_path / f"users-{count}-{attempt}", users))
+            times.append(time.perf_counter() - start)
+            assert rc == 0, result
+            assert len(result["added"]) == count and result["added"][-1] == f"u{count - 1}@x.test"
+        return min(times)
+
+    small, large = best(1000), best(5000)
+    assert large / small < 12, (small, large)
