@@ -343,7 +343,11 @@ def reloads(server):
         converge = run.result()
     converge_end = time.time()
     sent = finish(sender)
-    time.sleep(1)  # the reader goes on a little after the run
+    # The reader goes on until Dovecot has ended the previous configuration's processes (some
+    # seconds after its reload) and for a few seconds after that.
+    sighups = journal(server, converge_start, "dovecot")
+    reload_time = next((t for t, _ident, msg in sighups if "SIGHUP received" in msg), time.time())
+    time.sleep(max(1.0, reload_time + 12 - time.time()))
     client.run_expect([0], "touch /tmp/reader.stop")
     read = finish(reader)
     # The queue drains and the Maildir is complete (or stops growing).
