@@ -445,28 +445,27 @@ def test_the_imap_reader_kept_reading_through_the_dovecot_reload(reloads):
     after = len(fetches) - before
     # What Dovecot does with the session, from its own log: after a reload it lets the processes of
     # the previous configuration run for a few seconds, then ends those still running ("Processes
-    # aren't dying after reload, sent SIGTERM"; the client reads "BYE Server shutting down" or EOF).
-    ended = [
-        t
-        for t, ident, msg in reloads["journal"]
-        if ident == "dovecot" and msg.startswith(f"imap({READER[0]})") and "Disconnected: Server shutting down" in msg
+    # aren't dying after reload, sent SIGTERM to N processes"); the client reads "BYE Server
+    # shutting down" or EOF.
+    kills = [
+        t for t, ident, msg in reloads["journal"] if ident == "dovecot" and "Processes aren't dying after reload" in msg
     ]
     print(
         f"dovecot reload at {reload_time:.3f}; {len(fetches)} fetches {fetches[0]:.3f}-{fetches[-1]:.3f}: "
         f"{before} before the reload, {after} after; sessions {read['sessions']}; client errors {read['errors']}; "
-        f"sessions Dovecot ended after the reload at {ended}"
+        f"Dovecot ended the old processes at {kills}"
     )
     assert read["messages"] == READER_MESSAGES and read["distinct"] == READER_MESSAGES
     # Every fetch returned the message it returned the first time, with the token its subject gives.
     assert read["wrong"] == []
     assert before > 0 and after > 0
-    # The reading session lasts until Dovecot ends it, which it does only after the reload; then one
-    # new login carries on at once (no login failed), and each loss is one Dovecot logged.
+    # The reading session lasts until Dovecot ends the old processes, after the reload; then one new
+    # login carries on at once (no login failed).
     assert read["relogin_failed"] == []
     assert read["sessions"] == 1 + len(read["errors"])
-    assert len(read["errors"]) == len(ended)
-    for (lost, _error), end in zip(read["errors"], ended, strict=True):
-        assert reload_time < end <= lost + 1 and end < reload_time + 30, (reload_time, end, lost)
+    assert all(reload_time < kill < reload_time + 30 for kill in kills), (reload_time, kills)
+    for lost, _error in read["errors"]:
+        assert any(kill - 0.5 < lost < kill + 3 for kill in kills), (lost, kills)
     # Fetches went on after each reconnection.
     assert all(any(t > lost for t in fetches) for lost, _error in read["errors"])
 
