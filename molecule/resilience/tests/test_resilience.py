@@ -306,7 +306,7 @@ def load(server):
         json.dumps([MESSAGES, SEND_RATE, HELD, "/tmp/sender.go", f"{NAME}:25", "load-sender@outside.test", LOAD]),
     )
     # Converge once the first message arrived, so the reload cannot precede the sending.
-    for _ in range(60):
+    for _attempt in range(60):
         if maildir_count(server, "load") > 0:
             break
         time.sleep(0.25)
@@ -367,7 +367,7 @@ def reading(server):
         ]
     replies = helpers.smtp("client", NAME, 25, steps)
     assert [code for code, _text in replies[5::4]] == [250] * READER_MESSAGES, replies
-    for _ in range(30):
+    for _attempt in range(30):
         if maildir_count(server, "reader") == READER_MESSAGES:
             break
         time.sleep(1)
@@ -378,7 +378,7 @@ def reading(server):
     reader = docker_exec(
         "client", "python3", "-c", _READER, json.dumps([NAME, *READER, "/tmp/reader.stop", "/tmp/reader.ready"])
     )
-    for _ in range(40):
+    for _attempt in range(40):
         if client.file("/tmp/reader.ready").exists:
             break
         time.sleep(0.5)
@@ -547,7 +547,7 @@ def test_a_container_restart_brings_everything_back(server):
     )
     assert replies[-1][0] == 250, replies
     held_id = replies[-1][1].split("queued as ")[1].strip()
-    for _ in range(30):
+    for _attempt in range(30):
         entries = [entry for entry in queue(server) if entry["queue_id"] == held_id]
         if entries and entries[0]["queue_name"] == "deferred":
             break
@@ -574,7 +574,7 @@ def test_a_container_restart_brings_everything_back(server):
     ).stdout
     assert after != started
     state = ""
-    for _ in range(60):
+    for _attempt in range(60):
         state = server.run("systemctl is-system-running --wait").stdout.strip()
         if state in ("running", "degraded"):
             break
@@ -608,7 +608,7 @@ def test_a_container_restart_brings_everything_back(server):
     )
     assert replies[-1][0] == 250, replies
     session = {}
-    for _ in range(30):
+    for _attempt in range(30):
         session = mailclient.session("imaps", NAME, 993, *ANNA)
         if len(session.get("subjects", [])) >= 2:
             break
