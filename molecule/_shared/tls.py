@@ -37,23 +37,42 @@ def handshake(target: str, port: int, *args: str) -> Handshake:
     )
 
 
+#: The severities the hardening tests refuse on any port.
+SEVERE = ("MEDIUM", "HIGH", "CRITICAL")
+
+
 def testssl(target: str, ports: list[int]) -> dict[int, list[dict]]:
     """testssl.sh (Debian's package) on each port: protocols, cipher categories and server preference.
 
     One testssl process per port, all at once, each with its own JSON file. Returns the findings of
     each port whose severity is MEDIUM, HIGH or CRITICAL.
     """
+    report = testssl_report(target, ports)
+    return {port: [entry for entry in entries if entry.get("severity") in SEVERE] for port, entries in report.items()}
+
+
+def testssl_report(target: str, ports: list[int], *, ca_file: str = "") -> dict[int, list[dict]]:
+    """Every finding testssl.sh writes for each port (all severities, OK and INFO included).
+
+    Without *ca_file*: protocols, cipher categories and server preference (-p -s -P) of an address
+    (--ip one). With *ca_file*: the server-defaults section too (-S: the certificate, its chain of
+    trust, its name, dates, key and revocation information), with *ca_file* added to testssl's
+    trust stores (--add-ca). *target* is then the certificate's host name, which the client must
+    resolve through /etc/hosts: --nodns none makes no DNS query at all (no CAA lookup leaves the
+    scenario).
+    """
     client = helpers.host("client")
+    sections = f"-p -s -P -S --nodns none --add-ca {ca_file}" if ca_file else "-p -s -P --ip one"
     commands = []
     for port in ports:
         starttls = f"-t {STARTTLS[port]} " if port in STARTTLS else ""
         commands.append(
-            f"testssl --quiet --color 0 --warnings off -p -s -P --ip one {starttls}"
+            f"testssl --quiet --color 0 --warnings off {sections} {starttls}"
             f"--jsonfile /tmp/testssl/{port}.json {target}:{port} > /tmp/testssl/{port}.txt 2>&1 &"
         )
     client.run_expect([0], "rm -rf /tmp/testssl && mkdir -p /tmp/testssl")
     client.run_expect([0], f"cd /tmp/testssl && {' '.join(commands)} wait")
-    findings: dict[int, list[dict]] = {}
+    report: dict[int, list[dict]] = {}
     for port in ports:
         text = client.run(f"cat /tmp/testssl/{port}.json").stdout
         try:
@@ -64,5 +83,5 @@ def testssl(target: str, ports: list[int]) -> dict[int, list[dict]]:
                 + client.run(f"tail -30 /tmp/testssl/{port}.txt").stdout
             ) from None
         assert any(str(entry.get("port")) == str(port) for entry in entries), (port, entries[:3])
-        findings[port] = [entry for entry in entries if entry.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
-    return findings
+        report[port] = entries
+    return report

@@ -178,6 +178,46 @@ def test_error_logged_after_reload_restores_previous_files_and_restarts(conf):
     assert not (conf / "conf.d" / "20-new.conf").exists()
 
 
+# Logged on Dovecot 2.4 by a login that met the reload (the resilience scenario's fresh logins).
+RACED_LOGIN = (
+    "imap-login: Error: master(imap): read() failed: Remote closed connection (destination service "
+    "{ process_limit } reached?) (client-pid=4628, client-id=1, rip=192.168.32.3, created 44 msecs ago, "
+    "received 0/4 bytes)"
+)
+
+
+def test_a_login_that_met_the_reload_is_a_warning_not_a_rollback(conf):
+    runner = FakeRunner({"journalctl -o json --no-pager --since": _journal(RACED_LOGIN)})
+    config = make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner)
+    result = config.execute()
+    assert result["changed"] is True and result["reloaded"] is True
+    assert "systemctl restart dovecot" not in runner.keys
+    assert (conf / "conf.d" / "10-ssl.conf").read_text(encoding="utf-8") == NEW_SSL
+    assert config.warnings == [
+        f"1 login(s) met the reload and were closed (the clients can log in again): dovecot: {RACED_LOGIN}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Other errors of a login process still roll back, as do the master's own.
+        "imap-login: Error: Failed to initialize SSL server context: Can't load SSL certificate",
+        "imap-login: Error: master(imap): Auth request timed out",
+        "master: Error: service(imap): process_limit (1) reached, client connections are being dropped",
+        "imap-login: Error: master(imap): read() failed: Remote closed connectionX",
+    ],
+)
+def test_other_errors_next_to_a_raced_login_still_roll_back(conf, message):
+    journal = _journal(RACED_LOGIN)[1] + _journal(message)[1]
+    runner = FakeRunner({"journalctl -o json --no-pager --since": (0, journal, "")})
+    with pytest.raises(DovecotConfigError, match="logged errors after the reload") as info:
+        make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner).execute()
+    assert message in info.value.msg and "Remote closed connection (destination" not in info.value.msg
+    assert runner.keys[-1] == "systemctl restart dovecot"
+    assert (conf / "conf.d" / "10-ssl.conf").read_text(encoding="utf-8") == LIVE_SSL
+
+
 def test_warnings_of_other_daemons_do_not_count(conf):
     runner = FakeRunner({"journalctl -o json --no-pager --since": _journal("fatal: x", ident="postfix/smtpd")})
     assert make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner).execute()["changed"] is True
