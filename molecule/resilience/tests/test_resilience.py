@@ -532,21 +532,28 @@ def test_new_logins_work_after_the_dovecot_reload(reading):
 # -- a container restart ---------------------------------------------------------
 
 
+def send_to_anna(subject: str) -> list[tuple[int, str]]:
+    """One message from the outside client to port 25 of the server's name; the replies."""
+    steps = [
+        ["ehlo", "client.outside.test"],
+        ["mail", "FROM:<sender@outside.test>"],
+        ["rcpt", f"TO:<{ANNA[0]}>"],
+        ["data", helpers.message("sender@outside.test", ANNA[0], subject)],
+    ]
+    return helpers.smtp("client", NAME, 25, steps)
+
+
+def started_at() -> str:
+    """When Docker last started the server container."""
+    argv = ["docker", "inspect", "--format", "{{.State.StartedAt}}", helpers.instance("server")]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
 def test_a_container_restart_brings_everything_back(server):
     # A message queued before the restart: Dovecot stopped, so LMTP defers it, and then held.
     server.run_expect([0], "systemctl stop dovecot")
     subject = "held across the restart"
-    replies = helpers.smtp(
-        "client",
-        NAME,
-        25,
-        [
-            ["ehlo", "client.outside.test"],
-            ["mail", "FROM:<sender@outside.test>"],
-            ["rcpt", f"TO:<{ANNA[0]}>"],
-            ["data", helpers.message("sender@outside.test", ANNA[0], subject)],
-        ],
-    )
+    replies = send_to_anna(subject)
     assert replies[-1][0] == 250, replies
     held_id = replies[-1][1].split("queued as ")[1].strip()
     for _attempt in range(30):
@@ -558,22 +565,12 @@ def test_a_container_restart_brings_everything_back(server):
     server.run_expect([0], f"postsuper -h {held_id}")
     assert [entry["queue_name"] for entry in queue(server) if entry["queue_id"] == held_id] == ["hold"]
 
-    started = subprocess.run(
-        ["docker", "inspect", "--format", "{{.State.StartedAt}}", helpers.instance("server")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    started = started_at()
     # PID 1 is systemd, which takes SIGTERM as "re-execute", not "stop", and Docker 20.10 ignores
     # `docker restart --signal`: a plain `docker restart` ends in SIGKILL after its 10 s. --time 0
     # is that restart without the wait: the container is killed, as on a power cut.
     subprocess.run(["docker", "restart", "--time", "0", helpers.instance("server")], check=True, capture_output=True)
-    after = subprocess.run(
-        ["docker", "inspect", "--format", "{{.State.StartedAt}}", helpers.instance("server")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    after = started_at()
     assert after != started
     state = ""
     for _attempt in range(60):
@@ -597,17 +594,7 @@ def test_a_container_restart_brings_everything_back(server):
     assert [entry["queue_name"] for entry in queue(server) if entry["queue_id"] == held_id] == ["hold"]
     server.run_expect([0], f"postsuper -H {held_id} && postqueue -i {held_id}")
     # And a message sent after the restart is delivered too.
-    replies = helpers.smtp(
-        "client",
-        NAME,
-        25,
-        [
-            ["ehlo", "client.outside.test"],
-            ["mail", "FROM:<sender@outside.test>"],
-            ["rcpt", f"TO:<{ANNA[0]}>"],
-            ["data", helpers.message("sender@outside.test", ANNA[0], "sent after the restart")],
-        ],
-    )
+    replies = send_to_anna("sent after the restart")
     assert replies[-1][0] == 250, replies
     session = {}
     for _attempt in range(30):
