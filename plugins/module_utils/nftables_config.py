@@ -34,9 +34,9 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import set_owner_mode
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
 
 ENV = {"LC_ALL": "C"}
 #: The first line after the shebang of every file this module writes; it marks the file as ours.

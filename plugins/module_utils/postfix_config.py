@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     load_fragments,
@@ -49,7 +50,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_vali
     validate_main,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import readable_config_dir
-from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
