@@ -30,7 +30,8 @@ DIRECTORY = "directory"
 SYMLINK = "symlink"
 OTHER = "other"
 
-_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+#: Opens what lstat saw, never through a symlink, and never blocks on a FIFO swapped in meanwhile.
+_READ = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,17 @@ def _lstat(path: str) -> os.stat_result | None:
 
 def _set_attrs(path: str, state: PathState) -> None:
     """Give the directory or file at *path* (never through a symlink) the owner, group and mode of *state*."""
-    # chown first: it clears the set-id bits that the mode may have to put back.
-    os.chown(path, state.uid, state.gid, follow_symlinks=False)
-    os.chmod(path, state.mode)
+    if state.kind not in (FILE, DIRECTORY):
+        os.chown(path, state.uid, state.gid, follow_symlinks=False)
+        os.chmod(path, state.mode)
+        return
+    fd = os.open(path, _READ)
+    try:
+        # chown first: it clears the set-id bits that the mode may have to put back.
+        os.fchown(fd, state.uid, state.gid)
+        os.fchmod(fd, state.mode)
+    finally:
+        os.close(fd)
 
 
 def _put_file(state: PathState) -> None:

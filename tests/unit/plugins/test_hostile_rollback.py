@@ -410,9 +410,16 @@ def vmail_home_fix_fails(root: Path, during: Callable[[], None], mp: pytest.Monk
     home.mkdir(parents=True)
     own(home, 0o700)
 
+    real_fchmod = os.fchmod
+    calls: list[int] = []
+
     def fchmod(fd: int, mode: int) -> None:
-        during()
-        raise PermissionError(1, "Operation not permitted")
+        """The backend's fchmod fails; the rollback's own (a later call) works."""
+        calls.append(mode)
+        if len(calls) == 1:
+            during()
+            raise PermissionError(1, "Operation not permitted")
+        real_fchmod(fd, mode)
 
     mp.setattr(va.os, "fchmod", fchmod)
     accounts = _accounts(home)
