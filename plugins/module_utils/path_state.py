@@ -190,8 +190,11 @@ class Touched:
             self._states[key] = snapshot(key)
         return self._states[key]
 
-    def remember_dirs(self, path: str) -> None:
-        """Remember *path* and each missing ancestor of it, outermost first (what ``makedirs`` would create)."""
+    def remember_dirs(self, path: str) -> list[str]:
+        """Remember *path* and each missing ancestor of it, outermost first (what ``makedirs`` would create).
+
+        Return the missing ones, outermost first.
+        """
         missing = []
         current = os.path.abspath(path)
         while _lstat(current) is None:
@@ -200,14 +203,21 @@ class Touched:
             if parent == current:
                 break
             current = parent
-        for directory in reversed(missing):
+        missing.reverse()
+        for directory in missing:
             self.remember(directory)
         self.remember(path)
+        return missing
 
     def makedirs(self, path: str, mode: int = 0o755) -> None:
-        """``os.makedirs(path, mode, exist_ok=True)``, remembering the directories it creates."""
-        self.remember_dirs(path)
+        """``os.makedirs(path, mode, exist_ok=True)``, remembering the directories it creates.
+
+        Each new directory gets *mode* itself, whatever the umask.
+        """
+        created = self.remember_dirs(path)
         os.makedirs(path, mode=mode, exist_ok=True)
+        for directory in created:
+            os.chmod(directory, mode)
 
     def restore(self) -> list[str]:
         """Put every remembered path back, newest first; return the errors (the rest is restored regardless)."""
