@@ -212,12 +212,14 @@ class Touched:
     def makedirs(self, path: str, mode: int = 0o755) -> None:
         """``os.makedirs(path, mode, exist_ok=True)``, remembering the directories it creates.
 
-        Each new directory gets *mode* itself, whatever the umask.
+        Whatever the umask, a new *path* gets *mode* and a new parent 0755 (traversable, as
+        ``makedirs`` makes them with the usual umask), so a daemon's user can reach *path*.
         """
         created = self.remember_dirs(path)
         os.makedirs(path, mode=mode, exist_ok=True)
+        leaf = os.path.abspath(path)
         for directory in created:
-            os.chmod(directory, mode)
+            os.chmod(directory, mode if directory == leaf else 0o755)
 
     def restore(self) -> list[str]:
         """Put every remembered path back, newest first; return the errors (the rest is restored regardless)."""

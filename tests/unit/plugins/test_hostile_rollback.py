@@ -548,11 +548,11 @@ def test_a_created_directory_holding_foreign_content_stays(tmp_path):
 def test_new_directories_get_the_mode_whatever_the_umask(tmp_path):
     old = os.umask(0o077)
     try:
-        path_state.Touched().makedirs(str(tmp_path / "etc" / "policyd-spf"), mode=0o755)
+        path_state.Touched().makedirs(str(tmp_path / "srv" / "quarantine"), mode=0o750)
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "etc").stat().st_mode) == 0o755
-    assert stat.S_IMODE((tmp_path / "etc" / "policyd-spf").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "srv").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "srv" / "quarantine").stat().st_mode) == 0o750
 
 
 def test_the_first_snapshot_wins(tmp_path):
