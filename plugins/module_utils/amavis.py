@@ -1108,8 +1108,11 @@ class AmavisConfig:
         states: Mapping[str, UnitState],
         units: Mapping[str, Mapping[str, bool]],
     ) -> str:
-        """Put back the files (content, owner, group, mode), the quarantine directory, the group and the units
-        as they were; restart what ran before. Return a summary."""
+        """Put back the files, the quarantine directory, the group and the units; restart what ran before.
+
+        Files and the quarantine directory come back with their content, owner, group and mode; what
+        the run created is removed. Return a summary.
+        """
         problems = touched.restore()
         steps: list[Callable[[], Any]] = []
         if group_changed:
