@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as amavis_utils
 from ansible_collections.postmaster.mailserver.plugins.module_utils import path_state
 from ansible_collections.postmaster.mailserver.plugins.module_utils import tls_certificate as tc
@@ -47,6 +48,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file
     replace_keeping_mode,
     write_atomically,
 )
+from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as mail_password_module
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_amavis import (
     FILES as AMAVIS_FILES,
 )
@@ -624,3 +626,39 @@ def test_new_nftables_script_stays_executable_after_an_ansible_move(tmp_path):
         atomic_move=ansible_like_move,
     ).execute()
     assert stat.S_IMODE(conf.stat().st_mode) == 0o755
+
+
+# -- mail_password: the module fails after the write (its owner or group does not exist) -----------------
+
+HASHED = "{SHA512-CRYPT}$6$abcdefgh$" + "x" * 86
+
+
+@pytest.mark.parametrize(
+    ("existing", "extra"),
+    [
+        pytest.param(True, {"owner": "no-such-user-25"}, id="existing-file-unknown-owner"),
+        pytest.param(True, {"group": "no-such-group-25"}, id="existing-file-unknown-group"),
+        pytest.param(False, {"owner": "no-such-user-25"}, id="new-file-unknown-owner"),
+    ],
+)
+def test_mail_password_failing_after_the_write_restores_the_file(tmp_path, monkeypatch, capsys, existing, extra):
+    root = tmp_path / "host"
+    root.mkdir()
+    path = root / "users"
+    if existing:
+        put(path, "old@x.test:{PLAIN}old::::::\n", 0o640)
+    seen: list[Tree] = []
+
+    def write(*args: object, **kwargs: object) -> None:
+        write_atomically(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append(tree(root))
+
+    monkeypatch.setattr(mail_password_module, "write_atomically", write)
+    before = tree(root)
+    users = [{"name": "a@x.test", "hash": HASHED}]
+    with patch_module_args({"path": str(path), "users": users, "mode": "0600", **extra}), pytest.raises(SystemExit):
+        mail_password_module.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] is True and "failed to look up" in result["msg"], result
+    assert seen and seen[0] != before
+    assert tree(root) == before
