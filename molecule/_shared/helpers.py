@@ -145,6 +145,12 @@ def snapshot(h: testinfra.host.Host, *paths: str, mtimes: bool = True) -> str:
     return h.check_output(f"find {quoted} -xdev -type f -printf '{fmt}' -exec sha256sum {{}} \\; 2>/dev/null | sort")
 
 
+def owners(h: testinfra.host.Host, *paths: str) -> str:
+    """Type, mode, owner and group of every file, directory and symlink under paths (a rollback restores them too)."""
+    quoted = " ".join(paths)
+    return h.check_output(f"find {quoted} -xdev -printf '%p %y %m %u:%g %l\\n' 2>/dev/null | sort")
+
+
 def assert_fails_unchanged(
     h: testinfra.host.Host,
     result: subprocess.CompletedProcess,

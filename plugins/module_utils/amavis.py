@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -959,13 +960,15 @@ class AmavisConfig:
 
     # -- apply ---------------------------------------------------------------
 
-    def _put(self, path: str, text: str | None) -> None:
+    def _put(self, path: str, text: str | None, touched: Touched) -> None:
+        """Write or remove *path*; *touched* remembers it (and each directory created for it) for a rollback."""
         if text is None:
+            touched.remember(path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        replace_keeping_mode(self._atomic_move, path, text)
+        touched.makedirs(os.path.dirname(path), mode=0o755)
+        replace_keeping_mode(self._atomic_move, path, text, touched=touched)
 
     def _systemctl(self, *args: str) -> None:
         systemctl = self._bin("systemctl")
@@ -984,9 +987,9 @@ class AmavisConfig:
         if rc != 0:
             raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
-    def _ensure_quarantine(self) -> None:
+    def _ensure_quarantine(self, touched: Touched) -> None:
         path = self.settings["quarantine_dir"]
-        os.makedirs(path, mode=0o750, exist_ok=True)
+        touched.makedirs(path, mode=0o750)
         self._chown(path, "amavis", "amavis")
         os.chmod(path, 0o750)
 
@@ -1100,22 +1103,21 @@ class AmavisConfig:
     def rollback(
         self,
         files: Mapping[str, tuple[str | None, str | None]],
-        written: Mapping[str, str | None],
+        touched: Touched,
         group_changed: bool,
         states: Mapping[str, UnitState],
         units: Mapping[str, Mapping[str, bool]],
     ) -> str:
-        """Put back the files, the group and the units as they were; restart what ran before. Return a summary."""
-        problems = []
-        for path, previous in written.items():
-            try:
-                self._put(path, previous)
-            except OSError as exc:
-                problems.append(f"restoring {path}: {exc}")
+        """Put back the files, the quarantine directory, the group and the units; restart what ran before.
+
+        Files and the quarantine directory come back with their content, owner, group and mode; what
+        the run created is removed. Return a summary.
+        """
+        problems = touched.restore()
         steps: list[Callable[[], Any]] = []
         if group_changed:
             steps.append(lambda: self._set_group(False))
-        if any(path.startswith(self.systemd_dir + os.sep) for path in written):
+        if any(state.path.startswith(self.systemd_dir + os.sep) for state in touched.states):
             steps.append(lambda: self._systemctl("daemon-reload"))
         undo = {}
         for unit, wanted in units.items():
@@ -1148,15 +1150,15 @@ class AmavisConfig:
         group_changed: bool,
         quarantine: bool,
     ) -> dict[str, Any]:
-        written: dict[str, str | None] = {}
+        # Every path written, removed, created, chowned or chmodded, as it was.
+        touched = Touched()
         since = self._clock()
         try:
             try:
-                for path, (before, text) in files.items():
-                    self._put(path, text)
-                    written[path] = before
+                for path, (_before, text) in files.items():
+                    self._put(path, text, touched)
                 if quarantine:
-                    self._ensure_quarantine()
+                    self._ensure_quarantine(touched)
             except (OSError, LookupError) as exc:
                 raise HealthCheckError(
                     f"writing {getattr(exc, 'filename', None) or 'the configuration'} failed: {exc}"
@@ -1171,7 +1173,7 @@ class AmavisConfig:
                 self._sleep(1)  # give journald a moment to receive what the restarts logged
                 self._check_journal(since)
         except HealthCheckError as exc:
-            summary = self.rollback(files, written, group_changed, states, units)
+            summary = self.rollback(files, touched, group_changed, states, units)
             raise AmavisError(f"{exc}; {summary}", rolled_back=True) from exc
         return {"services": done}
 

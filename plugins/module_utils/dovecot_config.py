@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -219,22 +220,26 @@ class DovecotConfig:
 
     # -- apply ---------------------------------------------------------------
 
-    def write_file(self, path: str, text: str) -> None:
-        """Write *text* to *path* atomically; keep an existing file's mode and owner, else 0644."""
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        replace_keeping_mode(self._atomic_move, path, text)
+    def write_file(self, path: str, text: str, touched: Touched | None = None) -> None:
+        """Write *text* to *path* atomically; keep an existing file's mode and owner, else 0644.
 
-    def _put(self, name: str, text: str | None) -> None:
+        *touched* remembers the file and each directory created for it, for a rollback.
+        """
+        directory = os.path.dirname(path)
+        if touched is None:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        else:
+            touched.makedirs(directory, mode=0o755)
+        replace_keeping_mode(self._atomic_move, path, text, touched=touched)
+
+    def _put(self, name: str, text: str | None, touched: Touched) -> None:
         path = self.path(name)
         if text is None:
+            touched.remember(path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         else:
-            self.write_file(path, text)
-
-    def _restore(self, written: Mapping[str, str | None]) -> None:
-        for name, previous in written.items():
-            self._put(name, previous)
+            self.write_file(path, text, touched)
 
     def _systemctl(self, verb: str) -> None:
         systemctl = self._get_bin_path("systemctl")
@@ -284,13 +289,13 @@ class DovecotConfig:
 
     def apply(self, changes: Mapping[str, tuple[str | None, str | None]]) -> dict[str, Any]:
         """Write the changed files, reload and health-check; restore the previous files on failure."""
-        written: dict[str, str | None] = {}
+        # Every path written, removed or created, as it was: content, owner, group and mode.
+        touched = Touched()
         try:
-            for name, (before, text) in changes.items():
-                self._put(name, text)
-                written[name] = before
+            for name, (_before, text) in changes.items():
+                self._put(name, text, touched)
         except OSError as exc:
-            self._restore(written)
+            touched.restore()
             raise DovecotConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
         result: dict[str, Any] = {"reloaded": False}
         if not self.reload:
@@ -306,8 +311,10 @@ class DovecotConfig:
             if self.health_check:
                 self.health(since)
         except HealthCheckError as exc:
-            self._restore(written)
+            errors = touched.restore()
             rollback = f"the previous files were restored and {self.service} restarted"
+            if errors:
+                rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
                 self._systemctl("restart")
                 if self.health_check:

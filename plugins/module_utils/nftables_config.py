@@ -35,6 +35,8 @@ from typing import Any
 from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
+from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import set_owner_mode
 
 ENV = {"LC_ALL": "C"}
 #: The first line after the shebang of every file this module writes; it marks the file as ours.
@@ -282,9 +284,14 @@ class NftablesConfig:
                 os.chown(tmp, st.st_uid, st.st_gid)
         return tmp
 
-    def _install(self, tmp: str) -> None:
+    def _install(self, tmp: str, touched: Touched | None = None) -> None:
+        """Move *tmp* over the file, which keeps *tmp*'s mode and owner (an atomic move that creates it would not)."""
+        if touched is not None:
+            touched.remember(self.path)
         try:
+            st = os.stat(tmp)
             self._atomic_move(tmp, self.path)
+            set_owner_mode(self.path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -363,8 +370,10 @@ class NftablesConfig:
                 os.unlink(tmp)
             return
         previous = self.live_listing(nft, json_output=False)
+        # The file as it was (content, owner, group and mode), for a rollback.
+        touched = Touched()
         if tmp:
-            self._install(tmp)
+            self._install(tmp, touched)
         try:
             if file_changed or not healthy:
                 self._load()
@@ -376,25 +385,19 @@ class NftablesConfig:
                 check_live(listing, self.table, self.ssh_port)
         except HealthCheckError as exc:
             rollback = "the previous file and table were restored"
+            errors = touched.restore()
             try:
-                if file_changed:
-                    self._restore_file(before)
                 self._restore_table(nft, previous)
             except (HealthCheckError, OSError) as again:
-                rollback = f"restoring the previous file and table failed: {again}"
+                errors.append(str(again))
+            if errors:
+                rollback = f"restoring the previous file and table failed: {'; '.join(errors)}"
             raise NftablesConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
         if enable:
             rc, out = self._systemctl("enable", self.service)
             if rc != 0:
                 raise NftablesConfigError(f"systemctl enable {self.service} failed (rc={rc}): {out}")
             result["enabled"] = True
-
-    def _restore_file(self, before: str | None) -> None:
-        if before is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            return
-        self._install(self.write_file(before))
 
     # -- absent ------------------------------------------------------------------
 

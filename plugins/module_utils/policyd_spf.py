@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -409,17 +410,17 @@ class PolicydSpfConfig:
 
     # -- apply ---------------------------------------------------------------
 
-    def write_file(self, text: str) -> None:
-        """Write *text* to the file atomically; keep an existing file's mode and owner, else 0644."""
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o755, exist_ok=True)
-        replace_keeping_mode(self._atomic_move, self.path, text)
+    def write_file(self, text: str, touched: Touched | None = None) -> None:
+        """Write *text* to the file atomically; keep an existing file's mode and owner, else 0644.
 
-    def _restore(self, previous: str | None) -> None:
-        if previous is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+        *touched* remembers the file and each directory created for it, for a rollback.
+        """
+        directory = os.path.dirname(self.path) or "."
+        if touched is None:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
         else:
-            self.write_file(previous)
+            touched.makedirs(directory, mode=0o755)
+        replace_keeping_mode(self._atomic_move, self.path, text, touched=touched)
 
     def _postfix(self) -> str:
         postfix = self._get_bin_path("postfix")
@@ -502,11 +503,14 @@ class PolicydSpfConfig:
         self._check_journal(since)
         return answer
 
-    def apply(self, previous: str | None) -> dict[str, Any]:
+    def apply(self) -> dict[str, Any]:
         """Write the file, reload Postfix and check health; restore the previous file on failure."""
+        # The file and any directory created for it, as they were: content, owner, group and mode.
+        touched = Touched()
         try:
-            self.write_file(self.text)
+            self.write_file(self.text, touched)
         except OSError as exc:
+            touched.restore()
             raise PolicydSpfError(f"writing {self.path} failed: {exc}") from exc
         result: dict[str, Any] = {"reloaded": False}
         if not self.reload:
@@ -522,9 +526,11 @@ class PolicydSpfConfig:
             if self.health_check:
                 result["policy_answer"] = self.health(since, running)
         except HealthCheckError as exc:
+            errors = touched.restore()
             rollback = f"the previous {self.path} was restored"
+            if errors:
+                rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
-                self._restore(previous)
                 if running:
                     self._postfix_do("restart")
                     rollback += " and Postfix restarted"
@@ -556,6 +562,6 @@ class PolicydSpfConfig:
         if changed:
             self.check_candidate()
             if not self.check_mode:
-                result.update(self.apply(previous))
+                result.update(self.apply())
         result["warnings"] = list(self.warnings)
         return result

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     load_fragments,
@@ -357,19 +358,11 @@ class PostfixConfig:
 
     # -- apply ---------------------------------------------------------------
 
-    def write_file(self, path: str, text: str) -> None:
+    def write_file(self, path: str, text: str, touched: Touched | None = None) -> None:
         """Write *text* to *path* atomically, keeping the mode and owner of an existing file."""
-        replace_keeping_mode(self._atomic_move, path, text)
+        replace_keeping_mode(self._atomic_move, path, text, touched=touched)
         if os.path.basename(path) in ("main.cf", "master.cf"):
             settle(path, self._clock())
-
-    def _restore(self, backups: dict[str, str | None]) -> None:
-        for path, text in backups.items():
-            if text is None:
-                if os.path.exists(path):
-                    os.unlink(path)
-            else:
-                self.write_file(path, text)
 
     def _postfix_running(self, postfix: str) -> bool:
         rc, _out, _err = self.run([postfix, "status"])
@@ -417,23 +410,21 @@ class PostfixConfig:
         self._sleep(1)  # give journald a moment to receive what the probe caused
         self._check_journal(since)
 
-    def write_fragments(
-        self, changes: Mapping[str, tuple[str | None, str | None]], written: dict[str, str | None]
-    ) -> None:
-        """Write or remove fragment files; record each file's previous text in *written* for a rollback.
+    def write_fragments(self, changes: Mapping[str, tuple[str | None, str | None]], touched: Touched) -> None:
+        """Write or remove fragment files; *touched* remembers each path (and a new directory) for a rollback.
 
-        A missing fragment directory is created (0755), and left in place by a rollback.
+        A missing fragment directory is created (0755); a rollback removes it again when it is empty.
         """
         if any(text is not None for _previous, text in changes.values()) and not os.path.isdir(self.fragment_dir):
-            os.makedirs(self.fragment_dir, mode=0o755)
+            touched.makedirs(self.fragment_dir, mode=0o755)
             os.chmod(self.fragment_dir, 0o755)
-        for path, (previous, text) in changes.items():
+        for path, (_previous, text) in changes.items():
             if text is None:
-                if os.path.exists(path):
+                touched.remember(path)
+                if os.path.lexists(path):
                     os.unlink(path)
             else:
-                self.write_file(path, text)
-            written[path] = previous
+                self.write_file(path, text, touched)
 
     def apply(
         self,
@@ -445,12 +436,13 @@ class PostfixConfig:
         """Replace the tables, fragments and live files given, reload and health-check; roll back on failure."""
         postfix = self._bin("postfix", required=True)
         backup_files = {}
-        written: dict[str, str | None] = {}
-        writer = TableWriter(self.config_dir, self._run, self._get_bin_path, self._atomic_move)
+        # Every path this run writes, removes or creates, as it was: content, owner, group and mode.
+        touched = Touched()
+        writer = TableWriter(self.config_dir, self._run, self._get_bin_path, self._atomic_move, touched)
         try:
             writer.write(tables)
         except (OSError, TableFileError) as exc:
-            errors = writer.restore()
+            errors = touched.restore()
             raise PostfixConfigError(
                 f"writing the tables failed: {exc}" + (f"; restoring them failed too: {errors}" if errors else "")
             ) from exc
@@ -458,15 +450,14 @@ class PostfixConfig:
             for path in texts:
                 if live.get(path) is not None:
                     backup = f"{path}.postmaster-previous"
+                    touched.remember(backup)
                     shutil.copy2(path, backup)
                     backup_files[os.path.basename(path)] = backup
-            self.write_fragments(fragments or {}, written)
+            self.write_fragments(fragments or {}, touched)
             for path, text in texts.items():
-                self.write_file(path, text)
-                written[path] = live.get(path)
+                self.write_file(path, text, touched)
         except OSError as exc:
-            self._restore(written)
-            writer.restore()
+            touched.restore()
             raise PostfixConfigError(f"writing {exc.filename or 'the configuration'} failed: {exc}") from exc
         result: dict[str, Any] = {"reloaded": False, "backup_files": backup_files}
         # A changed regexp, pcre or cidr table is read at process start only: reload for tables too.
@@ -496,11 +487,13 @@ class PostfixConfig:
             if self.health_check:
                 self.health(since)
         except HealthCheckError as exc:
-            self._restore(written)
-            table_errors = writer.restore()
+            restore_errors = touched.restore()
+            for path in (self.main_cf, self.master_cf):
+                if path in touched:
+                    settle(path, self._clock())
             rollback = "the previous configuration was restored and Postfix restarted"
-            if table_errors:
-                rollback += f" (but restoring tables failed: {'; '.join(table_errors)})"
+            if restore_errors:
+                rollback += f" (but restoring failed: {'; '.join(restore_errors)})"
             try:
                 self._restart(postfix)
                 if self.health_check:

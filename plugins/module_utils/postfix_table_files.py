@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
     SUFFIXES,
@@ -198,7 +199,11 @@ def table_states(main_text: str, config_dir: str) -> dict[str, str]:
 
 
 class TableWriter:
-    """Write and compile tables; remember each previous source text for a rollback."""
+    """Write and compile tables; remember each source and compiled file as it was, for a rollback.
+
+    *touched* is shared with the caller (postfix_config's run), so that one restore puts back the
+    tables with the rest; without it the writer keeps its own.
+    """
 
     def __init__(
         self,
@@ -206,13 +211,14 @@ class TableWriter:
         run_command: Callable[..., Any],
         get_bin_path: Callable[[str], str | None],
         atomic_move: Callable[[str, str], Any],
+        touched: Touched | None = None,
     ) -> None:
         self.config_dir = config_dir
         self._run = run_command
         self._get_bin_path = get_bin_path
         self._atomic_move = atomic_move
-        #: path -> (table, source text before this run, or None)
-        self.previous: dict[str, tuple[TableFile, str | None]] = {}
+        #: Every path written: source and compiled files, with their content, owner, group and mode before.
+        self.touched = touched if touched is not None else Touched()
 
     def _compile(self, table: TableFile) -> None:
         if table.compiled is None:
@@ -245,21 +251,12 @@ class TableWriter:
 
     def write(self, tables: Sequence[TableFile]) -> None:
         for table in tables:
-            self.previous[table.path] = (table, _read(table.path))
+            # The compiled file first: restored in reverse order, it comes back after (newer than) its source.
+            if table.compiled:
+                self.touched.remember(table.compiled)
+            self.touched.remember(table.path)
             self._put(table, table.content)
 
     def restore(self) -> list[str]:
-        """Put every written table back as it was; return the errors (a rollback goes on regardless)."""
-        errors = []
-        for path, (table, text) in self.previous.items():
-            try:
-                if text is None:
-                    for stale in (path, table.compiled):
-                        if stale:
-                            with contextlib.suppress(FileNotFoundError):
-                                os.unlink(stale)
-                else:
-                    self._put(table, text)
-            except (OSError, TableFileError) as exc:
-                errors.append(f"{path}: {exc}")
-        return errors
+        """Put every path written back as it was; return the errors (a rollback goes on regardless)."""
+        return self.touched.restore()

@@ -12,35 +12,82 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 
-def write_atomically(atomic_move: Callable[[str, str], Any], path: str, content: str, prefix: str) -> None:
+_OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def set_owner_mode(path: str, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """Give the file at *path* (never through a symlink) *mode*, and *uid*/*gid* unless -1.
+
+    Called after an atomic move: AnsibleModule.atomic_move gives a file it creates the umask's
+    mode (0644) and the caller's owner, whatever the temporary file had.
+    """
+    fd = os.open(path, _OPEN)
+    try:
+        if (uid, gid) != (-1, -1):
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(
+    atomic_move: Callable[[str, str], Any], path: str, content: str, prefix: str, touched: Touched | None = None
+) -> None:
     """Write *content* to *path* through a 0600 temporary file in the same directory.
 
     AnsibleModule.atomic_move keeps the mode and owner of an existing destination and
     gives a new one the default mode, so a new *path* is first created empty and 0600:
-    a password file is never readable by others before the caller sets its mode.
+    a password file is never readable by others before the caller sets its mode. An existing
+    file keeps its mode and owner. *touched* remembers the previous state for a rollback; a
+    failed write removes the empty file it created.
     """
+    if touched is not None:
+        touched.remember(path)
     directory = os.path.dirname(path) or "."
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix)
+    created = False
     try:
         os.chmod(tmp, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
-        if not os.path.exists(path):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        if st is None:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+            created = True
         atomic_move(tmp, path)
+        created = False
+        if st is None:
+            set_owner_mode(path, 0o600)
+        else:
+            set_owner_mode(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if created:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def replace_keeping_mode(
-    atomic_move: Callable[[str, str], Any], path: str, text: str, default_mode: int = 0o644
+    atomic_move: Callable[[str, str], Any],
+    path: str,
+    text: str,
+    default_mode: int = 0o644,
+    touched: Touched | None = None,
 ) -> None:
     """Replace *path* with *text* atomically, keeping an existing file's mode and owner (a new file gets *default_mode*).
 
-    Shared by the configuration backends (postfix_config, dovecot_config, policyd_spf_config).
+    Shared by the configuration backends (postfix_config, dovecot_config, policyd_spf_config, amavis_config).
+    *touched* remembers the previous state of *path* for a rollback.
     """
+    if touched is not None:
+        touched.remember(path)
     directory = os.path.dirname(path) or "."
     try:
         st: os.stat_result | None = os.stat(path)
@@ -55,6 +102,10 @@ def replace_keeping_mode(
             with contextlib.suppress(PermissionError):
                 os.chown(tmp, st.st_uid, st.st_gid)
         atomic_move(tmp, path)
+        if st is None:
+            set_owner_mode(path, default_mode)
+        else:
+            set_owner_mode(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

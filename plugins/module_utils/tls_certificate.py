@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
+
 ENV = {"LC_ALL": "C"}
 KEY_BITS = 2048
 KEY_MODE = 0o600
@@ -465,6 +467,61 @@ class TlsCertificate:
         before = self._describe("key", key_path, None, key_reason or "present")
         before += self._describe("certificate", cert_path, info, "present" if info else cert_state_text(cert_state))
 
+        touched = Touched()
+        if not self.check_mode:
+            # The directory, key and certificate as they are now: a failure below puts them back exactly.
+            touched.remember_dirs(directory)
+            touched.remember(key_path)
+            touched.remember(cert_path)
+        try:
+            info = self._self_signed_changes(
+                dir_state=dir_state,
+                key_state=key_state,
+                cert_state=cert_state,
+                key_reason=key_reason,
+                cert_reason=cert_reason,
+                info=info,
+                common_name=common_name,
+                names=names,
+                days=days,
+            )
+        except (CertificateError, OSError) as exc:
+            errors = touched.restore()
+            restored = f"restoring failed: {'; '.join(errors)}" if errors else "the previous files were restored"
+            raise CertificateError(f"{exc}; {restored}") from exc
+
+        would = "would be generated" if self.check_mode else "generated"
+        after = self._describe("key", key_path, None, would if key_reason else "present")
+        after += self._describe("certificate", cert_path, info, would if cert_reason else "present")
+        self.diff = {"before": before, "after": after}
+        return {
+            "changed": bool(self.actions),
+            "cert": cert_path,
+            "key": key_path,
+            "selfsigned": True,
+            "common_name": common_name,
+            "names": info.names if info else [],
+            "not_after": iso(info.not_after) if info else None,
+            "actions": self.actions,
+        }
+
+    def _self_signed_changes(
+        self,
+        *,
+        dir_state: _FileState,
+        key_state: _FileState,
+        cert_state: _FileState,
+        key_reason: str | None,
+        cert_reason: str | None,
+        info: CertInfo | None,
+        common_name: str,
+        names: list[str],
+        days: int,
+    ) -> CertInfo | None:
+        """Create or fix the directory, key and certificate as planned by self_signed; return the certificate's info."""
+        directory = dir_state.path
+        key_path = key_state.path
+        cert_path = cert_state.path
         if not dir_state.exists:
             self.actions.append(f"create directory {directory}")
             if not self.check_mode:
@@ -492,21 +549,7 @@ class TlsCertificate:
                 )
         else:
             self._fix(cert_state, CERT_MODE, "certificate")
-
-        would = "would be generated" if self.check_mode else "generated"
-        after = self._describe("key", key_path, None, would if key_reason else "present")
-        after += self._describe("certificate", cert_path, info, would if cert_reason else "present")
-        self.diff = {"before": before, "after": after}
-        return {
-            "changed": bool(self.actions),
-            "cert": cert_path,
-            "key": key_path,
-            "selfsigned": True,
-            "common_name": common_name,
-            "names": info.names if info else [],
-            "not_after": iso(info.not_after) if info else None,
-            "actions": self.actions,
-        }
+        return info
 
     def _cert_problem(
         self, state: _FileState, info: CertInfo | None, key_public: str | None, common_name: str, names: list[str]

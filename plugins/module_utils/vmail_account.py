@@ -17,6 +17,8 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
+
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 # Directories a vmail base must never be: chown and chmod on them would break the system.
 SYSTEM_DIRS = frozenset(
@@ -173,26 +175,45 @@ class VmailAccount:
         return self.changes
 
     def ensure_home(self, a: Mapping[str, Any]) -> None:
-        """The base directory: created, or fixed to the account's owner and mode; never a symlink."""
+        """The base directory: created, or fixed to the account's owner and mode; never a symlink.
+
+        A failure part-way puts the directory (and any parent created for it) back as it was.
+        """
         home = a["home"]
         try:
             st = os.lstat(home)
         except FileNotFoundError:
             self.changes.append(f"{home} created")
             if not self.check_mode:
-                os.makedirs(os.path.dirname(home), mode=0o755, exist_ok=True)
-                os.mkdir(home, a["home_mode"])
-                os.chown(home, a["uid"], a["gid"])
-                os.chmod(home, a["home_mode"])
+                touched = Touched()
+                touched.remember_dirs(home)
+                try:
+                    os.makedirs(os.path.dirname(home), mode=0o755, exist_ok=True)
+                    os.mkdir(home, a["home_mode"])
+                    os.chown(home, a["uid"], a["gid"])
+                    os.chmod(home, a["home_mode"])
+                except OSError as exc:
+                    self._undo(touched, exc)
             return
         if not stat.S_ISDIR(st.st_mode):
             raise AccountError(f"account.home: {home} exists and is not a directory (symlinks are not followed)")
         if (st.st_uid, st.st_gid) != (a["uid"], a["gid"]) or stat.S_IMODE(st.st_mode) != a["home_mode"]:
             self.changes.append(f"{home} owner/mode fixed")
             if not self.check_mode:
-                fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                touched = Touched()
+                touched.remember(home)
                 try:
-                    os.fchown(fd, a["uid"], a["gid"])
-                    os.fchmod(fd, a["home_mode"])
-                finally:
-                    os.close(fd)
+                    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                    try:
+                        os.fchown(fd, a["uid"], a["gid"])
+                        os.fchmod(fd, a["home_mode"])
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    self._undo(touched, exc)
+
+    @staticmethod
+    def _undo(touched: Touched, exc: OSError) -> None:
+        errors = touched.restore()
+        restored = f"restoring failed: {'; '.join(errors)}" if errors else "it was restored as it was"
+        raise AccountError(f"account.home: {exc}; {restored}") from exc

@@ -133,6 +133,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_passwor
     default_backends,
     plan,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
@@ -223,15 +224,25 @@ def main() -> None:
         _exit(module, failed=True, msg=str(exc), invocation=invocation)
 
     changed = result.changed or not os.path.exists(path)
+    # The file as it was (content, owner, group, mode): a failure below puts it back.
+    touched = Touched()
+    if not module.check_mode:
+        touched.remember(path)
     if changed and not module.check_mode:
         # Owner and mode are set below; a new file is 0600 until then.
-        write_atomically(module.atomic_move, path, result.content, ".mail_password.")
+        write_atomically(module.atomic_move, path, result.content, ".mail_password.", touched)
 
     file_args = module.load_file_common_arguments(params)
     if module.check_mode and not os.path.exists(path):
         attrs_changed = False
     else:
-        attrs_changed = module.set_fs_attributes_if_different(file_args, False)
+        try:
+            attrs_changed = module.set_fs_attributes_if_different(file_args, False)
+        except SystemExit:
+            # It failed the module itself (an unknown owner or group, a bad mode): the passwd-file
+            # must not stay half-done, new hashes under the old owner or a new file 0600 to root.
+            touched.restore()
+            raise
 
     output = {
         "changed": changed or attrs_changed,

@@ -230,6 +230,7 @@ def test_without_the_amavis_group_clamd_cannot_scan_and_the_role_repairs_it(serv
 
 def test_with_an_unreachable_mirror_the_role_names_the_database_it_waits_for(server):
     before = helpers.snapshot(server, *WATCHED, mtimes=False)
+    owners = helpers.owners(server, *WATCHED)
     # A private mirror where nothing listens (no outside host is ever asked).
     result = run_role({"amavis_signatures": "mirror", "amavis_freshclam_mirror": "http://127.0.0.1:9",
                        "amavis_clamav_database_timeout": 10})  # fmt: skip
@@ -242,6 +243,7 @@ def test_with_an_unreachable_mirror_the_role_names_the_database_it_waits_for(ser
     assert "the private mirror http://127.0.0.1:9" in output and '"rolled_back": true' in output
     # Everything came back: the signature files' drop-ins, freshclam masked, clamd and amavis answering.
     assert helpers.snapshot(server, *WATCHED, mtimes=False) == before
+    assert helpers.owners(server, *WATCHED) == owners
     assert server.run("systemctl is-enabled clamav-freshclam.service").stdout.strip() == "masked"
     assert clamd_ping(server) == "PONG"
     assert helpers.smtp("server", "127.0.0.1", 10024, [])[0][0] == 220

@@ -135,6 +135,7 @@ def test_include_that_breaks_dovecot_at_reload_is_rolled_back(server):
     )
     fault = "/etc/dovecot/conf.d/99-test-fault.conf"
     before = helpers.snapshot(server, "/etc/dovecot")
+    owners = helpers.owners(server, "/etc/dovecot")
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     args = json.dumps({"files": {"conf.d/99-test-fault.conf": setting + "\n"}})
     result = subprocess.run(
@@ -158,4 +159,5 @@ def test_include_that_breaks_dovecot_at_reload_is_rolled_back(server):
     assert "previous files were restored and dovecot restarted" in output, output[-3000:]
     assert not server.file(fault).exists
     assert helpers.snapshot(server, "/etc/dovecot") == before
+    assert helpers.owners(server, "/etc/dovecot") == owners
     services_answer()

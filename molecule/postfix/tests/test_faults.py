@@ -92,6 +92,7 @@ def test_runtime_failure_is_rolled_back(server):
     """A value only smtpd itself rejects (at start) passes validation, fails the health check, and is rolled back."""
     live = ("/etc/postfix/main.cf", "/etc/postfix/master.cf")
     before = helpers.snapshot(server, *live, mtimes=False)
+    owners = helpers.owners(server, "/etc/postfix")
     fragment = json.dumps({"main": {"smtpd_timeout": "bogus"}})
     assert server.run("printf '%%s' %s > /etc/postfix/postmaster.d/90-bad.json", fragment).rc == 0
     try:
@@ -103,6 +104,8 @@ def test_runtime_failure_is_rolled_back(server):
     assert result["msg"].endswith("the previous configuration was restored and Postfix restarted"), result["msg"]
     # The candidate went live (so the mtime moved), and the old content is back.
     assert helpers.snapshot(server, *live, mtimes=False) == before
+    # Owner, group and mode of every path came back as well (the .postmaster-previous copies included).
+    assert helpers.owners(server, "/etc/postfix") == owners
     assert server.run("postconf -h smtpd_timeout").stdout.strip() != "bogus"
     assert greeting(server)[0] == 220
 
