@@ -172,6 +172,7 @@ def rules_from_services(
             get_bin_path=get_bin_path,
             postfix_config_dir=services.get("postfix_config_dir") or "/etc/postfix",
             dovecot_config_dir=services.get("dovecot_config_dir") or "/etc/dovecot",
+            variable_prefix="firewall_",
         ).execute()
     except MailPortsError as exc:
         raise NftablesConfigError(str(exc)) from None
