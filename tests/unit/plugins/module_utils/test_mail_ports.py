@@ -299,9 +299,9 @@ def test_daemons_that_are_not_installed_are_skipped():
 
 
 def test_a_missing_config_dir_of_an_installed_daemon_is_an_error():
-    with pytest.raises(MailPortsError, match="^firewall_postfix_config_dir: /missing does not exist, but postconf"):
+    with pytest.raises(MailPortsError, match=r"^firewall_postfix_config_dir: /missing does not exist, but postconf"):
         make(FakeRunner("trixie"), postfix_config_dir="/missing", variable_prefix="firewall_").execute()
-    with pytest.raises(MailPortsError, match="^dovecot_config_dir: /missing/dovecot does not exist, but doveconf"):
+    with pytest.raises(MailPortsError, match=r"^dovecot_config_dir: /missing/dovecot does not exist, but doveconf"):
         make(FakeRunner("trixie"), dovecot_config_dir="/missing/dovecot").execute()
 
 
