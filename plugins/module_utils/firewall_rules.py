@@ -320,17 +320,17 @@ def check_extra_rules(
             for port in ssh:
                 if not first <= port <= last:
                     continue
-                what = f"port {port}" if first == last else f"the range {item['port']}, which holds port {port},"
+                what = f"SSH (tcp/{port}" + ("" if first == last else f", in the range {item['port']}") + ")"
                 if admins and everyone:
                     raise FirewallError(
-                        f"{here}: opens {what} (SSH) to everyone, beyond {admin_where} ({', '.join(admins)}); "
-                        f"SSH is opened by the role, from {admin_where} only"
+                        f"{here}: opens {what} to everyone, beyond {admin_where} ({', '.join(admins)}); "
+                        f"the role opens SSH itself, from {admin_where} only"
                     )
                 wider = [source for source in sources if admins and not _inside(source, admins)]
                 if wider:
                     raise FirewallError(
                         f"{here}.source: {', '.join(wider)} is outside {admin_where} ({', '.join(admins)}), "
-                        f"but the rule opens {what} (SSH); SSH is opened by the role, from {admin_where} only"
+                        f"but the rule opens {what}; the role opens SSH itself, from {admin_where} only"
                     )
         for port, label in sorted(listeners.items()):
             if not first <= port <= last:

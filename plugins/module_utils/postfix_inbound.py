@@ -85,6 +85,8 @@ def _table_permits_all(table: str) -> bool:
 def _skips(entry: str, classes: set[str]) -> str | None:
     """'all', 'some' or None: whether an entry permits every, some or no outside client to a local recipient."""
     name, _sep, arg = entry.partition(" ")
+    if _guard(entry):  # the SPF policy answers PREPEND or a reject, never OK; an RBL check only rejects
+        return None
     if name in PERMIT_ALL:
         return "all"
     if name in TRUSTED or name.startswith(("reject", "defer", "warn_if_reject")):
@@ -126,7 +128,7 @@ def judge_inbound(main: Mapping[str, Any], where: str = "") -> tuple[list[str], 
                 if verdict == "all":
                     errors.append(
                         f"{where}parameter {param}: '{entry}' (entry {position}) permits every outside client that "
-                        f"sends to a local recipient before '{entries[first]}', so {what} never sees inbound mail"
+                        f"sends to a local recipient before '{entries[first]}', so inbound mail never reaches {what}"
                     )
                     break
                 if verdict == "some":
