@@ -185,6 +185,7 @@ def rules_from_services(
             extra=services.get("extra_rules") or [],
             sshd_ports=found["ssh_ports"],
             session=services.get("session") or "",
+            warnings=found["warnings"],
         )
     except fw.FirewallError as exc:
         raise NftablesConfigError(str(exc)) from None

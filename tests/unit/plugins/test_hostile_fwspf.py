@@ -476,3 +476,40 @@ def test_an_access_table_before_the_policy_is_a_warning(tmp_path, warnings):
 def test_without_the_postfix_variables_only_the_settings_are_checked(tmp_path, warnings):
     assert spf()(tmp_path)["helo_reject"] == "Fail"
     assert warnings == []
+
+
+# -- the molecule cases (molecule/badinput/cases/fwspf.yml) fail here with the same message ------------------
+
+MOLECULE_CASES = yaml.safe_load((ROOT / "molecule" / "badinput" / "cases" / "fwspf.yml").read_text())
+
+
+def molecule_thunk(case: dict[str, Any]) -> Callable[[Path], Any]:
+    """What the case's role runs before its first change, with the case's variables."""
+    variables = dict(case["vars"])
+    if case["role"] == "firewall":
+        if "__firewall_connection" in variables:
+            variables["connection"] = variables.pop("__firewall_connection")
+        directory = variables.get("firewall_postfix_config_dir", "")
+        if directory.startswith("/") and directory != "/etc/postfix":  # absolute: only the host can tell
+            return nftables_host(lambda path: not path.startswith(directory), postfix_config_dir=directory)
+        # The scenario's docker connection shows no SSH_CONNECTION.
+        return firewall(
+            session="",
+            connection=variables.pop("connection", "community.docker.docker"),
+            **{key.removeprefix("firewall_"): value for key, value in variables.items()},
+        )
+    restrictions = variables.pop("postfix_recipient_restrictions", RECIPIENT)
+    return spf(restrictions, **{key.removeprefix("policyd_spf_"): value for key, value in variables.items()})
+
+
+def test_the_molecule_cases_are_enough_and_belong_to_this_class():
+    assert len(MOLECULE_CASES) >= 8
+    assert {case["role"] for case in MOLECULE_CASES} == {"firewall", "policyd_spf"}
+    assert all(case["id"].startswith("fwspf-") for case in MOLECULE_CASES)
+
+
+@pytest.mark.parametrize("case", MOLECULE_CASES, ids=[case["id"] for case in MOLECULE_CASES])
+def test_each_molecule_case_fails_here_with_its_message(tmp_path, warnings, case):
+    with pytest.raises((AnsibleFilterError, NftablesConfigError, PolicydSpfError)) as excinfo:
+        molecule_thunk(case)(tmp_path)
+    assert case["expect"] in str(excinfo.value)
