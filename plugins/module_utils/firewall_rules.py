@@ -56,6 +56,11 @@ INTERNAL_PORTS = {
     10026: "amavis (ORIGINATING)",
     12345: "Dovecot SASL (dovecot_sasl_inet_port)",
     12525: "policyd-weight",
+    10031: "policyd (cluebringer)",
+    10040: "postfwd",
+    8891: "OpenDKIM milter",
+    11332: "rspamd proxy (milter)",
+    11333: "rspamd worker",
 }
 #: Connection plugins (the last part of their name) that reach the host over SSH: the play itself goes
 #: through sshd, so a ruleset that drops the admin's address also drops the play.
