@@ -337,20 +337,22 @@ def check_extra_rules(
                         f"{here}.source: {', '.join(wider)} is outside {admin_where} ({', '.join(admins)}), "
                         f"but the rule opens {what}; the role opens SSH itself, from {admin_where} only"
                     )
-        for port, label in sorted(listeners.items()):
-            if not first <= port <= last:
-                continue
-            what = f"port {port}" if first == last else f"the range {item['port']}, which holds port {port}"
-            if everyone:
-                raise FirewallError(
-                    f"{here}: opens {what} ({label}, an internal listener) to everyone; "
-                    "give the hosts that need it in source"
-                )
-            if warnings is not None:
-                warnings.append(
-                    f"{here}: opens {what} ({label}, an internal listener) to {', '.join(sources)}; "
-                    "whatever those hosts send there is trusted as this host's own"
-                )
+        held = [(port, label) for port, label in sorted(listeners.items()) if first <= port <= last]
+        if not held or item["protocol"] != "tcp":  # every listener of the list is on TCP
+            continue
+        port, label = held[0]
+        what = f"port {port}" if first == last else f"the range {item['port']}, which holds port {port}"
+        if everyone:
+            raise FirewallError(
+                f"{here}: opens {what} ({label}, an internal listener) to everyone; give the hosts that need it "
+                "in source"
+            )
+        if warnings is not None:
+            labels = ", ".join(f"{port} ({label})" for port, label in held)
+            warnings.append(
+                f"{here}: opens the internal listener port{'s' if len(held) > 1 else ''} {labels} to "
+                f"{', '.join(sources)}; whatever those hosts send there is trusted as this host's own"
+            )
 
 
 def check_session(

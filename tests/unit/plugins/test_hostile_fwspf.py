@@ -428,8 +428,18 @@ def test_an_internal_listener_from_a_named_source_is_allowed_with_a_warning(tmp_
     rules = firewall(extra_rules=[{"port": 10024, "source": ["192.0.2.25"], "comment": "amavis peer"}])(tmp_path)
     assert {"name": "amavis peer", "port": 10024, "protocol": "tcp", "sources": ["192.0.2.25"]} in rules
     assert warnings == [
-        "firewall_rules: firewall_extra_rules[0]: opens port 10024 (amavis, an internal listener) to 192.0.2.25; "
+        "firewall_rules: firewall_extra_rules[0]: opens the internal listener port 10024 (amavis) to 192.0.2.25; "
         "whatever those hosts send there is trusted as this host's own"
+    ]
+
+
+def test_a_range_from_named_sources_warns_once_and_udp_opens_no_tcp_listener(tmp_path, warnings):
+    extra = [{"port": "10020-10030", "source": ["192.0.2.0/24"]}, {"port": 3310, "protocol": "udp"}]
+    firewall(extra_rules=extra)(tmp_path)
+    assert warnings == [
+        "firewall_rules: firewall_extra_rules[0]: opens the internal listener ports 10023 (postgrey), 10024 (amavis), "
+        "10025 (amavis's re-injection smtpd), 10026 (amavis (ORIGINATING)) to 192.0.2.0/24; whatever those hosts "
+        "send there is trusted as this host's own"
     ]
 
 
