@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import (
     VARIABLES,
@@ -50,8 +51,12 @@ def firewall_rules(
     found = mail_ports or {}
     if not isinstance(found, dict):
         raise AnsibleFilterError("firewall_rules: the input must be the result of postmaster.mailserver.mail_ports")
-    if not isinstance(allow_unverified, bool):
-        raise AnsibleFilterError(f"firewall_rules: {VARIABLES['unverified']}: must be true or false")
+    try:  # -e gives a string
+        allow_unverified = boolean(allow_unverified, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(
+            f"firewall_rules: {VARIABLES['unverified']}: must be true or false, got {allow_unverified!r}"
+        ) from None
     warnings: list[str] = []
 
     def run() -> list[dict[str, Any]]:
