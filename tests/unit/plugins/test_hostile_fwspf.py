@@ -32,7 +32,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf 
     PolicydSpfError,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import PostfixConfigError
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import postfix_config
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (
+    postfix_config,
+    postfix_role,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 FIREWALL_DEFAULTS = yaml.safe_load((ROOT / "roles" / "firewall" / "defaults" / "main.yml").read_text())
@@ -362,6 +365,20 @@ CASES = [
         id="spf-permit-before-rbl",
     ),
     pytest.param(
+        lambda _tmp: postfix_role(
+            postfix_recipient_restrictions=[
+                "permit_mynetworks",
+                "permit_auth_destination",
+                "reject_unauth_destination",
+            ],
+            postfix_rbl_zones=["zen.spamhaus.org"],
+        )(),
+        "postfix_recipient_restrictions (with postfix_rbl_zones inserted): parameter smtpd_recipient_restrictions: "
+        f"'permit_auth_destination' (entry 2) {EVERY_INBOUND} 'reject_rbl_client zen.spamhaus.org', so inbound mail "
+        "never reaches the DNS block list checks",
+        id="spf-postfix-role-permit-before-rbl",
+    ),
+    pytest.param(
         postfix_merge(
             smtpd_recipient_restrictions=["permit_auth_destination", "permit_mynetworks", "reject_unauth_destination"]
         ),
@@ -509,13 +526,15 @@ def molecule_thunk(case: dict[str, Any]) -> Callable[[Path], Any]:
             connection=variables.pop("connection", "community.docker.docker"),
             **{key.removeprefix("firewall_"): value for key, value in variables.items()},
         )
+    if case["role"] == "postfix":
+        return lambda _tmp: postfix_role(**variables)()
     restrictions = variables.pop("postfix_recipient_restrictions", RECIPIENT)
     return spf(restrictions, **{key.removeprefix("policyd_spf_"): value for key, value in variables.items()})
 
 
 def test_the_molecule_cases_are_enough_and_belong_to_this_class():
     assert len(MOLECULE_CASES) >= 8
-    assert {case["role"] for case in MOLECULE_CASES} == {"firewall", "policyd_spf"}
+    assert {case["role"] for case in MOLECULE_CASES} == {"firewall", "policyd_spf", "postfix"}
     assert all(case["id"].startswith("fwspf-") for case in MOLECULE_CASES)
 
 
