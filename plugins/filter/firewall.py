@@ -9,9 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import (
+    VARIABLES,
     FirewallError,
     build_rules,
+    config_dir,
     rules,
     ufw_plan,
 )
@@ -33,14 +37,33 @@ def firewall_rules(
     sasl_peers: Any = None,
     extra_rules: Any = None,
     session: str = "",
+    connection: str = "",
+    allow_unverified: Any = False,
+    postfix_config_dir: Any = None,
+    dovecot_config_dir: Any = None,
 ) -> list[dict[str, Any]]:
-    """The firewall role's rules from the mail_ports result and its variables; refuse an SSH lockout."""
+    """The firewall role's rules from the mail_ports result and its variables; refuse an SSH lockout.
+
+    *connection* is the play's connection plugin (``ansible_connection``): without an SSH session
+    in *session*, it decides whether unverifiable admin networks are refused or only warned about.
+    The configuration directories, when given, must be absolute paths. Warnings are displayed.
+    """
     found = mail_ports or {}
     if not isinstance(found, dict):
         raise AnsibleFilterError("firewall_rules: the input must be the result of postmaster.mailserver.mail_ports")
-    return _wrap(
-        "firewall_rules",
-        lambda: build_rules(
+    try:  # -e gives a string
+        allow_unverified = boolean(allow_unverified, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(
+            f"firewall_rules: {VARIABLES['unverified']}: must be true or false, got {allow_unverified!r}"
+        ) from None
+    warnings: list[str] = []
+
+    def run() -> list[dict[str, Any]]:
+        for key, value in (("postfix_config_dir", postfix_config_dir), ("dovecot_config_dir", dovecot_config_dir)):
+            if value is not None:
+                config_dir(value, VARIABLES[key])
+        return build_rules(
             found.get("ports") or [],
             ssh_port_value=ssh_port,
             admin_networks=admin_networks or [],
@@ -48,8 +71,15 @@ def firewall_rules(
             extra=extra_rules or [],
             sshd_ports=found.get("ssh_ports") or [],
             session=session or "",
-        ),
-    )
+            connection=connection or "",
+            allow_unverified=allow_unverified,
+            warnings=warnings,
+        )
+
+    result = _wrap("firewall_rules", run)
+    for warning in warnings:
+        Display().warning(f"firewall_rules: {warning}")
+    return result
 
 
 def firewall_ufw_plan(rule_set: Any, show_added: str) -> dict[str, list[dict[str, str]]]:

@@ -9,9 +9,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
     PolicydSpfError,
     check_settings,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_inbound import (
+    RBL_CHECKS,
+    judge_recipient_restrictions,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import (
     LOOKUP_LIMIT,
@@ -44,9 +49,37 @@ def spf_lookups(record: Any, resolved: Mapping[str, str] | None = None) -> dict[
     return _wrap("spf_lookups", count)
 
 
-def policyd_spf_settings(settings: Any, prefix: str = "policyd_spf_") -> dict[str, Any]:
-    """Validate policyd-spf settings; errors name ``<prefix><setting>``."""
-    return _wrap("policyd_spf_settings", lambda: check_settings(settings, prefix))
+def policyd_spf_settings(
+    settings: Any,
+    prefix: str = "policyd_spf_",
+    *,
+    recipient_restrictions: Any = None,
+    rbl_zones: Any = None,
+    policy: str = "check_policy_service unix:private/policy-spf",
+    after: str = "reject_unauth_destination",
+) -> dict[str, Any]:
+    """Validate policyd-spf settings; errors name ``<prefix><setting>``.
+
+    With the postfix role's *recipient_restrictions* (and *rbl_zones*) visible, the list that the
+    merge will build (RBL checks and *policy* inserted *after* the anchor) is judged too: an entry
+    before them that permits every outside client is an error naming postfix_recipient_restrictions,
+    one that permits some is a warning.
+    """
+    result = _wrap("policyd_spf_settings", lambda: check_settings(settings, prefix))
+    if recipient_restrictions is None:
+        return result
+    zones = [zone for zone in (rbl_zones or []) if isinstance(zone, str) and zone.strip()]
+    inserts: list[dict[str, Any]] = []
+    if zones:  # as the postfix role's fragment inserts them
+        rbl = [f"{RBL_CHECKS[0]} {zone.strip()}" for zone in zones]
+        inserts.append({"param": "smtpd_recipient_restrictions", "after": after, "values": rbl})
+    inserts.append({"param": "smtpd_recipient_restrictions", "after": after, "values": [policy]})
+    errors, warnings = judge_recipient_restrictions(recipient_restrictions, inserts, "postfix_recipient_restrictions")
+    if errors:
+        raise AnsibleFilterError("policyd_spf_settings: " + "; ".join(errors))
+    for warning in warnings:
+        Display().warning(f"policyd_spf_settings: {warning}")
+    return result
 
 
 class FilterModule:

@@ -27,6 +27,8 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import cover_everything
+
 PROTOCOLS = ("tcp", "udp")
 #: Rule names and comments: letters, digits, space and a few punctuation marks; no quote, no control.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:/+@()-]{0,63}")
@@ -38,7 +40,31 @@ VARIABLES = {
     "admin_networks": "firewall_admin_networks",
     "sasl_peers": "firewall_sasl_peers",
     "extra_rules": "firewall_extra_rules",
+    "unverified": "firewall_allow_unverified_admin_networks",
+    "postfix_config_dir": "firewall_postfix_config_dir",
+    "dovecot_config_dir": "firewall_dovecot_config_dir",
 }
+#: Listeners that only this host or named peers may reach: an extra rule opening one of them (or a range
+#: holding it) to everyone is refused. The SASL and internal ports that mail_ports reports count too.
+INTERNAL_PORTS = {
+    24: "LMTP",
+    783: "SpamAssassin (spamd)",
+    3310: "ClamAV (clamd)",
+    10023: "postgrey",
+    10024: "amavis",
+    10025: "amavis's re-injection smtpd",
+    10026: "amavis (ORIGINATING)",
+    12345: "Dovecot SASL (dovecot_sasl_inet_port)",
+    12525: "policyd-weight",
+    10031: "policyd (cluebringer)",
+    10040: "postfwd",
+    8891: "OpenDKIM milter",
+    11332: "rspamd proxy (milter)",
+    11333: "rspamd worker",
+}
+#: Connection plugins (the last part of their name) that reach the host over SSH: the play itself goes
+#: through sshd, so a ruleset that drops the admin's address also drops the play.
+SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "libssh")
 _EXTRA_KEYS = ("port", "protocol", "source", "comment")
 
 
@@ -234,6 +260,138 @@ def extra_rules(value: Any, where: str) -> list[dict[str, Any]]:
     return found
 
 
+def _postfix_form(sources: Iterable[str]) -> list[str]:
+    """Networks in the form postfix_relay.cover_everything reads (IPv6 in [brackets])."""
+    found = []
+    for source in sources:
+        net = ipaddress.ip_network(source)
+        found.append(f"[{net.network_address}]/{net.prefixlen}" if net.version == 6 else net.with_prefixlen)
+    return found
+
+
+def covers_everyone(sources: Sequence[str]) -> bool:
+    """Whether a rule's sources are everyone: none at all, or networks that cover every IPv4 or IPv6 address."""
+    return not sources or cover_everything("sources", _postfix_form(sources)) is not None
+
+
+def check_sasl_peers(peers: Sequence[str], where: str) -> None:
+    """Refuse SASL peers that are every address (0.0.0.0/0, ::/0, two halves...): the port would be public."""
+    for index, peer in enumerate(peers):
+        if cover_everything(where, _postfix_form([peer])) is not None:
+            raise FirewallError(
+                f"{where}[{index}]: {peer} is every address, which would open Dovecot's SASL port to the whole "
+                "Internet; name the Postfix hosts that authenticate through it"
+            )
+    if peers and covers_everyone(peers):
+        raise FirewallError(
+            f"{where}: {', '.join(peers)} together cover every address, which would open Dovecot's SASL port to "
+            "the whole Internet; name the Postfix hosts that authenticate through it"
+        )
+
+
+def _inside(source: str, allowed: Sequence[str]) -> bool:
+    net = ipaddress.ip_network(source)
+    return any(
+        net.version == other.version and net.subnet_of(other)  # type: ignore[arg-type]
+        for other in (ipaddress.ip_network(item) for item in allowed)
+    )
+
+
+def check_extra_rules(
+    extra: Sequence[Mapping[str, Any]],
+    where: str,
+    *,
+    ssh_ports: Iterable[int],
+    admins: Sequence[str],
+    admin_where: str,
+    internal: Mapping[int, str] | None = None,
+    warnings: list[str] | None = None,
+) -> None:
+    """Refuse extra rules that widen SSH beyond the admin networks or open an internal listener to everyone.
+
+    *extra* are the rules of :func:`extra_rules`, in the order of the variable; *ssh_ports* every port
+    sshd is known to listen on (the role's, sshd -T's, the play's own); *internal* maps further ports
+    (mail_ports' internal and sasl ones) to a label. A named source on an internal port is allowed with
+    a warning.
+    """
+    listeners = {**INTERNAL_PORTS, **(internal or {})}
+    ssh = sorted(set(ssh_ports))
+    for index, item in enumerate(extra):
+        here = f"{where}[{index}]"
+        first, last = port_range(item["port"], f"{here}.port")
+        sources = list(item.get("sources") or [])
+        everyone = covers_everyone(sources)
+        if item["protocol"] == "tcp":
+            for port in ssh:
+                if not first <= port <= last:
+                    continue
+                what = f"SSH (tcp/{port}" + ("" if first == last else f", in the range {item['port']}") + ")"
+                if admins and everyone:
+                    raise FirewallError(
+                        f"{here}: opens {what} to everyone, beyond {admin_where} ({', '.join(admins)}); "
+                        f"the role opens SSH itself, from {admin_where} only"
+                    )
+                wider = [source for source in sources if admins and not _inside(source, admins)]
+                if wider:
+                    raise FirewallError(
+                        f"{here}.source: {', '.join(wider)} is outside {admin_where} ({', '.join(admins)}), "
+                        f"but the rule opens {what}; the role opens SSH itself, from {admin_where} only"
+                    )
+        held = [(port, label) for port, label in sorted(listeners.items()) if first <= port <= last]
+        if not held or item["protocol"] != "tcp":  # every listener of the list is on TCP
+            continue
+        port, label = held[0]
+        what = f"port {port}" if first == last else f"the range {item['port']}, which holds port {port}"
+        if everyone:
+            raise FirewallError(
+                f"{here}: opens {what} ({label}, an internal listener) to everyone; give the hosts that need it "
+                "in source"
+            )
+        if warnings is not None:
+            labels = ", ".join(f"{port} ({label})" for port, label in held)
+            warnings.append(
+                f"{here}: opens the internal listener port{'s' if len(held) > 1 else ''} {labels} to "
+                f"{', '.join(sources)}; whatever those hosts send there is trusted as this host's own"
+            )
+
+
+def check_session(
+    session: str,
+    connection: str,
+    admins: Sequence[str],
+    *,
+    allow_unverified: bool = False,
+    variables: Mapping[str, str] = VARIABLES,
+    warnings: list[str] | None = None,
+) -> tuple[str, int] | None:
+    """The play's own SSH session (client, server port), or None when the host shows none.
+
+    Without a session and with admin networks set, the role cannot check that the admin's address is
+    among them. Over an SSH connection plugin (the play goes through sshd, yet SSH_CONNECTION is
+    hidden) that is refused unless *allow_unverified*; over another connection (local, docker, ...)
+    the play cannot be cut off, and the networks are used as given, with a warning. Without admin
+    networks SSH stays open from everywhere, so nothing can lock the admin out. An empty *connection*
+    (the host-side call) does not judge.
+    """
+    current = parse_session(session)
+    if current is not None or not admins or not connection:
+        return current
+    kind = connection.rsplit(".", 1)[-1]
+    admin_where = variables["admin_networks"]
+    if kind in SSH_CONNECTIONS and not allow_unverified:
+        raise FirewallError(
+            f"this play connects over {connection}, but the host shows no SSH_CONNECTION, so the role cannot "
+            f"check that your address is in {admin_where} ({', '.join(admins)}) and you could be locked out; "
+            f"nothing was changed. Set {variables['unverified']}: true to apply them unverified"
+        )
+    if warnings is not None:
+        warnings.append(
+            f"{admin_where}: this play's connection ({connection}) shows no SSH_CONNECTION, so the role could not "
+            f"check that the admin's address is among {', '.join(admins)}; SSH is accepted from them only"
+        )
+    return None
+
+
 def build_rules(
     ports: Iterable[Mapping[str, Any]] = (),
     *,
@@ -243,23 +401,41 @@ def build_rules(
     extra: Any = (),
     sshd_ports: Sequence[int] = (),
     session: str = "",
+    connection: str = "",
+    allow_unverified: bool = False,
     variables: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The firewall role's rules, SSH first; refuse a set that would lock the admin out.
 
     *ports* are the ``ports`` of the mail_ports module: ``public`` ones are open to everyone,
     ``sasl`` ones to the SASL peers only (not at all without peers); ``internal`` and ``local``
     ones get no rule. *sshd_ports* (from ``sshd -T``) and *session* (``SSH_CONNECTION`` of the
-    play's own connection) are checked against the result.
+    play's own connection) are checked against the result; *connection* (the play's connection
+    plugin) decides what happens without a session (:func:`check_session`). Extra rules may not
+    widen SSH or open an internal listener to everyone (:func:`check_extra_rules`). Warnings are
+    appended to *warnings*.
     """
     variables = {**VARIABLES, **(variables or {})}
     ssh = ssh_port(ssh_port_value, variables["ssh_port"])
     admins = networks(admin_networks or [], variables["admin_networks"])
     peers = networks(sasl_peers or [], variables["sasl_peers"])
+    check_sasl_peers(peers, variables["sasl_peers"])
+    current = check_session(
+        session,
+        connection,
+        admins,
+        allow_unverified=allow_unverified,
+        variables=variables,
+        warnings=warnings,
+    )
+    internal: dict[int, str] = {}
     result = [{"name": "ssh", "port": ssh, "protocol": "tcp", "sources": admins}]
     for index, port in enumerate(ports or []):
         where = f"ports[{index}]"
         scope = port.get("scope")
+        if scope in ("internal", "sasl") and isinstance(port.get("port"), int):
+            internal[port["port"]] = f"{port.get('daemon', '')} {port.get('service', '')}".strip()
         if scope == "public":
             sources: list[str] = []
         elif scope == "sasl" and peers:
@@ -276,7 +452,17 @@ def build_rules(
                 "sources": sources,
             }
         )
-    result.extend(extra_rules(extra or [], variables["extra_rules"]))
+    extra_set = extra_rules(extra or [], variables["extra_rules"])
+    check_extra_rules(
+        extra_set,
+        variables["extra_rules"],
+        ssh_ports={ssh, *sshd_ports, *([current[1]] if current else [])},
+        admins=admins,
+        admin_where=variables["admin_networks"],
+        internal=internal,
+        warnings=warnings,
+    )
+    result.extend(extra_set)
     unique: list[dict[str, Any]] = []
     for item in result:
         if item not in unique:
@@ -286,7 +472,6 @@ def build_rules(
             f"{variables['ssh_port']} is {ssh}, but sshd listens on {', '.join(map(str, sshd_ports))} (sshd -T): "
             f"the ruleset would lock the admin out. Set {variables['ssh_port']} to sshd's port; nothing was changed"
         )
-    current = parse_session(session)
     if current is not None:
         client, server_port = current
         if not accepts(unique, "tcp", server_port, client):
@@ -296,6 +481,26 @@ def build_rules(
                 "the admin would be locked out; nothing was changed"
             )
     return unique
+
+
+def config_dir(value: Any, where: str) -> str:
+    """A daemon's configuration directory: an absolute, normalized path of plain characters, not ``/``.
+
+    Whether it exists is judged on the host (mail_ports), where a missing one is an error too.
+    """
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or value != "/" + "/".join(part for part in value.split("/") if part)
+        or any(part in (".", "..") for part in value.split("/"))
+        or re.search(r"[\x00-\x20\x7f\\]", value)
+        or value == "/"
+    ):
+        raise FirewallError(
+            f"{where}: {value!r} is not an absolute directory path (no '.', '..', double or trailing slash, "
+            "space or control character)"
+        )
+    return value
 
 
 # -- ufw ------------------------------------------------------------------------------------

@@ -246,6 +246,7 @@ class MailPorts:
         binaries: Sequence[str] = (),
         resolve: Callable[[str], int | None] = resolve_service,
         exists: Callable[[str], bool] = os.path.exists,
+        variable_prefix: str = "",
     ) -> None:
         self._run = run_command
         self._get_bin_path = get_bin_path
@@ -254,7 +255,22 @@ class MailPorts:
         self.binaries = list(binaries)
         self._resolve = resolve
         self._exists = exists
+        #: Errors name the caller's variables: ``<variable_prefix>postfix_config_dir``.
+        self.variable_prefix = variable_prefix
         self.warnings: list[str] = []
+
+    def config_dir(self, daemon: str, tool: str, directory: str) -> None:
+        """Refuse a configuration directory that does not exist while the daemon's tool is installed.
+
+        A missing directory is a wrong variable, not "no ports": the firewall would silently close
+        every port of that daemon. (A directory without its main file is a daemon installed but not
+        configured yet, which has no ports.)
+        """
+        if not self._exists(directory):
+            raise MailPortsError(
+                f"{self.variable_prefix}{daemon}_config_dir: {directory} does not exist, but {tool} is installed; "
+                f"give {daemon.capitalize()}'s configuration directory"
+            )
 
     def run(self, argv: Sequence[str], what: str) -> str:
         rc, out, err = self._run(list(argv), environ_update=dict(ENV))
@@ -264,7 +280,10 @@ class MailPorts:
 
     def postfix(self) -> list[Port] | None:
         postconf = self._get_bin_path("postconf")
-        if not postconf or not self._exists(os.path.join(self.postfix_config_dir, "main.cf")):
+        if not postconf:
+            return None
+        self.config_dir("postfix", "postconf", self.postfix_config_dir)
+        if not self._exists(os.path.join(self.postfix_config_dir, "main.cf")):
             return None
         config = ["-c", self.postfix_config_dir]
         master = self.run([postconf, *config, "-M"], "postconf -M")
@@ -276,7 +295,10 @@ class MailPorts:
     def dovecot(self) -> list[Port] | None:
         doveconf = self._get_bin_path("doveconf")
         config = os.path.join(self.dovecot_config_dir, "dovecot.conf")
-        if not doveconf or not self._exists(config):
+        if not doveconf:
+            return None
+        self.config_dir("dovecot", "doveconf", self.dovecot_config_dir)
+        if not self._exists(config):
             return None
         text = self.run([doveconf, "-c", config, "protocols", "listen", "service"], "doveconf")
         ports, problems = dovecot_ports(text)

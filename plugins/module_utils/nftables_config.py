@@ -174,6 +174,7 @@ def rules_from_services(
             get_bin_path=get_bin_path,
             postfix_config_dir=services.get("postfix_config_dir") or "/etc/postfix",
             dovecot_config_dir=services.get("dovecot_config_dir") or "/etc/dovecot",
+            variable_prefix="firewall_",
         ).execute()
     except MailPortsError as exc:
         raise NftablesConfigError(str(exc)) from None
@@ -186,6 +187,7 @@ def rules_from_services(
             extra=services.get("extra_rules") or [],
             sshd_ports=found["ssh_ports"],
             session=services.get("session") or "",
+            warnings=found["warnings"],
         )
     except fw.FirewallError as exc:
         raise NftablesConfigError(str(exc)) from None

@@ -35,6 +35,7 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import cover_everything
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -131,13 +132,30 @@ def _list(value: Any, where: str) -> list[str]:
     return [item.strip() for item in value]
 
 
+def _postfix_form(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return f"[{net.network_address}]/{net.prefixlen}" if net.version == 6 else net.with_prefixlen
+
+
 def _cidrs(value: Any, where: str) -> list[str]:
+    """Addresses or networks of clients whose SPF is not checked; never every address (one or together)."""
     items = _list(value, where)
+    nets = []
     for index, item in enumerate(items):
         try:
-            ipaddress.ip_network(item, strict=True)
+            net = ipaddress.ip_network(item, strict=True)
         except ValueError as exc:
             raise PolicydSpfError(f"{where}[{index}]: {item!r} is not an IP address or network: {exc}") from None
+        if cover_everything(where, [_postfix_form(net)]) is not None:
+            raise PolicydSpfError(
+                f"{where}[{index}]: {item} is every address, so policyd-spf would check no client's SPF; "
+                "list the hosts whose mail should skip SPF"
+            )
+        nets.append(_postfix_form(net))
+    if nets and cover_everything(where, nets) is not None:
+        raise PolicydSpfError(
+            f"{where}: {', '.join(items)} together cover every address, so policyd-spf would check no client's SPF; "
+            "list the hosts whose mail should skip SPF"
+        )
     return items
 
 

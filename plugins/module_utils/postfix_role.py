@@ -27,6 +27,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
     apply_insert,
     check_fragment,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_inbound import judge_inbound
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
     OPT_IN_HINT,
@@ -310,6 +311,10 @@ def _check_restrictions(c: Checked, errors: list[str]) -> None:
         "postfix_recipient_restrictions (with postfix_rbl_zones inserted)",
         recipient[RECIPIENT_PARAM],
         names,
+    )
+    # An entry before the RBL checks that permits every outside client: they would never see inbound mail.
+    errors.extend(
+        judge_inbound(recipient, where="postfix_recipient_restrictions (with postfix_rbl_zones inserted): ")[0]
     )
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_inbound import judge_inbound
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import (
     CIDR_PARAMS,
     validate_cidr_list,
@@ -196,6 +197,10 @@ def validate_main(
             errors.append(str(exc))
         else:
             warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
+        # An early permit that keeps the SPF policy or the RBLs from ever seeing inbound mail.
+        inbound_errors, inbound_warnings = judge_inbound(main)
+        errors.extend(inbound_errors)
+        warnings.extend(inbound_warnings)
     if errors:
         raise PostfixValidationError("invalid Postfix configuration:\n- " + "\n- ".join(errors))
     return warnings

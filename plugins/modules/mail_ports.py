@@ -50,6 +50,13 @@ options:
     type: list
     elements: str
     default: []
+  variable_prefix:
+    description:
+      - Prefix of the caller's variable names in error messages. A configuration directory that does not exist
+        while the daemon's tool is installed is an error naming V(<variable_prefix>postfix_config_dir) (or
+        V(dovecot_config_dir)), not a daemon without ports. The firewall role passes V(firewall_).
+    type: str
+    default: ""
 notes:
   - Each port has a RV(ports[].scope). V(public) - a mail service for everyone (Postfix C(smtpd) or
     C(postscreen), a Dovecot C(*-login) service). V(sasl) - Dovecot's auth service on TCP, for a Postfix on
@@ -120,6 +127,7 @@ def main() -> None:
             "postfix_config_dir": {"type": "path", "default": "/etc/postfix"},
             "dovecot_config_dir": {"type": "path", "default": "/etc/dovecot"},
             "binaries": {"type": "list", "elements": "str", "default": []},
+            "variable_prefix": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -130,6 +138,7 @@ def main() -> None:
             postfix_config_dir=module.params["postfix_config_dir"],
             dovecot_config_dir=module.params["dovecot_config_dir"],
             binaries=module.params["binaries"],
+            variable_prefix=module.params["variable_prefix"],
         ).execute()
     except MailPortsError as exc:
         module.fail_json(msg=str(exc))

@@ -294,8 +294,15 @@ def test_daemons_that_are_not_installed_are_skipped():
     assert result["found"] == {"postfix": True, "dovecot": False, "sshd": False}
     assert result["binaries"] == {"ufw": None}
     assert {p["daemon"] for p in result["ports"]} == {"postfix"}
-    result = make(FakeRunner("trixie"), postfix_config_dir="/missing").execute()
+    result = make(FakeRunner("trixie"), missing=("postconf",), postfix_config_dir="/missing").execute()
     assert result["found"]["postfix"] is False
+
+
+def test_a_missing_config_dir_of_an_installed_daemon_is_an_error():
+    with pytest.raises(MailPortsError, match=r"^firewall_postfix_config_dir: /missing does not exist, but postconf"):
+        make(FakeRunner("trixie"), postfix_config_dir="/missing", variable_prefix="firewall_").execute()
+    with pytest.raises(MailPortsError, match=r"^dovecot_config_dir: /missing/dovecot does not exist, but doveconf"):
+        make(FakeRunner("trixie"), dovecot_config_dir="/missing/dovecot").execute()
 
 
 def test_a_failing_postconf_fails_the_module():

@@ -50,14 +50,16 @@ FILES = {"/etc/aliases.db", "/etc/postfix/recipient_access.db", "/etc/postfix/se
 def test_validate_main_ok_with_warnings():
     warnings = validate_main(BASE, SUPPORTED, FILES.__contains__)
     assert warnings == [
-        "parameter header_checks: cannot check the file of 'regexp:$config_directory/header_checks' (unexpanded $parameter)"
+        "parameter header_checks: cannot check the file of 'regexp:$config_directory/header_checks' (unexpanded $parameter)",
+        "parameter smtpd_recipient_restrictions: 'check_recipient_access hash:/etc/postfix/recipient_access' (entry 2) "
+        "comes before 'check_policy_service unix:private/policy-spf': the mail it permits skips the SPF policy",
     ]
     main = dict(BASE, config_directory="/etc/postfix")
     with pytest.raises(
         PostfixValidationError, match="parameter header_checks: lookup table 'regexp:/etc/postfix/header_checks' needs"
     ):
         validate_main(main, SUPPORTED, FILES.__contains__)
-    assert validate_main(main, None, (FILES | {"/etc/postfix/header_checks"}).__contains__) == []
+    assert validate_main(main, None, (FILES | {"/etc/postfix/header_checks"}).__contains__) == warnings[1:]
 
 
 def test_validate_main_collects_every_bad_parameter():
