@@ -625,9 +625,6 @@ class UnitState:
         )
         self.active = props.get("ActiveState", "inactive") in ("active", "activating", "reloading")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"exists": self.exists, "masked": self.masked, "enabled": self.enabled, "active": self.active}
-
 
 # -- backend -----------------------------------------------------------------------
 
