@@ -173,7 +173,7 @@ def test_eicar_is_blocked_as_infected(server, server_ip, kind):
 
 
 def test_gtube_is_blocked_as_its_destiny_says(server, server_ip):
-    # D_BOUNCE, the seed's spam destiny; GTUBE scores 1000, above amavis's DSN cut-off, so no bounce is sent.
+    # D_BOUNCE, the default spam destiny; GTUBE scores 1000, above amavis's DSN cut-off, so no bounce is sent.
     token, since = uuid.uuid4().hex, now(server)
     assert send(server_ip, token, "gtube")[-1][0] == 250
     log = amavis_log(server, since, token, want="Blocked SPAM")
