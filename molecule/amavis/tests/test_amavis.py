@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -159,6 +160,9 @@ def test_clean_mail_arrives_with_x_virus_scanned(server, server_ip):
     text = delivered(server, token)
     assert text is not None, f"no message with {token} arrived in /home/{USER}/Maildir/new"
     assert "\nX-Virus-Scanned: " in headers(text), headers(text)
+    # The mail domain follows "at " (the domain of postfix_myhostname mail.example.test), not nothing.
+    scanned = re.findall(r"^X-Virus-Scanned: (.*)$", headers(text), re.MULTILINE)
+    assert scanned and all(value.endswith(" at example.test") for value in scanned), scanned
     assert "Passed CLEAN" in amavis_log(server, since, token, want="Passed CLEAN")
 
 
