@@ -392,8 +392,10 @@ def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_
         "",
         "# An FQDN: amavis stops soon after it starts without one.",
         f"$myhostname = {perl_string(s['myhostname'])};",
-        "# Postmaster addresses and the X-Virus-Scanned header name it (Debian reads /etc/mailname).",
+        "# The mail domain. Debian's 20-debian_defaults built the X-Virus-Scanned header line before it was",
+        "# known (05-domain_id sets no $mydomain), so the header said 'at ' and nothing more: build it again.",
         f"$mydomain = {perl_string(mydomain(s))};",
+        '$X_HEADER_LINE = "Debian $myproduct_name at $mydomain";',
         f"$max_servers = {perl_number(s['max_servers'])};",
         f"$inet_socket_port = {LISTEN_PORT};",
         f"$forward_method = {perl_string(f'smtp:[{LISTEN_HOST}]:{REINJECT_PORT}')};",
@@ -624,9 +626,6 @@ class UnitState:
             True if file_state in ("enabled", "enabled-runtime") else False if file_state == "disabled" else None
         )
         self.active = props.get("ActiveState", "inactive") in ("active", "activating", "reloading")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"exists": self.exists, "masked": self.masked, "enabled": self.enabled, "active": self.active}
 
 
 # -- backend -----------------------------------------------------------------------

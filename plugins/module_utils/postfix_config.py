@@ -60,9 +60,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.service_heal
     wait_for_answer,
 )
 
-# HealthCheckError and smtp_probe (service_health) are shared by every backend and stay importable from here.
-__all__ = ["HealthCheckError", "PostfixConfig", "PostfixConfigError", "smtp_probe"]
-
 HEADER_TEMPLATE = (
     "Managed by Ansible (postmaster.mailserver.postfix_config). Assembled from {fragment_dir}; do not edit."
 )

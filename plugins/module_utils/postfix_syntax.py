@@ -275,35 +275,6 @@ def normalize_value(value: Any) -> str:
     return text.strip().rstrip(",").strip()
 
 
-def parse_main_cf(text: str) -> dict[str, str]:
-    """Parse main.cf text into an ordered ``{name: value}`` dict.
-
-    Comment lines and blank lines are ignored; lines starting with whitespace continue the
-    previous logical line.  A parameter set twice keeps its first position and its last value,
-    which is what Postfix itself uses.
-    """
-    result: dict[str, str] = {}
-    logical: list[tuple[int, str]] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if raw[0] in " \t":
-            if not logical:
-                raise PostfixSyntaxError(f"line {lineno}: continuation line without a parameter")
-            start, previous = logical[-1]
-            logical[-1] = (start, f"{previous} {stripped}")
-        else:
-            logical.append((lineno, stripped))
-    for lineno, line in logical:
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not is_valid_param_name(name):
-            raise PostfixSyntaxError(f"line {lineno}: expected 'name = value', got {line!r}")
-        result[name] = value.strip()
-    return result
-
-
 def render_param(name: str, value: Any) -> str:
     """Render one ``name = value`` entry (without trailing newline).
 

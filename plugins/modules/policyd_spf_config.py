@@ -102,7 +102,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Add Received-SPF headers and never reject on the Mail From identity (seed 003)
+- name: Add Received-SPF headers and never reject on the Mail From identity
   postmaster.mailserver.policyd_spf_config:
     settings:
       helo_reject: Fail

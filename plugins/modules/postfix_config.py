@@ -171,34 +171,31 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Write the SPF policy fragment
-  ansible.builtin.copy:
-    dest: /etc/postfix/postmaster.d/50-policyd_spf.json
-    mode: "0644"
-    content: "{{ fragment | to_nice_json }}"
-  vars:
-    fragment:
-      main:
-        policyd-spf_time_limit: 3600
-      insert:
-        - param: smtpd_recipient_restrictions
-          after: reject_unauth_destination
-          values:
-            - check_policy_service unix:private/policyd-spf
-      master:
-        - name: policyd-spf
-          type: unix
-          private: "-"
-          unpriv: n
-          chroot: n
-          wakeup: "-"
-          maxproc: "0"
-          command: spawn
-          args:
-            - user=policyd-spf
-            - argv=/usr/bin/policyd-spf
+- name: Hand the SPF policy fragment to Postfix and apply it (the file is written only if the result is valid)
+  postmaster.mailserver.postfix_config:
+    fragments:
+      50-policyd_spf.json:
+        main:
+          policyd-spf_time_limit: 3600
+        insert:
+          - param: smtpd_recipient_restrictions
+            after: reject_unauth_destination
+            values:
+              - check_policy_service unix:private/policyd-spf
+        master:
+          - name: policyd-spf
+            type: unix
+            private: "-"
+            unpriv: n
+            chroot: n
+            wakeup: "-"
+            maxproc: "0"
+            command: spawn
+            args:
+              - user=policyd-spf
+              - argv=/usr/bin/policyd-spf
 
-- name: Assemble and apply the Postfix configuration
+- name: Assemble and apply the Postfix configuration from the fragments already in the directory
   postmaster.mailserver.postfix_config:
     fragment_dir: /etc/postfix/postmaster.d
   register: postfix_assembled

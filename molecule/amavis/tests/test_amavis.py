@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -159,6 +160,9 @@ def test_clean_mail_arrives_with_x_virus_scanned(server, server_ip):
     text = delivered(server, token)
     assert text is not None, f"no message with {token} arrived in /home/{USER}/Maildir/new"
     assert "\nX-Virus-Scanned: " in headers(text), headers(text)
+    # The mail domain follows "at " (the domain of postfix_myhostname mail.example.test), not nothing.
+    scanned = re.findall(r"^X-Virus-Scanned: (.*)$", headers(text), re.MULTILINE)
+    assert scanned and all(value.endswith(" at example.test") for value in scanned), scanned
     assert "Passed CLEAN" in amavis_log(server, since, token, want="Passed CLEAN")
 
 
@@ -173,7 +177,7 @@ def test_eicar_is_blocked_as_infected(server, server_ip, kind):
 
 
 def test_gtube_is_blocked_as_its_destiny_says(server, server_ip):
-    # D_BOUNCE, the seed's spam destiny; GTUBE scores 1000, above amavis's DSN cut-off, so no bounce is sent.
+    # D_BOUNCE, the default spam destiny; GTUBE scores 1000, above amavis's DSN cut-off, so no bounce is sent.
     token, since = uuid.uuid4().hex, now(server)
     assert send(server_ip, token, "gtube")[-1][0] == 250
     log = amavis_log(server, since, token, want="Blocked SPAM")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -243,6 +244,22 @@ def test_render_switched_off_checks_and_no_quarantine():
     assert "$mydomain = 'example.test';" in lines
     assert "@local_domains_acl = ( '.example.test' );" in lines
     assert "$virus_scanners_failure_is_fatal" not in text
+
+
+def test_render_x_virus_scanned_names_the_mail_domain():
+    # Debian's 20-debian_defaults builds $X_HEADER_LINE while $mydomain is still empty (its 05-domain_id sets
+    # none), so the header read "Debian amavis at ": the role's file sets $mydomain and builds the line again.
+    lines = render_amavis_conf(check_settings({"myhostname": "mx1.mail.example.org"})).splitlines()
+    domain = lines.index("$mydomain = 'mail.example.org';")
+    header = lines.index('$X_HEADER_LINE = "Debian $myproduct_name at $mydomain";')
+    assert domain < header
+    # What amavis makes of it: Debian's defaults first, then these lines of the role's file.
+    debian = (
+        'our $myproduct_name = "amavis"; our $mydomain; our $X_HEADER_LINE = "Debian $myproduct_name at $mydomain";'
+    )
+    program = "\n".join([debian, lines[domain], lines[header], "print $X_HEADER_LINE;"])
+    result = subprocess.run(["perl", "-e", program], capture_output=True, text=True, check=True)
+    assert result.stdout == "Debian amavis at mail.example.org"
 
 
 def test_perl_strings_are_escaped_and_newlines_refused():

@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
     POSTFIX_BAD_PREFIXES,
-    HealthCheckError,
     PostfixConfig,
     PostfixConfigError,
-    smtp_probe,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
     TableFileError,
     check_tables,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import journal_errors
+from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+    HealthCheckError,
+    journal_errors,
+    smtp_probe,
+)
 
 SUPPORTED = "btree\ncidr\nhash\ninline\nlmdb\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"
 BASE = {
