@@ -46,7 +46,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import auth_tls_problems, check_params
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    auth_tls_problems,
+    check_params,
+)
 
 #: The file name of the role's fragment in the fragment directory.
 FRAGMENT_NAME = "10-postfix.json"
