@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
     MailValidationError,
     validate_address,
@@ -44,7 +45,11 @@ def mail_addresses(value: Any, name: str = "addresses", catchall: bool = False) 
 
 def mail_play_conflicts(play: Any, roles: Any = ()) -> list[str]:
     """Refuse conflicts between the roles' variables of a play, before the first role changes the host."""
-    return _wrap("mail_play_conflicts", lambda: check(play, roles or ()))
+    warnings: list[str] = []
+    judged = _wrap("mail_play_conflicts", lambda: check(play, roles or (), warnings))
+    for warning in warnings:
+        Display().warning(warning)
+    return judged
 
 
 def mail_domain(value: Any, name: str = "domain") -> str:

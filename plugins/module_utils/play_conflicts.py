@@ -11,8 +11,10 @@ names (``ansible_play_role_names``), and refuses every known conflict at once:
 
 - a virtual domain (``mailboxes_domains[].name``) that is also local to Postfix (``postfix_mydestination``
   with ``$myhostname`` and ``$mydomain`` expanded) or a relay domain (``postfix_relay_domains``);
-- two SASL backends: the dovecot role (``dovecot_sasl_enabled``, default true) and the saslauthd role in
-  one play;
+- (a warning, not an error) two SASL backends: the dovecot role (``dovecot_sasl_enabled``, default true)
+  and the saslauthd role in one play. The play's role names do not say whether a ``when:`` applies them
+  to different hosts, and the later of the two refuses on the host before it installs anything, leaving
+  the first backend working;
 - SMTP AUTH on port 25 (``dovecot_postfix_smtpd_sasl_auth_enable``, ``saslauthd_postfix_smtpd_sasl_auth_enable``,
   judged whenever the play defines them) while the postfix role offers no STARTTLS there (``postfix_tls_enabled`` false, or a
   ``postfix_smtpd_tls_security_level`` of none);
@@ -105,11 +107,12 @@ def _port(service: Mapping[str, Any]) -> int | None:
     return int(port) if port.isdigit() else None
 
 
-def check(play: Any, roles: Sequence[Any] = ()) -> list[str]:
+def check(play: Any, roles: Sequence[Any] = (), warnings: list[str] | None = None) -> list[str]:
     """Raise PlayConflictError listing every conflict between the roles' variables of *play*.
 
     *roles* are the play's role names (short or fully qualified). Returns the names of the
-    conflicts that were judged (for the report of the task).
+    conflicts that were judged (for the report of the task); what is only doubtful is appended to
+    *warnings*.
     """
     if not isinstance(play, Mapping):
         raise PlayConflictError(f"the play's variables must be a mapping, got {type(play).__name__}")
@@ -137,11 +140,12 @@ def check(play: Any, roles: Sequence[Any] = ()) -> list[str]:
     dovecot_sasl = "dovecot" in in_play and _on(play.get("dovecot_sasl_enabled"), True)
     if dovecot_sasl and "saslauthd" in in_play:
         judged.append("SASL backend")
-        errors.append(
-            "dovecot_sasl_enabled: the dovecot and saslauthd roles are both in this play, and both would be "
-            "Postfix's SASL backend; only one can be: set dovecot_sasl_enabled: false, or leave the saslauthd "
-            "role out"
-        )
+        if warnings is not None:
+            warnings.append(
+                "dovecot_sasl_enabled: the dovecot and saslauthd roles are both in this play, and both would be "
+                "Postfix's SASL backend; only one can be on a host (the later role refuses there): set "
+                "dovecot_sasl_enabled: false, or apply the saslauthd role to other hosts only"
+            )
 
     tls = _on(play.get("postfix_tls_enabled"), True) and str(
         play.get("postfix_smtpd_tls_security_level") or "may"

@@ -229,9 +229,9 @@ ROWS = [
     pytest.param(postfix_play(postfix={"postfix_relay_domains": ["bad.example.org"]}, mailboxes_domains=VIRTUAL),
                  CONFLICTS + "mailboxes_domains[0].name: bad.example.org is also in postfix_relay_domains",
                  id="conflict-relay-and-virtual"),
-    pytest.param(postfix_play(FULL_PLAY),
-                 CONFLICTS + "dovecot_sasl_enabled: the dovecot and saslauthd roles are both in this play",
-                 id="conflict-two-sasl-backends"),
+    pytest.param(postfix_play(mailboxes_domains=[{"name": "HOST.example.com."}, {"name": "lists.example.com"}]),
+                 CONFLICTS + "mailboxes_domains[0].name: host.example.com is also a local domain of Postfix",
+                 id="conflict-virtual-is-myhostname"),
     pytest.param(postfix_play(postfix={"postfix_tls_enabled": False, "postfix_submission_enabled": False,
                                        "postfix_smtps_enabled": False},
                               dovecot_postfix_smtpd_sasl_auth_enable=True),
@@ -354,6 +354,18 @@ def test_a_full_play_without_conflicts_is_judged_and_passes(tmp_path):
     assert judged == ["AUTH on port 25 (saslauthd)"]
     # dovecot without SASL next to saslauthd
     assert postfix_play(FULL_PLAY, dovecot_sasl_enabled=False)(tmp_path) == ["amavis ports"]
+
+
+def test_two_sasl_backends_in_one_play_are_warned_about(tmp_path, monkeypatch):
+    """The role names do not say whether when: puts them on different hosts; the later role refuses on a host."""
+    warnings: list[str] = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda _self, msg, *a, **k: warnings.append(msg))
+    assert postfix_play(FULL_PLAY)(tmp_path) == ["SASL backend", "amavis ports"]
+    assert warnings == [
+        "dovecot_sasl_enabled: the dovecot and saslauthd roles are both in this play, and both would be Postfix's "
+        "SASL backend; only one can be on a host (the later role refuses there): set dovecot_sasl_enabled: false, "
+        "or apply the saslauthd role to other hosts only"
+    ]
 
 
 def test_probe_sends_no_password_to_an_unverified_certificate(fake_mail):
