@@ -17,7 +17,7 @@ names (``ansible_play_role_names``), and refuses every known conflict at once:
   the first backend working;
 - SMTP AUTH on port 25 (``dovecot_postfix_smtpd_sasl_auth_enable``, ``saslauthd_postfix_smtpd_sasl_auth_enable``,
   judged whenever the play defines them) while the postfix role offers no STARTTLS there (``postfix_tls_enabled`` false, or a
-  ``postfix_smtpd_tls_security_level`` of none);
+  ``smtpd_tls_security_level`` of none in ``postfix_smtpd_tls_security_level`` or ``postfix_main_extra``);
 - a ``postfix_master_extra`` listener on a port of amavis (its own listener and its re-injection smtpd)
   while the amavis role is in the play or ``amavis_enabled`` is true.
 
@@ -43,6 +43,7 @@ KEYS = (
     "postfix_mydestination",
     "postfix_relay_domains",
     "postfix_master_extra",
+    "postfix_main_extra",
     "postfix_tls_enabled",
     "postfix_smtpd_tls_security_level",
     "mailboxes_domains",
@@ -147,9 +148,10 @@ def check(play: Any, roles: Sequence[Any] = (), warnings: list[str] | None = Non
                 "dovecot_sasl_enabled: false, or apply the saslauthd role to other hosts only"
             )
 
-    tls = _on(play.get("postfix_tls_enabled"), True) and str(
-        play.get("postfix_smtpd_tls_security_level") or "may"
-    ).strip() in ("may", "encrypt")
+    main_extra = play.get("postfix_main_extra")
+    main_extra = main_extra if isinstance(main_extra, Mapping) else {}
+    level = main_extra.get("smtpd_tls_security_level", play.get("postfix_smtpd_tls_security_level") or "may")
+    tls = _on(play.get("postfix_tls_enabled"), True) and str(level).strip() in ("may", "encrypt")
     # These two are set only by an admin who wants AUTH on port 25, so they count whether or not their
     # role is listed in the play (a role applied in an earlier play reads the same inventory).
     for role, variable, active in (
@@ -161,8 +163,8 @@ def check(play: Any, roles: Sequence[Any] = (), warnings: list[str] | None = Non
             if not tls:
                 errors.append(
                     f"{variable}: SMTP AUTH on port 25 needs STARTTLS, but the postfix role offers none there "
-                    "(postfix_tls_enabled false, or postfix_smtpd_tls_security_level none): passwords would be "
-                    "sent in clear"
+                    "(postfix_tls_enabled false, or a smtpd_tls_security_level of none in "
+                    "postfix_smtpd_tls_security_level or postfix_main_extra): passwords would be sent in clear"
                 )
 
     if _on(play.get("amavis_enabled"), "amavis" in in_play):

@@ -49,6 +49,7 @@ PLAY_KEYS = (
     "postfix_mydestination",
     "postfix_relay_domains",
     "postfix_master_extra",
+    "postfix_main_extra",
     "postfix_tls_enabled",
     "postfix_smtpd_tls_security_level",
 )
@@ -243,6 +244,12 @@ ROWS = [
                               saslauthd_postfix_smtpd_sasl_auth_enable="yes"),
                  CONFLICTS + "saslauthd_postfix_smtpd_sasl_auth_enable: SMTP AUTH on port 25 needs STARTTLS",
                  id="conflict-auth25-without-tls-saslauthd"),
+    pytest.param(postfix_play(postfix={"postfix_main_extra": {"smtpd_tls_security_level": "none"}},
+                              dovecot_postfix_smtpd_sasl_auth_enable=True),
+                 CONFLICTS + "dovecot_postfix_smtpd_sasl_auth_enable: SMTP AUTH on port 25 needs STARTTLS, but the "
+                 "postfix role offers none there (postfix_tls_enabled false, or a smtpd_tls_security_level of none "
+                 "in postfix_smtpd_tls_security_level or postfix_main_extra)",
+                 id="conflict-auth25-main-extra-tls-none"),
     pytest.param(postfix_play(postfix={"postfix_master_extra": [smtpd("10025")]}, amavis_enabled=True),
                  CONFLICTS + "postfix_master_extra[0]: the service 10025 listens on port 10025, the smtpd amavis "
                  "re-injects mail into (the amavis role's 127.0.0.1:10025)",
