@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.postmaster.mailserver.plugins.filter.mail import mail_play_conflicts
 from ansible_collections.postmaster.mailserver.plugins.filter.mail_dns import mail_dns
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_role_fragment
@@ -31,6 +32,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns imp
     txt_value,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import MailProbe
+from ansible_collections.postmaster.mailserver.plugins.module_utils.play_conflicts import KEYS
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import merge_fragments
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import validate_main
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.fake_mail_server import PASSWORD, USER
@@ -437,3 +439,22 @@ def test_the_verify_report_says_how_tls_was_trusted_and_warns_when_insecure(monk
     text = verify_report(insecure)
     assert "password was sent over it anyway (the insecure switch, verify_insecure_tls)" in text
     assert len(warnings) == 1 and warnings[0].startswith("verify_insecure_tls: TLS: certificates not verified")
+
+
+def test_the_roles_pass_the_variables_the_check_knows():
+    """postfix_play above hands over what roles/postfix/tasks/validate.yml does; every role's keys are known."""
+    roles = Path(__file__).resolve().parents[3] / "roles"
+    passed = {}
+    for name, path in (
+        ("postfix", "postfix/tasks/validate.yml"),
+        ("dovecot", "dovecot/tasks/validate.yml"),
+        ("saslauthd", "saslauthd/tasks/validate.yml"),
+        ("mailboxes", "mailboxes/tasks/validate.yml"),
+        ("amavis", "amavis/tasks/main.yml"),
+    ):
+        tasks = yaml.safe_load((roles / path).read_text())
+        task = next(t for t in tasks if f"__{name}_play" in (t.get("vars") or {}))
+        assert "mail_play_conflicts(ansible_play_role_names" in str(task["ansible.builtin.set_fact"])
+        passed[name] = set(task["vars"][f"__{name}_play"])
+        assert passed[name] <= set(KEYS), name
+    assert passed["postfix"] == set(PLAY_KEYS) | set(OTHER_KEYS)
