@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
     MailValidationError,
     validate_address,
@@ -21,12 +22,13 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes im
     plan,
     users_to_domains,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.play_conflicts import PlayConflictError, check
 
 
 def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:
     try:
         return func()
-    except (MailValidationError, MailboxesError) as exc:
+    except (MailValidationError, MailboxesError, PlayConflictError) as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"{filter_name}: {exc}") from None
 
@@ -39,6 +41,15 @@ def mail_address(value: Any, name: str = "address", catchall: bool = False) -> s
 def mail_addresses(value: Any, name: str = "addresses", catchall: bool = False) -> list[str]:
     """Validate a list of addresses; return them with their domains in lower case."""
     return _wrap("mail_addresses", lambda: validate_addresses(value, name, catchall))
+
+
+def mail_play_conflicts(play: Any, roles: Any = ()) -> list[str]:
+    """Refuse conflicts between the roles' variables of a play, before the first role changes the host."""
+    warnings: list[str] = []
+    judged = _wrap("mail_play_conflicts", lambda: check(play, roles or (), warnings))
+    for warning in warnings:
+        Display().warning(warning)
+    return judged
 
 
 def mail_domain(value: Any, name: str = "domain") -> str:
@@ -71,6 +82,7 @@ class FilterModule:
             "mail_address": mail_address,
             "mail_addresses": mail_addresses,
             "mail_domain": mail_domain,
+            "mail_play_conflicts": mail_play_conflicts,
             "virtual_mailboxes": virtual_mailboxes,
             "virtual_mailbox_passwd": virtual_mailbox_passwd,
             "virtual_users_domains": virtual_users_domains,

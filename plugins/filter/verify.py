@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils import verify
 
 
@@ -60,7 +61,9 @@ def verify_report(
     max_age: int = 0,
     virus_log: str | None = None,
 ) -> str:
-    """The human summary as text."""
+    """The human summary as text; a warning when the certificates were not verified (verify_insecure_tls)."""
+    if isinstance(probe, Mapping) and probe.get("tls_verified") is False:
+        Display().warning(f"verify_insecure_tls: {verify.trust_line(probe)}")
     return "\n".join(
         verify.report(
             probe,

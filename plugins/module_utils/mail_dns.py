@@ -21,9 +21,9 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import (
     SpfError,
     build_record,
     check_limit,
+    check_published,
     count_lookups,
     is_domain,
-    parse_record,
 )
 
 DMARC_POLICIES = ("none", "quarantine", "reject")
@@ -212,15 +212,46 @@ def _sts_match(pattern: str, host: str) -> bool:
     return pattern == host
 
 
-def txt_value(text: str) -> str:
-    """A TXT value as zone-file strings: quoted, escaped, split every 255 bytes (RFC 1035)."""
-    data = text.encode()
-    chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
+#: RFC 1035 3.3.14: a TXT record is a sequence of strings of at most 255 bytes each.
+TXT_STRING_BYTES = 255
+
+
+def txt_strings(text: str, limit: int = TXT_STRING_BYTES) -> list[str]:
+    """*text* cut into strings of at most *limit* UTF-8 bytes, never inside a character.
+
+    ``"".join(txt_strings(text)) == text`` always holds; receivers join the strings back the same way.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > limit:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    if current or not chunks:
+        chunks.append("".join(current))
+    return chunks
+
+
+def _zone_escape(chunk: str) -> str:
+    r"""A string in a zone file: ``\`` and ``"`` escaped, control characters as ``\DDD`` (RFC 1035 5.1)."""
     out = []
-    for chunk in chunks:
-        escaped = chunk.decode("utf-8", errors="replace").replace("\\", "\\\\").replace('"', '\\"')
-        out.append(f'"{escaped}"')
-    return " ".join(out)
+    for char in chunk:
+        if char in '\\"':
+            out.append("\\" + char)
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\{ord(char):03d}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def txt_value(text: str) -> str:
+    """A TXT value as zone-file strings: quoted, escaped, split every 255 bytes between characters (RFC 1035)."""
+    return " ".join(f'"{_zone_escape(chunk)}"' for chunk in txt_strings(text))
 
 
 def zone_line(record: Mapping[str, Any]) -> str:
@@ -258,7 +289,7 @@ def _spf(value: Any, resolved: Mapping[str, str] | None, where: str) -> str | No
     if value is None or value is True:
         value = {"mx": True}
     if isinstance(value, str):
-        parse_record(value, where)
+        check_published(value, where)
         check_limit(count_lookups(value, resolved, where=where), where)
         return value
     return build_record(value, resolved, where)

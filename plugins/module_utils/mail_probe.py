@@ -82,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
     "eicar_wait": 15.0,
     "closed_ports": [],
     "ca_file": None,
+    "tls_verify": True,
+    "insecure_login": False,
     "cert_min_days": 14,
     "helo": "mail-probe.invalid",
     "timeout": 10.0,
@@ -367,6 +369,15 @@ class MailProbe:
             raise MailProbeError("send_eicar: needs send (the test virus goes the same way as the test message)")
         if (self.p["user"] is None) != (self.p["password"] is None):
             raise MailProbeError("user and password: give both or neither")
+        if (
+            (self.p["password"] or self.p["read_password"])
+            and not self.p["tls_verify"]
+            and not self.p["insecure_login"]
+        ):
+            raise MailProbeError(
+                "password: not sent over TLS whose certificate is not verified (tls_verify: false); verify it "
+                "(tls_verify: true, with ca_file for a private CA), or set insecure_login: true to send it anyway"
+            )
 
     def port(self, service: str) -> int:
         return int(self.p["ports"].get(service) or SERVICES[service][1])
@@ -377,10 +388,31 @@ class MailProbe:
             return self.p["sender"] or self.p["user"] or ""
         return self.p["recipient"] or self.address("sender")
 
+    @property
+    def insecure(self) -> bool:
+        """Whether passwords go over TLS whose certificate was not verified (tls_verify off, insecure_login on)."""
+        return not self.p["tls_verify"] and bool(self.p["insecure_login"])
+
+    def trust(self) -> str:
+        """How the server's certificate is trusted, for the report."""
+        if not self.p["tls_verify"]:
+            return "not verified (tls_verify: false)"
+        return f"verified with {self.p['ca_file']}" if self.p["ca_file"] else "verified with the system's trust store"
+
+    def password_guard(self, sock: Any) -> None:
+        """Raise CheckFailed unless a password may be sent on *sock*: TLS, and a verified certificate or insecure_login."""
+        if not isinstance(sock, ssl.SSLSocket):
+            raise CheckFailed("not sent: the connection is not encrypted")
+        if not self.p["tls_verify"] and not self.insecure:
+            raise CheckFailed("not sent: the certificate was not verified (tls_verify: false, insecure_login: false)")
+
+    def _login_note(self) -> str:
+        return " (certificate NOT verified: insecure_login)" if self.insecure else ""
+
     def context(self) -> ssl.SSLContext:
-        """Verify against ca_file (chain and tls_name) when it is given; otherwise accept any certificate."""
-        if self.p["ca_file"]:
-            return ssl.create_default_context(cafile=self.p["ca_file"])
+        """Verify the chain and tls_name against ca_file, or the system's trust store; with tls_verify off, accept any."""
+        if self.p["tls_verify"]:
+            return ssl.create_default_context(cafile=self.p["ca_file"] or None)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -410,6 +442,9 @@ class MailProbe:
         return {
             "host": self.host,
             "tls_name": self.tls_name,
+            "tls_verified": bool(self.p["tls_verify"]),
+            "tls_trust": self.trust(),
+            "insecure_login": self.insecure and bool(self.p["password"] or self.p["read_password"]),
             "checks": self.checks,
             "failed_checks": failed,
             "skipped_checks": self.skipped,
@@ -432,7 +467,7 @@ class MailProbe:
 
     def _certificate(self, service: str, sock: Any) -> None:
         name = f"{service}_certificate"
-        verified = bool(self.p["ca_file"])  # the handshake verified it, or it failed
+        verified = bool(self.p["tls_verify"])  # the handshake verified it, or it failed
         der = sock.getpeercert(binary_form=True)
         if not der:
             self.add(name, False, "the server sent no certificate", verified=False)
@@ -458,7 +493,7 @@ class MailProbe:
         summary = (
             f"{', '.join(cert['dns_names'] + cert['ip_addresses']) or 'CN=' + str(cert['subject'])}, issued by "
             f"{cert['issuer']}, valid until {cert['not_after']} ({int(days)} days), "
-            f"{'verified with ' + self.p['ca_file'] if verified else 'not verified (no ca_file)'}"
+            f"{self.trust()}"
         )
         self.add(
             name,
@@ -556,8 +591,11 @@ class MailProbe:
                 self.add(f"{service}_auth", True, detail, before_tls=before, after_tls=after)
             if service in LOGIN_SERVICES and self.p["user"]:
                 try:
+                    self.password_guard(client.sock)
                     code, text = client.login(self.p["user"], self.p["password"])
-                    self.add(f"{service}_login", True, f"{self.p['user']}: {_reply(code, text)}")
+                    self.add(f"{service}_login", True, f"{self.p['user']}: {_reply(code, text)}{self._login_note()}")
+                except CheckFailed as exc:
+                    self.add(f"{service}_login", False, f"{self.p['user']}: {exc}")
                 except (OSError, smtplib.SMTPException) as exc:
                     self.add(f"{service}_login", False, f"{self.p['user']}: {_error(exc)}")
         finally:
@@ -616,6 +654,7 @@ class MailProbe:
         sender, recipient = self.address("sender"), self.address("recipient")
         client, _before = self._smtp_open(via, record=False)
         try:
+            self.password_guard(client.sock)
             client.login(self.p["user"], self.p["password"])
             code, text = client.mail(sender)
             if code >= 400:
@@ -787,8 +826,15 @@ class MailProbe:
                 )
             if self.p["user"]:
                 try:
+                    self.password_guard(client.sock)
                     typ, data = client.login(self.p["user"], self.p["password"])
-                    self.add(f"{service}_login", True, f"{self.p['user']}: {typ} {_text(data[0] if data else '')}")
+                    self.add(
+                        f"{service}_login",
+                        True,
+                        f"{self.p['user']}: {typ} {_text(data[0] if data else '')}{self._login_note()}",
+                    )
+                except CheckFailed as exc:
+                    self.add(f"{service}_login", False, f"{self.p['user']}: {exc}")
                 except (OSError, imaplib.IMAP4.error) as exc:
                     self.add(f"{service}_login", False, f"{self.p['user']}: {_imap_error(exc)}")
         finally:
@@ -808,6 +854,7 @@ class MailProbe:
             raise CheckFailed(f"the mailbox could not be read: {exc}") from None
         try:
             try:
+                self.password_guard(client.sock)
                 client.login(user, password)
             except imaplib.IMAP4.error as exc:
                 raise CheckFailed(f"{via} login as {user}: {_imap_error(exc)}") from None
@@ -877,9 +924,12 @@ class MailProbe:
                 self.add(f"{service}_auth", True, f"login {where} (USER{', SASL ' + mechanisms if mechanisms else ''})")
             if self.p["user"]:
                 try:
+                    self.password_guard(client.sock)
                     client.user(self.p["user"])
                     reply = _text(client.pass_(self.p["password"]))
-                    self.add(f"{service}_login", True, f"{self.p['user']}: {reply}")
+                    self.add(f"{service}_login", True, f"{self.p['user']}: {reply}{self._login_note()}")
+                except CheckFailed as exc:
+                    self.add(f"{service}_login", False, f"{self.p['user']}: {exc}")
                 except (OSError, poplib.error_proto) as exc:
                     self.add(f"{service}_login", False, f"{self.p['user']}: {_text(exc.args[0]) if exc.args else exc}")
         finally:

@@ -157,6 +157,19 @@ def local_domain_list(value: Any) -> list[str]:
     return [str(item).strip().rstrip(".").lower() for item in items if str(item).strip()]
 
 
+def local_and_virtual(where: str, domain: str, source: str, local: list[str], name: str = "mailboxes_domains") -> str:
+    """The error for a virtual *domain* that is also one of Postfix's *local* domains (read from *source*).
+
+    One message for the mailboxes role (which reads mydestination on the host) and for the play's
+    conflict check (:mod:`play_conflicts`, from the postfix role's variables before anything changes).
+    """
+    return (
+        f"{where}: {domain} is also a local domain of Postfix {source}: {', '.join(local)}); a domain is either "
+        f"local (postfix_mydestination) or virtual ({name}), never both: Postfix would deliver its mail to system "
+        "users and refuse the virtual ones"
+    )
+
+
 def _walk(domains: Any, base: str, name: str, local_domains: Any = None) -> Iterator[tuple[str, Any]]:
     """Yield ('domain', str), ('user', dict), ('vmailbox', pair), ('alias', pair) and ('error', str) records."""
     postfix_local = local_domain_list(local_domains)
@@ -176,12 +189,7 @@ def _walk(domains: Any, base: str, name: str, local_domains: Any = None) -> Iter
         if domain in seen_domains:
             errors.append(f"{dp}.name: domain {domain} is listed twice")
         if domain in postfix_local:
-            errors.append(
-                f"{dp}.name: {domain} is also a local domain of Postfix on this host (mydestination: "
-                f"{', '.join(postfix_local)}); a domain is either local (postfix_mydestination) or virtual "
-                f"({name}), never both: Postfix would deliver its mail to system users and refuse the "
-                "virtual ones"
-            )
+            errors.append(local_and_virtual(f"{dp}.name", domain, "on this host (mydestination", postfix_local, name))
         seen_domains.add(domain)
         yield "domain", domain
         catchall = d.get("catchall") or ""

@@ -47,7 +47,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import check_params
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+    auth_tls_problems,
+    check_params,
+)
 
 #: The file name of the role's fragment in the fragment directory.
 FRAGMENT_NAME = "10-postfix.json"
@@ -617,6 +620,15 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
             )
     if errors:
         return
+    auth_keys = ("smtpd_tls_auth_only", "smtpd_sasl_auth_enable", "smtpd_tls_security_level")
+    errors.extend(
+        auth_tls_problems(
+            main,
+            [(service, f"{origin}: ") for service, origin in services],
+            where_main="postfix_main_extra: " if any(key in extra for key in auth_keys) else "main.cf: ",
+            sasl_may_follow=True,
+        )
+    )
     tables = {m["path"]: m["text"] for m in c.maps}
 
     def read(_type: str, name: str) -> str | None:
@@ -714,6 +726,8 @@ def _main(c: Checked, certificate: Mapping[str, Any] | None) -> dict[str, Any]:
         "alias_maps": "hash:/etc/aliases",
         "alias_database": "hash:/etc/aliases",
         "postmaster_mua_sasl_auth_enable": False,
+        # SMTP AUTH on port 25 (a SASL role's *_postfix_smtpd_sasl_auth_enable) only after STARTTLS.
+        "smtpd_tls_auth_only": True,
     }
     if c.mynetworks:
         main["mynetworks"] = c.mynetworks

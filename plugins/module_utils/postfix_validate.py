@@ -23,7 +23,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_netw
     CIDR_PARAMS,
     validate_cidr_list,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import validate_relay
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
+    is_loopback_service,
+    validate_relay,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
     ARG_TABLE,
     RESTRICTIONS,
@@ -142,6 +145,77 @@ def check_params(
         warnings.extend(result or [])
 
 
+#: smtpd_tls_security_level values with which STARTTLS is offered.
+STARTTLS_LEVELS = ("may", "encrypt")
+
+
+def _postfix_bool(value: Any, main: Mapping[str, Any]) -> bool | None:
+    """A Postfix boolean (``yes``/``no``, ``$name`` expanded from *main*); None when it is not one."""
+    if isinstance(value, bool):
+        return value
+    text = expand_value(render_value(value), main).strip().lower() if value is not None else ""
+    if text in ("yes", "true", "1"):
+        return True
+    if text in ("no", "false", "0"):
+        return False
+    return None
+
+
+def auth_tls_problems(
+    main: Mapping[str, Any],
+    services: Iterable[tuple[MasterService, str]] = (),
+    *,
+    where_main: str = "main.cf: ",
+    sasl_may_follow: bool = False,
+) -> list[str]:
+    """Where smtpd would offer SMTP AUTH before STARTTLS (or with no TLS at all): one line each.
+
+    Judged for main.cf (the port-25 ``smtp`` service without ``-o`` overrides inherits it) and for
+    every public inet smtpd of *services* (pairs of the service and the name of its origin) with
+    its ``-o`` overrides. Where ``smtpd_sasl_auth_enable`` is on, ``smtpd_tls_auth_only`` must be
+    yes and ``smtpd_tls_security_level`` may or encrypt (or the service speaks TLS from the first
+    byte, ``smtpd_tls_wrappermode``). With *sasl_may_follow* (the postfix role: a SASL role may switch
+    AUTH on later in the play), an explicit ``smtpd_tls_auth_only = no`` is refused even while
+    AUTH is off. Loopback-only listeners are not judged.
+    """
+    problems: list[str] = []
+
+    def judge(effective: Mapping[str, Any], explicit: Mapping[str, Any], where: str) -> None:
+        if _postfix_bool(effective.get("smtpd_tls_wrappermode"), effective):
+            return
+        sasl = _postfix_bool(effective.get("smtpd_sasl_auth_enable", False), effective)
+        auth_only = _postfix_bool(effective.get("smtpd_tls_auth_only", False), effective)
+        level = expand_value(render_value(effective.get("smtpd_tls_security_level") or ""), effective).strip()
+        if sasl and not auth_only:
+            problems.append(
+                f"{where}smtpd_tls_auth_only must be yes while smtpd_sasl_auth_enable is on: AUTH would be "
+                "offered before STARTTLS, and passwords sent in clear"
+            )
+        elif sasl_may_follow and "smtpd_tls_auth_only" in explicit and auth_only is not True:
+            problems.append(
+                f"{where}smtpd_tls_auth_only = {render_value(explicit['smtpd_tls_auth_only'])}: AUTH must only be "
+                "offered after STARTTLS (a SASL role switches AUTH on); remove it or set yes"
+            )
+        if sasl and level not in STARTTLS_LEVELS:
+            problems.append(
+                f"{where}smtpd_sasl_auth_enable is on but smtpd_tls_security_level is {repr(level) if level else 'empty'}: "
+                f"AUTH needs STARTTLS (smtpd_tls_security_level {' or '.join(STARTTLS_LEVELS)})"
+            )
+
+    judge(main, main, where_main)
+    for service, origin in services:
+        if service.command != "smtpd" or service.type not in ("inet", "pass") or is_loopback_service(service):
+            continue
+        try:
+            overrides = service.options()
+        except PostfixSyntaxError:
+            continue  # reported where the overrides are parsed
+        if not overrides:
+            continue
+        judge({**main, **overrides}, overrides, f"{origin}master.cf service {service.key}: -o ")
+    return problems
+
+
 def _value_type_ok(name: str, value: Any) -> bool:
     try:
         _check_value_type(name, value)
@@ -193,6 +267,7 @@ def validate_main(
                 }:
                     validate_relay_protection({**main, **overrides}, where=f"master.cf service {service.key}: ")
             findings = validate_relay(main, services, allow_open_relay, read_table)
+            errors.extend(auth_tls_problems(main, [(service, "") for service in services]))
         except PostfixValidationError as exc:
             errors.append(str(exc))
         else:

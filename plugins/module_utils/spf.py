@@ -30,6 +30,12 @@ DNS_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
 #: The ``all`` qualifiers the builder accepts, by name and by symbol.
 ALL_QUALIFIERS = {"fail": "-", "softfail": "~", "neutral": "?", "-": "-", "~": "~", "?": "?"}
 STRUCTURE_KEYS = ("a", "mx", "ip4", "ip6", "include", "exists", "redirect", "all")
+#: The modifiers of RFC 7208 (others are ignored by receivers, so in a record we publish they are typos).
+MODIFIERS = ("redirect", "exp")
+#: A published record may not authorize more than this: the largest block ever handed to one holder (a /8),
+#: or an IPv6 /16. Networks wider than these, alone or together, are refused.
+WIDEST_IP4 = 8
+WIDEST_IP6 = 16
 
 _VERSION_RE = re.compile(r"^v=spf1(?: |\Z)", re.IGNORECASE)
 _MODIFIER_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)=(.*)\Z")
@@ -244,6 +250,98 @@ def check_limit(counted: Sequence[str], where: str) -> None:
         )
 
 
+# -- what a published record may say ---------------------------------------------------------
+
+
+def _widest(term: Term) -> tuple[int | None, int | None]:
+    """The prefix lengths a pass-qualified term authorizes (None: not an address term)."""
+    if term.name == "ip4":
+        return (32 if term.cidr4 is None else term.cidr4), None
+    if term.name == "ip6":
+        return None, (128 if term.cidr6 is None else term.cidr6)
+    if term.name in ("a", "mx"):
+        return term.cidr4, term.cidr6
+    return None, None
+
+
+def check_published(record: Any, where: str = "record") -> list[Term]:
+    """Parse a record this collection publishes and refuse what lets (nearly) every host send as the domain.
+
+    The one check of both forms of an SPF value (the structure that :func:`build_record` builds, and
+    a record given as a string): printable ASCII only; no ``+all``, ``all`` or ``?all``; nothing after
+    ``all`` (never evaluated), and not both ``all`` and ``redirect``; no modifier but ``redirect`` and
+    ``exp``; no pass (or neutral) network wider than an IPv4 /8 or an IPv6 /16, alone or together
+    (``ip4:0.0.0.0/1 ip4:128.0.0.0/1``), also as the prefix of ``a``/``mx``; no ``exists`` without a
+    macro (it matches every sender). Returns the terms.
+    """
+    if isinstance(record, str):
+        bad = sorted({ch for ch in record if not 32 <= ord(ch) <= 126})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad)
+            raise SpfError(f"{where}: {record!r} contains {shown}: an SPF record is printable ASCII only")
+    terms = parse_record(record, where)
+    wide4: list[ipaddress.IPv4Network] = []
+    wide6: list[ipaddress.IPv6Network] = []
+    seen_all = False
+    for term in terms:
+        if seen_all:
+            raise SpfError(f"{where}: term {str(term)!r} comes after 'all' and is never evaluated")
+        if term.modifier:
+            if term.name not in MODIFIERS:
+                raise SpfError(
+                    f"{where}: unknown modifier {term.name!r} (receivers ignore it; known: {', '.join(MODIFIERS)})"
+                )
+            continue
+        if term.name == "all":
+            seen_all = True
+            if term.qualifier == "+":
+                raise SpfError(
+                    f"{where}: term {str(term)!r} (pass) would let every host on "
+                    "the internet send mail as this domain; end with -all (fail) or ~all (softfail)"
+                )
+            if term.qualifier == "?":
+                raise SpfError(
+                    f"{where}: term '?all' (neutral) lets every host on the internet send mail as this domain "
+                    "without failing SPF; end with -all (fail) or ~all (softfail)"
+                )
+            continue
+        if term.qualifier not in ("+", "?"):
+            continue
+        if term.name == "exists" and "%" not in term.value:
+            raise SpfError(
+                f"{where}: term {str(term)!r} has no macro, so it matches every sender whenever "
+                f"{term.value} resolves; use a macro such as %{{i}}, or ip4/ip6"
+            )
+        cidr4, cidr6 = _widest(term)
+        if cidr4 is not None and cidr4 < WIDEST_IP4:
+            raise SpfError(
+                f"{where}: term {str(term)!r} authorizes a /{cidr4}, wider than a /{WIDEST_IP4}: (nearly) every "
+                "IPv4 host could send mail as this domain"
+            )
+        if cidr6 is not None and cidr6 < WIDEST_IP6:
+            raise SpfError(
+                f"{where}: term {str(term)!r} authorizes a /{cidr6}, wider than a /{WIDEST_IP6}: (nearly) every "
+                "IPv6 host could send mail as this domain"
+            )
+        if term.name == "ip4":
+            wide4.append(ipaddress.IPv4Network(f"{term.value}/{cidr4}", strict=False))
+        elif term.name == "ip6":
+            wide6.append(ipaddress.IPv6Network(f"{term.value}/{cidr6}", strict=False))
+    if seen_all and any(term.modifier and term.name == "redirect" for term in terms):
+        raise SpfError(
+            f"{where}: give either all or redirect: a record with 'all' never follows its redirect (RFC 7208, 6.1)"
+        )
+    for networks, widest, version in ((wide4, WIDEST_IP4, 4), (wide6, WIDEST_IP6, 6)):
+        bits = 32 if version == 4 else 128
+        total = sum(net.num_addresses for net in ipaddress.collapse_addresses(networks))  # type: ignore[arg-type]
+        if total > 2 ** (bits - widest):
+            raise SpfError(
+                f"{where}: the ip{version} terms together authorize {total} addresses, more than a /{widest} "
+                f"({2 ** (bits - widest)}): (nearly) every IPv{version} host could send mail as this domain"
+            )
+    return terms
+
+
 # -- building --------------------------------------------------------------------------
 
 
@@ -359,5 +457,6 @@ def build_record(structure: Any, resolved: Mapping[str, str] | None = None, wher
             "a domain that sends no mail)"
         )
     record = " ".join(terms)
+    check_published(record, where)
     check_limit(count_lookups(record, resolved, where=where), where)
     return record

@@ -227,6 +227,19 @@ def check_lines(checks: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def trust_line(probe: Mapping[str, Any]) -> str:
+    """How the certificates were trusted, and whether the test account's password went over unverified TLS."""
+    trust = probe.get("tls_trust")
+    if not trust:
+        return ""
+    line = f"TLS: certificates {trust}"
+    if probe.get("insecure_login"):
+        line += "; the test account's password was sent over it anyway (the insecure switch, verify_insecure_tls)"
+    elif probe.get("tls_verified") is False:
+        line += " (verify_insecure_tls); no password was sent"
+    return line
+
+
 def report(
     probe: Mapping[str, Any],
     *,
@@ -248,6 +261,9 @@ def report(
     lines = [title + (f", checked from {probe_from}" if probe_from else "")]
     passed = sum(1 for check in checks.values() if check.get("ok"))
     lines.append(f"  {passed} checks passed, {len(wrong)} problem{'s' if len(wrong) != 1 else ''}")
+    trust = trust_line(probe)
+    if trust:
+        lines.append(f"  {trust}")
     probe_services = set((plan or {}).get("services") or [])
     if mail_ports:
         lines += ["", "Listening (from the live configuration)"]

@@ -26,8 +26,10 @@ description:
     (O(delete_sent)).
   - With O(send_eicar), that a message with the EICAR anti-virus test file attached is refused or never arrives.
   - With O(closed_ports), that nothing accepts connections on those ports from where the module runs.
-  - The certificate is verified only when O(ca_file) is given (its chain, and O(tls_name) against its names);
-    otherwise any certificate is accepted and each certificate result says it was not verified.
+  - The certificate is verified (its chain against O(ca_file), or the system's trust store without it, and
+    O(tls_name) against its names); a certificate that fails fails that service's TLS check, and nothing is sent to
+    it. With O(tls_verify=false) any certificate is accepted, each certificate result says it was not verified, and
+    no password is sent unless O(insecure_login=true) (RV(insecure_login) then says so).
   - Passwords are never returned, and errors that could carry them are not copied into the result.
   - The module changes nothing on any managed host; C(changed) is always false.
 author:
@@ -154,9 +156,21 @@ options:
   ca_file:
     description:
       - A PEM file of the certificate authorities to verify the server's certificate with (and O(tls_name) against its
-        names). Without it nothing is verified, and the certificate results say so.
+        names), for a private CA. Without it the system's trust store is used.
       - A certificate that fails verification fails that service's TLS check, and no password is sent to it.
     type: path
+  tls_verify:
+    description:
+      - Verify the server's certificate. With V(false) any certificate is accepted (to look at a self-signed server),
+        the certificate results say it was not verified, and a O(password) is refused unless O(insecure_login) is set.
+    type: bool
+    default: true
+  insecure_login:
+    description:
+      - With O(tls_verify=false), send O(password) (and O(read_password)) over TLS whose certificate was not
+        verified anyway. Anyone in the path could read it. The login results and RV(insecure_login) say so.
+    type: bool
+    default: false
   cert_min_days:
     description:
       - A certificate that expires in fewer days fails its check.
@@ -277,7 +291,7 @@ checks:
       description: Whether O(tls_name) is one of the certificate's names (certificate checks).
       type: bool
     verified:
-      description: Whether the certificate was verified with O(ca_file) (certificate checks).
+      description: Whether the certificate was verified (O(tls_verify)) (certificate checks).
       type: bool
     before_tls:
       description: Authentication offered before TLS (auth checks).
@@ -320,6 +334,19 @@ tls_name:
   description: The name the certificates were checked against.
   returned: always
   type: str
+tls_verified:
+  description: Whether the certificates were verified (O(tls_verify)).
+  returned: always
+  type: bool
+tls_trust:
+  description: How the certificates were trusted, for a report.
+  returned: always
+  type: str
+  sample: verified with /etc/ssl/certs/ca-certificates.crt
+insecure_login:
+  description: Whether a password was allowed over TLS whose certificate was not verified (O(insecure_login)).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -361,6 +388,8 @@ def main() -> None:
             "relay_recipient": {"type": "str", "default": "mail-probe@example.com"},
             "closed_ports": {"type": "list", "elements": "int", "default": []},
             "ca_file": {"type": "path"},
+            "tls_verify": {"type": "bool", "default": True},
+            "insecure_login": {"type": "bool", "default": False},
             "cert_min_days": {"type": "int", "default": 14},
             "helo": {"type": "str", "default": "mail-probe.invalid"},
             "timeout": {"type": "float", "default": 10.0},

@@ -59,6 +59,8 @@ def test_the_role_passes_and_verifies_the_certificate_with_the_test_ca(server, t
     cert = next(text for text in report.splitlines() if text.startswith("  ok    certificate"))
     assert "mail.example.test, issued by postmaster.mailserver verify scenario CA" in cert
     assert cert.endswith("verified with /usr/local/share/verify-test-ca.pem")
+    # The report says the password went only over verified TLS (no insecure switch).
+    assert "  TLS: certificates verified with /usr/local/share/verify-test-ca.pem" in report.splitlines()
     # One message was sent and found, and deleted again; the password was never shown.
     assert probe_messages(server, since) == 1
     assert server.check_output("find /var/mail/vmail/example.test/probe -type f | wc -l") == before

@@ -46,7 +46,11 @@ class FakeClock:
 
 def probe(fake, check_mode=False, clock=None, now=None, **params):
     clock = clock or FakeClock()
-    options = {"host": "127.0.0.1", "tls_name": "mail.example.test", "ports": fake.ports, "timeout": 5.0, **params}
+    # The fake server's self-signed certificate is its own CA: verified unless a test turns it off.
+    trust = {"ca_file": str(fake.cert_file)} if params.get("tls_verify", True) else {}
+    options = {"host": "127.0.0.1", "tls_name": "mail.example.test", "ports": fake.ports, "timeout": 5.0}
+    options.update(trust)
+    options.update(params)
     return MailProbe(
         options,
         check_mode=check_mode,
@@ -104,19 +108,21 @@ def test_a_healthy_server_passes_every_check(fake_mail, closed_port):
 
 
 def test_certificate_names_and_expiry_are_reported(fake_mail):
-    checks = probe(fake_mail, services=["smtps"], relay_check=False)["checks"]
+    checks = probe(fake_mail, services=["smtps"], relay_check=False, tls_verify=False)["checks"]
     cert = checks["smtps_certificate"]
     assert cert["ok"] is True
     assert (cert["subject"], cert["issuer"]) == ("mail.example.test", "mail.example.test")
     assert (cert["dns_names"], cert["ip_addresses"]) == (["mail.example.test"], ["127.0.0.1"])
     assert cert["days_left"] in (88, 89)
     assert (cert["name_matches"], cert["verified"]) == (True, False)
-    assert cert["detail"].endswith("days), not verified (no ca_file)")
+    assert cert["detail"].endswith("days), not verified (tls_verify: false)")
     assert cert["detail"].startswith("mail.example.test, 127.0.0.1, issued by mail.example.test, valid until ")
 
 
 def test_certificate_with_the_wrong_name_or_near_expiry_fails(fake_mail):
-    checks = probe(fake_mail, services=["imaps"], relay_check=False, tls_name="other.example.test")["checks"]
+    checks = probe(fake_mail, services=["imaps"], relay_check=False, tls_name="other.example.test", tls_verify=False)[
+        "checks"
+    ]
     assert checks["imaps_certificate"]["ok"] is False
     assert checks["imaps_certificate"]["detail"].startswith(
         "other.example.test is not one of its names (mail.example.test, 127.0.0.1)"

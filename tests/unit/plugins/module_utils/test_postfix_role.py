@@ -103,12 +103,15 @@ def test_defaults_give_what_the_template_gave():
     expected = json.loads((FIXTURES / "postfix_role_defaults_template.json").read_text())
     # Added since (issue 14): TLS hardening by default.
     expected["main"].update(TLS_HARDENING)
+    # Added since (issue 25): SMTP AUTH on port 25 only after STARTTLS.
+    expected["main"]["smtpd_tls_auth_only"] = True
     assert fragment(role_settings(), CERT) == expected
 
 
 def test_every_branch_gives_the_main_cf_the_template_gave():
     """The template spliced the RBL zones into the list; the fragment inserts them: same main.cf."""
     expected = json.loads((FIXTURES / "postfix_role_kitchen_sink_template.json").read_text())
+    expected["main"]["smtpd_tls_auth_only"] = True  # added since (issue 25)
     settings = role_settings(
         __postfix_compatibility_level="2",
         postfix_myhostname="mx.example.org",
@@ -186,7 +189,8 @@ def test_tls_needs_the_certificate():
             role_settings(postfix_tls_enabled=False, postfix_submission_enabled=False, postfix_smtps_enabled=False)
         )
     )
-    assert not any(name.startswith("smtpd_tls_") for name in main)
+    # Only the AUTH guard stays: a SASL role switching AUTH on for port 25 offers it after STARTTLS only.
+    assert [name for name in main if name.startswith("smtpd_tls_")] == ["smtpd_tls_auth_only"]
 
 
 def test_chroot_off_turns_it_off_for_every_service():

@@ -25,7 +25,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import (
         ({"mx": True}, "v=spf1 mx ~all"),  # seed 003
         ({"mx": True, "include": ["_spf.provider.example"]}, "v=spf1 mx include:_spf.provider.example ~all"),
         ({"mx": True, "all": "fail"}, "v=spf1 mx -all"),
-        ({"a": True, "mx": True, "all": "?"}, "v=spf1 a mx ?all"),
+        ({"a": True, "mx": True, "all": "-"}, "v=spf1 a mx -all"),
         ({"all": "fail"}, "v=spf1 -all"),  # a domain that sends no mail
         (
             {"ip4": ["192.0.2.0/24", "198.51.100.7", "198.51.100.8/32"], "ip6": ["2001:db8::/32"]},
@@ -52,6 +52,8 @@ def test_build(structure, record):
         ({"mx": True, "inclde": ["x.example"]}, r"unknown keys inclde \(allowed"),
         ({"mx": True, "all": "pass"}, "would let every host on the internet send"),
         ({"mx": True, "all": "+"}, "would let every host"),
+        ({"a": True, "mx": True, "all": "?"}, r"spf_record: term '\?all' \(neutral\) lets every host"),
+        ({"mx": True, "all": "neutral"}, r"term '\?all' \(neutral\)"),
         ({"mx": True, "all": "reject"}, r"spf_record.all: must be one of fail, softfail, neutral"),
         ({"mx": True, "all": True}, "spf_record.all: must be one of"),
         ({"mx": True, "redirect": "_spf.example.org", "all": "fail"}, "give either all or redirect"),

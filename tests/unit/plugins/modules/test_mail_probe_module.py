@@ -17,6 +17,7 @@ def args(fake, **extra):
         "tls_name": "mail.example.test",
         "ports": {service: str(port) for service, port in fake.ports.items()},
         "timeout": 5,
+        "ca_file": str(fake.cert_file),
         **extra,
     }
 
