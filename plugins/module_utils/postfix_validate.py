@@ -157,6 +157,7 @@ def validate_main(
     services: Iterable[MasterService] = (),
     allow_open_relay: bool = False,
     read_table: Callable[[str, str], str | None] | None = None,
+    trusted_policy_services: Iterable[str] = (),
 ) -> list[str]:
     """Validate a merged main.cf mapping and the ``-o`` overrides of master.cf *services*.
 
@@ -191,7 +192,9 @@ def validate_main(
                     "smtpd_recipient_restrictions",
                 }:
                     validate_relay_protection({**main, **overrides}, where=f"master.cf service {service.key}: ")
-            findings = validate_relay(main, services, allow_open_relay, read_table)
+            findings = validate_relay(
+                main, services, allow_open_relay, read_table, trusted_policy_services=trusted_policy_services
+            )
         except PostfixValidationError as exc:
             errors.append(str(exc))
         else:
