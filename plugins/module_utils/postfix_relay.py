@@ -27,6 +27,7 @@ overrides.  An open relay is refused unless it was asked for explicitly (``allow
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -276,12 +277,14 @@ def _wide(networks: list[Any]) -> str | None:
     count4, count6 = public_coverage(networks)
     parts = []
     if count4 > MAX_PUBLIC_IPV4:
-        parts.append(f"{count4 / MAX_PUBLIC_IPV4:g} /8s of public IPv4 addresses")
+        parts.append(
+            f"{count4 / MAX_PUBLIC_IPV4:.3g} /8s worth of public IPv4 addresses (at most one /8 may be trusted)"
+        )
     if count6 > MAX_PUBLIC_IPV6:
-        parts.append(f"{count6 / MAX_PUBLIC_IPV6:g} /16s of global IPv6 addresses")
-    if not parts:
-        return None
-    return " and ".join(parts) + " (more than one /8 of IPv4 or one /16 of IPv6 is never one site's own network)"
+        parts.append(
+            f"{count6 / MAX_PUBLIC_IPV6:.3g} /16s worth of global IPv6 addresses (at most one /16 may be trusted)"
+        )
+    return " and ".join(parts) or None
 
 
 class TableView:
@@ -460,6 +463,13 @@ def address_rules(view: TableView, kind: str) -> list[tuple[Rule, Any]]:
     return result
 
 
+def _read_as_ok(value: str) -> str:
+    """A note for a result that smtpd reads as OK although it does not say OK."""
+    if action_outcome(value) != OPEN or value.split()[:1] in (["OK"], ["ok"], ["Ok"], ["oK"]):
+        return ""
+    return " (which smtpd reads as OK)"
+
+
 def _check_kind(check: str) -> str | None:
     """What an access check looks up, for reachable_rules(); None when it never permits an outsider."""
     if _NO_ALLOWLIST_CHECKS.match(check) or check in ("check_sasl_access", "check_etrn_access"):
@@ -506,6 +516,12 @@ class RelayJudge:
         self.trusted = None
         if "mynetworks" in main:
             self.trusted = self.network_finding("mynetworks", split_list(self._expanded("mynetworks")))
+        elif str(main.get("mynetworks_style", "")).strip() == "class":
+            self.trusted = (
+                "parameter mynetworks_style: class trusts the whole class A, B or C network of each of this host's "
+                "addresses (a /8 of the public Internet for an address in a class A network), so clients anywhere "
+                "in it are trusted; list the networks in mynetworks"
+            )
         self.relay_domains = None
         if "relay_domains" in main:
             self.relay_domains = self.domain_finding("relay_domains", split_list(self._expanded("relay_domains")))
@@ -561,7 +577,7 @@ class RelayJudge:
             domain = item.strip(".")
             if not domain or not re.match(r"^[A-Za-z0-9.-]+\Z", domain) or ".." in domain:
                 return f"parameter {param}: {item!r} is not a domain name"
-            if _is_top_level_domain(item):
+            if _is_top_level_domain(item) and domain.lower() != "localhost":
                 return (
                     f"parameter {param}: {item!r} is a whole top-level domain, so this server relays mail from "
                     "anyone to every domain under it (reject_unauth_destination and permit_auth_destination "
@@ -587,14 +603,18 @@ class RelayJudge:
             return None
         probes = _PROBES[_probe_kind(check)] if kind != "ccert" else _FINGERPRINTS
         reachable = {id(rule): why for rule, why in reachable_rules(view, kind)}
-        for rule in view.rules:
-            if rule.match == "any" or (rule.match == "cidr" and rule.test.prefixlen == 0 and kind == "client"):
-                every = "every key" if rule.match == "any" else "every client"
-                return rule.value, f"{ref} answers {rule.value!r} for {every}"
+        for position, rule in enumerate(view.rules):
+            if rule.match == "any":
+                # randmap answers one of its results at random: any of them is enough.
+                choices = [rule, *itertools.takewhile(lambda r: r.match == "any", view.rules[position + 1 :])]
+                chosen = next((r for r in choices if self._value_outcome(r.value, depth)[0] == OPEN), rule)
+                return chosen.value, f"{ref} answers {chosen.value!r}{_read_as_ok(chosen.value)} for every key"
+            if rule.match == "cidr" and rule.test.prefixlen == 0 and kind == "client":
+                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} for every client"
             if rule.match == "pattern" and _matches_all(rule, probes):
-                return rule.value, f"{ref} answers {rule.value!r} for every client"
+                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} for every client"
             if id(rule) in reachable and self._value_outcome(rule.value, depth)[0] == OPEN:
-                return rule.value, f"{ref} answers {rule.value!r} {reachable[id(rule)]}"
+                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} {reachable[id(rule)]}"
         if kind == "client":
             permitted = [(r, n) for r, n in address_rules(view, kind) if self._value_outcome(r.value, depth)[0] == OPEN]
             wide = _wide([net for _rule, net in permitted])

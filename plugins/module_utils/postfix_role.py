@@ -627,7 +627,8 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
     trusted_policy = c.trusted_policy_services
     judge = RelayJudge(main, read, trusted_policy)
     if judge.trusted:
-        findings.append(f"{origin_of['mynetworks']}: {judge.trusted}")
+        origin = origin_of["mynetworks"] if "mynetworks" in main else "postfix_mynetworks_style"
+        findings.append(f"{origin}: {judge.trusted}")
     if judge.relay_domains:
         findings.append(f"{origin_of['relay_domains']}: {judge.relay_domains}")
     reason = judge.open_relay()
