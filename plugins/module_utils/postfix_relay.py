@@ -467,7 +467,7 @@ def _read_as_ok(value: str) -> str:
     """A note for a result that smtpd reads as OK although it does not say OK."""
     if action_outcome(value) != OPEN or value.split()[:1] in (["OK"], ["ok"], ["Ok"], ["oK"]):
         return ""
-    return " (which smtpd reads as OK)"
+    return " (smtpd reads it as OK)"
 
 
 def _check_kind(check: str) -> str | None:
@@ -608,13 +608,13 @@ class RelayJudge:
                 # randmap answers one of its results at random: any of them is enough.
                 choices = [rule, *itertools.takewhile(lambda r: r.match == "any", view.rules[position + 1 :])]
                 chosen = next((r for r in choices if self._value_outcome(r.value, depth)[0] == OPEN), rule)
-                return chosen.value, f"{ref} answers {chosen.value!r}{_read_as_ok(chosen.value)} for every key"
+                return chosen.value, f"{ref} answers {chosen.value!r} for every key{_read_as_ok(chosen.value)}"
             if rule.match == "cidr" and rule.test.prefixlen == 0 and kind == "client":
-                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} for every client"
+                return rule.value, f"{ref} answers {rule.value!r} for every client{_read_as_ok(rule.value)}"
             if rule.match == "pattern" and _matches_all(rule, probes):
-                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} for every client"
+                return rule.value, f"{ref} answers {rule.value!r} for every client{_read_as_ok(rule.value)}"
             if id(rule) in reachable and self._value_outcome(rule.value, depth)[0] == OPEN:
-                return rule.value, f"{ref} answers {rule.value!r}{_read_as_ok(rule.value)} {reachable[id(rule)]}"
+                return rule.value, f"{ref} answers {rule.value!r} {reachable[id(rule)]}{_read_as_ok(rule.value)}"
         if kind == "client":
             permitted = [(r, n) for r, n in address_rules(view, kind) if self._value_outcome(r.value, depth)[0] == OPEN]
             wide = _wide([net for _rule, net in permitted])
