@@ -658,7 +658,7 @@ class RelayJudge:
                 return PASS, ""
             return OPEN, (
                 f"'{entry}' lets a policy service on another host decide, and its answer (OK) permits; "
-                "list it in postfix_trusted_policy_services if that host is yours"
+                "list it in postfix_trusted_policy_services (in a fragment: trusted_policy_services) if that host is yours"
             )
         table_ref = arg if RESTRICTIONS.get(name) == ARG_TABLE else (entry if name not in RESTRICTIONS else "")
         if table_ref and name not in self.classes:
