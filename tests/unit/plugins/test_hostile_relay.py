@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_role_fragment
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
@@ -374,3 +375,19 @@ def test_the_judge_reads_mynetworks_tables_on_the_host(tmp_path: Path):
     judge = RelayJudge({"mynetworks": f"cidr:{networks}"}, lambda _type, name: Path(name).read_text())
     assert judge.trusted.endswith("covers 221 /8s worth of public IPv4 addresses (at most one /8 may be trusted), "
                                   "so clients anywhere are trusted")  # fmt: skip
+
+
+def _molecule_cases():
+    path = Path(__file__).resolve().parents[3] / "molecule" / "badinput" / "cases" / "relay.yml"
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("case", _molecule_cases(), ids=lambda case: case["id"])
+def test_the_molecule_cases_fail_with_the_text_they_expect(case):
+    """molecule/badinput/cases/relay.yml: each case fails in the role's filter, naming the variable."""
+    assert case["role"] == "postfix" and case["id"].startswith("relay-")
+    assert all(name.startswith("postfix_") for name in case["vars"])
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        postfix_role(**case["vars"])()
+    assert case["expect"] in str(excinfo.value)
+    assert any(name in case["expect"] for name in case["vars"])
