@@ -179,6 +179,9 @@ def table_catch_all(table_type: str, text: str, kind: str = "address") -> str | 
 #: takes in addresses that anyone can rent from a hosting provider.
 MAX_PUBLIC_IPV4 = 1 << 24  # one /8
 MAX_PUBLIC_IPV6 = 1 << 112  # one /16 of the global unicast space 2000::/3
+#: Above these (a /16 of IPv4, a /32 of IPv6) a trusted network is allowed but reported.
+NOTABLE_PUBLIC_IPV4 = 1 << 16
+NOTABLE_PUBLIC_IPV6 = 1 << 96
 _NON_PUBLIC_V4 = tuple(
     ipaddress.ip_network(net)
     for net in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
@@ -512,6 +515,8 @@ class RelayJudge:
         self.main = main
         self.read_table = read_table
         self.trusted_policy_services = set(trusted_policy_services)
+        #: Legitimate but notable choices (a trusted remote policy service, a large public network).
+        self.notes: list[str] = []
         self.classes = split_list(self._expanded("smtpd_restriction_classes") or "")
         self.trusted = None
         if "mynetworks" in main:
@@ -559,6 +564,12 @@ class RelayJudge:
         wide = _wide(networks)
         if wide:
             return f"parameter {param}: {', '.join(items)} covers {wide}, so clients anywhere are trusted"
+        count4, count6 = public_coverage(networks)
+        if count4 > NOTABLE_PUBLIC_IPV4 or count6 > NOTABLE_PUBLIC_IPV6:
+            self.notes.append(
+                f"parameter {param}: {', '.join(items)} trusts {count4} public IPv4 and {count6} global IPv6 "
+                "addresses (more than a /16 of IPv4 or a /32 of IPv6); make sure they are all yours"
+            )
         return None
 
     def domain_finding(self, param: str, items: list[str]) -> str | None:
@@ -654,7 +665,10 @@ class RelayJudge:
                 )
             return PASS, ""
         if name == "check_policy_service":
-            if _endpoint_is_local(arg) or arg in self.trusted_policy_services:
+            if _endpoint_is_local(arg):
+                return PASS, ""
+            if arg in self.trusted_policy_services:
+                self.notes.append(f"'{entry}' on another host decides about relaying (trusted_policy_services)")
                 return PASS, ""
             return OPEN, (
                 f"'{entry}' lets a policy service on another host decide, and its answer (OK) permits; "
@@ -760,6 +774,17 @@ def relay_findings(
         if reason and reason != main_reason:
             findings.append(f"{where} would relay mail for anyone: {reason}")
     return findings
+
+
+def relay_notes(
+    main: Mapping[str, Any],
+    read_table: Callable[[str, str], str | None] | None = None,
+    trusted_policy_services: Iterable[str] = (),
+) -> list[str]:
+    """Legitimate but notable relay choices of main.cf, for a warning (see RelayJudge.notes)."""
+    judge = RelayJudge(main, read_table, trusted_policy_services)
+    judge.verdict()
+    return list(dict.fromkeys(judge.notes))
 
 
 def validate_relay(

@@ -22,7 +22,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_netw
     CIDR_PARAMS,
     validate_cidr_list,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import validate_relay
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import relay_notes, validate_relay
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
     ARG_TABLE,
     RESTRICTIONS,
@@ -199,6 +199,7 @@ def validate_main(
             errors.append(str(exc))
         else:
             warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
+            warnings.extend(relay_notes(main, read_table, trusted_policy_services))
     if errors:
         raise PostfixValidationError("invalid Postfix configuration:\n- " + "\n- ".join(errors))
     return warnings

@@ -342,7 +342,9 @@ def test_the_host_accepts_a_trusted_remote_policy_service():
     supported = SUPPORTED.split()
     with pytest.raises(PostfixValidationError, match="lets a policy service on another host decide"):
         validate_main(main, supported)
-    assert validate_main(main, supported, trusted_policy_services=["inet:192.0.2.5:9998"]) == []
+    assert validate_main(main, supported, trusted_policy_services=["inet:192.0.2.5:9998"]) == [
+        "'check_policy_service inet:192.0.2.5:9998' on another host decides about relaying (trusted_policy_services)"
+    ]
     findings = validate_main(main, supported, allow_open_relay=True)
     assert findings[0].startswith("allowed open relay (allow_open_relay): main.cf would relay mail for anyone")
 
@@ -391,3 +393,13 @@ def test_the_molecule_cases_fail_with_the_text_they_expect(case):
         postfix_role(**case["vars"])()
     assert case["expect"] in str(excinfo.value)
     assert any(name in case["expect"] for name in case["vars"])
+
+
+def test_a_large_public_network_in_mynetworks_is_allowed_with_a_warning_on_the_host():
+    main = {"mynetworks": ["127.0.0.0/8", "44.0.0.0/8"], "smtpd_relay_restrictions": ["permit_mynetworks", BLOCK]}
+    assert validate_main(main, SUPPORTED.split()) == [
+        "parameter mynetworks: 127.0.0.0/8, 44.0.0.0/8 trusts 16777216 public IPv4 and 0 global IPv6 addresses "
+        "(more than a /16 of IPv4 or a /32 of IPv6); make sure they are all yours"
+    ]
+    main["mynetworks"] = ["127.0.0.0/8", "10.0.0.0/8", "192.0.2.0/24"]
+    assert validate_main(main, SUPPORTED.split()) == []
