@@ -10,14 +10,20 @@ that rejects unauthorized destinations (``reject_unauth_destination``, ``defer_u
 ``reject``, ``defer``, ``defer_if_permit``) comes before any entry that permits that client.  So:
 
 - ``warn_if_reject`` turns the next entry into a log line: it no longer stops anything;
-- ``permit``, an access check whose table answers OK for every key (``static:OK``, a ``cidr``
-  table with ``0.0.0.0/0 OK``, a ``regexp`` table with ``/./ OK``) or a restriction class that
-  does one of these, permits everyone: the entries after it are never evaluated;
-- an access check on what the client merely claims (``check_sender_access``, the other
-  ``check_sender_*_access`` and ``check_helo_*access``) whose table permits any one key (a sender
-  ``boss@example.org OK``) permits everyone, since any client can send that key (Postfix's
-  access(5) warns of exactly this: an open relay for forged senders);
-- ``permit_mynetworks`` permits everyone when ``mynetworks`` covers every address;
+- ``permit``, an access check that permits an outside client, or a restriction class that does
+  one of these, permits everyone: the entries after it are never evaluated.  Lookup tables are
+  modelled as smtpd opens them (:func:`table_view`: static, inline, randmap, unionmap, pipemap,
+  proxy, and the text of indexed, cidr, regexp and pcre tables); which of their keys an outsider
+  reaches depends on the check (:func:`reachable_rules`): any key of a sender or HELO table
+  (Postfix's access(5) warns of exactly this), the client name ``unknown``, a top-level domain or
+  a wide address range of a client table, a top-level domain or ``local-part@`` of a recipient
+  table; results are read as smtpd's check_table_result() reads them (:func:`action_outcome`);
+- ``permit_mynetworks`` permits everyone when ``mynetworks`` trusts clients anywhere (a table
+  matching every client, more than a /8 of public IPv4: :data:`MAX_PUBLIC_IPV4`);
+- ``permit_tls_all_clientcerts``, a catch-all ``relay_clientcerts``, ``permit_mx_backup``
+  without ``permit_mx_backup_networks`` and a policy service on another host that is not trusted
+  (``trusted_policy_services``) permit everyone;
+- ``relay_domains`` that match every domain or a whole top-level domain are refused on their own;
 - a list that ends without a decision permits.
 
 Every master.cf ``smtpd`` service reachable from outside is judged with its own ``-o``
