@@ -203,6 +203,9 @@ _FINGERPRINTS = (
     "E3:B0:C4:42:98:FC:1C:14:9A:FB:F4:C8:99:6F:B9:24:27:AE:41:E4:64:9B:93:4C:A4:95:99:1B:78:52:B8:55",
     "5D:41:40:2A:BC:4B:2A:76:B9:71:9D:91:10:17:C5:92",
 )
+#: One public address in each /8 of the IPv4 Internet that holds public addresses, to measure how
+#: much of it an address pattern (regexp, pcre) matches.
+_SAMPLE_V4 = tuple(f"{a}.1.{(a * 7) % 250 + 2}.{(a * 13) % 250 + 3}" for a in range(1, 224) if a not in (10, 127))
 _DOMAINS = ("attacker.example", "gmail.com", "mail.example.net")
 #: Access checks whose OK smtpd refuses with "451 4.3.5 Server configuration error"
 #: (forbid_allowlist() in smtpd_check.c): they never permit a client.
@@ -211,8 +214,20 @@ _NO_ALLOWLIST_CHECKS = re.compile(
 )
 _IPV4_PREFIX_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){0,3}\Z")
 _IPV6_PREFIX_RE = re.compile(r"^[0-9a-f]{1,4}(:[0-9a-f]{1,4}){0,6}\Z", re.IGNORECASE)
-_LABEL_RE = re.compile(r"^\.?[a-z0-9-]+\.?\Z", re.IGNORECASE)
+_LABEL_RE = re.compile(r"^\.?([a-z]{2,63}|xn--[a-z0-9-]+)\.?\Z", re.IGNORECASE)  # a top-level domain
 #: Table types whose entries are exact keys (smtpd also looks up parent domains and networks in them).
+#: Public suffixes of two labels under which anyone can register a name (the common ones; a key
+#: of one label is a top-level domain already).
+_PUBLIC_SUFFIXES = frozenset(
+    f"{second}.{tld}"
+    for tld, seconds in {
+        "uk": ("co", "org", "me", "ltd", "plc", "net"), "au": ("com", "net", "org", "id"), "nz": ("co", "org", "net"),
+        "jp": ("co", "ne", "or"), "br": ("com", "net", "org"), "cn": ("com", "net", "org"), "in": ("co", "net", "org"),
+        "za": ("co", "org", "net"), "mx": ("com", "org"), "ar": ("com", "org"), "tr": ("com", "net", "org"),
+        "kr": ("co", "or"), "tw": ("com", "org"), "il": ("co", "org"), "sg": ("com",), "hk": ("com",),
+    }.items()
+    for second in seconds
+)  # fmt: skip
 _INDEXED_TYPES = ("hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash")
 _REMOTE_TABLE_TYPES = ("tcp", "socketmap")
 
@@ -242,8 +257,33 @@ def _strip_braces(text: str) -> str:
 
 
 def _is_top_level_domain(key: str) -> bool:
-    """A key such as ``com`` or ``.com``: a whole top-level domain (an IP address prefix is not one)."""
-    return bool(_LABEL_RE.match(key)) and not key.strip(".").isdigit() and key.strip(".") != ""
+    """A key such as ``com``, ``.com`` or ``co.uk``: a whole top-level domain or a public suffix under
+    which anyone can register a name (an IP address prefix is not one)."""
+    name = key.strip(".").lower()
+    if name in _PUBLIC_SUFFIXES:
+        return True
+    return bool(_LABEL_RE.match(key)) and not name.isdigit() and name != ""
+
+
+def _pattern_probes(rule: Rule, kind: str) -> list[str]:
+    """Names an attacker can have that a pattern's own text suggests.
+
+    A literal top-level domain (``/\\.de$/``) gives ``mail.attacker.de``; a literal
+    ``example.org`` gives ``mail.attackerexample.org`` (a name under a domain anyone can
+    register, which ``/example\\.org$/`` matches but ``/\\.example\\.org$/`` does not).
+    """
+    probes = []
+    for fragment in re.findall(r"[A-Za-z0-9-]+(?:\\\.[A-Za-z0-9-]+)*", rule.key):
+        labels = fragment.split("\\.")
+        if len(labels) == 1:
+            probes.append(f"mail.attacker.{labels[0]}")
+        elif len(labels) == 2:
+            probes += [f"mail.attacker{labels[0]}.{labels[1]}", f"mail.attacker.{labels[1]}"]
+    if kind == "recipient":
+        return [f"spam@{probe.removeprefix('mail.')}" for probe in probes if "attacker." in probe]
+    if kind == "domain":
+        return [probe.removeprefix("mail.") for probe in probes if "attacker." in probe]
+    return probes
 
 
 def _address_key_network(key: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -435,11 +475,21 @@ def reachable_rules(view: TableView, kind: str) -> Iterable[tuple[Rule, str]]:
                 yield rule, "for 'unknown', the name of every client without a valid reverse DNS name"
             elif rule.match == "exact" and _is_top_level_domain(rule.key):
                 yield rule, f"for {rule.key!r}, a whole top-level domain that anyone can register a name under"
-            elif rule.match == "pattern" and _matches_any(rule, _CLIENT_NAMES):
-                name = next(p for p in _CLIENT_NAMES if rule.test.search(p))
+            elif rule.match == "pattern" and _matches_any(
+                rule, names := [*_CLIENT_NAMES, *_pattern_probes(rule, kind)]
+            ):
+                name = next(p for p in names if rule.test.search(p))
                 yield rule, f"for {rule.key}, which matches {name!r}, a client name anyone can have"
             elif rule.match == "pattern" and _matches_all(rule, _CLIENT_ADDRESSES):
                 yield rule, f"for {rule.key}, which matches every client address"
+            elif rule.match == "pattern" and (count := sum(1 for a in _SAMPLE_V4 if rule.test.search(a))) > 1:
+                yield (
+                    rule,
+                    (
+                        f"for {rule.key}, which matches client addresses in {count} of the {len(_SAMPLE_V4)} public /8s "
+                        "(at most one /8 may be trusted)"
+                    ),
+                )
         elif kind in ("recipient", "domain"):
             if rule.match == "exact" and _is_top_level_domain(rule.key):
                 yield rule, f"for {rule.key!r}, a whole top-level domain"
@@ -449,6 +499,9 @@ def reachable_rules(view: TableView, kind: str) -> Iterable[tuple[Rule, str]]:
                 rule, _PROBES["address"] if kind == "recipient" else _DOMAINS
             ):
                 yield rule, f"for {rule.key}, which matches every {'recipient' if kind == 'recipient' else 'domain'}"
+            elif rule.match == "pattern" and _matches_any(rule, probes := _pattern_probes(rule, kind)):
+                probe = next(p for p in probes if rule.test.search(p))
+                yield rule, f"for {rule.key}, which matches {probe!r}: every domain under a whole top-level domain"
         elif kind == "ccert" and _matches_all(rule, _FINGERPRINTS):
             yield rule, f"for {rule.key}, which matches every certificate"
 

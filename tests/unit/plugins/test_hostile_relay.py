@@ -133,6 +133,30 @@ HOSTILE = [
     pytest.param(relay("hash:/etc/postfix/rcpt", BLOCK, postfix_maps=table("rcpt", "hash", (".net", "OK"))),
                  FIRST + "'hash:/etc/postfix/rcpt': hash:/etc/postfix/rcpt answers 'OK' for '.net', a whole "
                  "top-level domain", id="relay-bare-table-tld"),
+    pytest.param(relay("check_client_access regexp:/etc/postfix/clients", BLOCK,
+                       postfix_maps=table("clients", "regexp", ("/\\.de$/", "OK"))),
+                 "regexp:/etc/postfix/clients answers 'OK' for /\\.de$/, which matches 'mail.attacker.de', a client "
+                 "name anyone can have", id="relay-client-regexp-tld"),
+    pytest.param(relay("check_client_access pcre:/etc/postfix/clients", BLOCK,
+                       postfix_maps=table("clients", "pcre", ("/example\\.org$/", "OK"))),
+                 "pcre:/etc/postfix/clients answers 'OK' for /example\\.org$/, which matches "
+                 "'mail.attackerexample.org', a client name anyone can have", id="relay-client-pcre-unanchored-domain"),
+    pytest.param(relay("check_client_access pcre:/etc/postfix/clients", BLOCK,
+                       postfix_maps=table("clients", "pcre", ("/^1/", "OK"))),
+                 "pcre:/etc/postfix/clients answers 'OK' for /^1/, which matches client addresses in 109 of the 221 "
+                 "public /8s (at most one /8 may be trusted)", id="relay-client-pcre-address-prefix"),
+    pytest.param(relay("check_client_access hash:/etc/postfix/clients", BLOCK,
+                       postfix_maps=table("clients", "hash", ("co.uk", "OK"))),
+                 "hash:/etc/postfix/clients answers 'OK' for 'co.uk', a whole top-level domain that anyone can "
+                 "register a name under", id="relay-client-public-suffix"),
+    pytest.param(relay("check_client_access hash:/etc/postfix/clients", BLOCK,
+                       postfix_maps=table("clients", "hash", ("2001", "OK"), ("2a00", "OK"))),
+                 "hash:/etc/postfix/clients answers 'OK' for 2001, 2a00, which cover 2 /16s worth of global IPv6 "
+                 "addresses (at most one /16 may be trusted)", id="relay-client-ipv6-prefixes"),
+    pytest.param(relay("check_recipient_access regexp:/etc/postfix/rcpt", BLOCK,
+                       postfix_maps=table("rcpt", "regexp", ("/\\.com$/", "OK"))),
+                 "regexp:/etc/postfix/rcpt answers 'OK' for /\\.com$/, which matches 'spam@attacker.com': every "
+                 "domain under a whole top-level domain", id="relay-recipient-regexp-tld"),
     # Values that read as OK to smtpd (check_table_result()).
     pytest.param(relay("check_client_access cidr:/etc/postfix/c", BLOCK,
                        postfix_maps=table("c", "cidr", ("0.0.0.0/0", "550"))),
@@ -307,6 +331,11 @@ LEGITIMATE = [
     pytest.param({"postfix_relay_restrictions": ["check_recipient_access hash:/etc/postfix/rcpt", BLOCK],
                   "postfix_maps": table("rcpt", "hash", ("example.org", "OK"), ("user@example.net", "OK"))},
                  id="recipient-domains-ok"),
+    pytest.param({"postfix_relay_restrictions": ["check_client_access pcre:/etc/postfix/c", "check_recipient_access "
+                                                 "regexp:/etc/postfix/r", BLOCK],
+                  "postfix_maps": table("c", "pcre", ("/\\.example\\.org$/", "OK"), ("/^192\\.0\\.2\\./", "OK"),
+                                        ("/^44\\./", "OK")) + table("r", "regexp", ("/@(.*\\.)?example\\.org$/", "OK"))},
+                 id="anchored-patterns-ok"),
 ]  # fmt: skip
 
 
