@@ -601,13 +601,31 @@ class RelayJudge:
 
     # -- settings that trust clients or destinations ---------------------------------------------
 
-    def network_finding(self, param: str, items: list[str]) -> str | None:
-        """Why a network list such as mynetworks trusts clients anywhere on the Internet, or None."""
-        everything = cover_everything(param, items)
-        if everything:
-            return everything
-        networks: list[Any] = []
+    def _with_files(self, items: list[str], depth: int = 0) -> list[str]:
+        """*items* with each ``/file/name`` replaced by the patterns in that file, when it can be read."""
+        result = []
         for item in items:
+            if item.startswith("/") and self.read_table is not None and depth < 5:
+                text = self.read_table("file", item)
+                if text is not None:
+                    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+                    result += self._with_files(split_list(" ".join(lines)), depth + 1)
+                    continue
+            result.append(item)
+        return result
+
+    def network_finding(self, param: str, items: list[str]) -> str | None:
+        """Why a network list such as mynetworks trusts clients anywhere on the Internet, or None.
+
+        The patterns of a ``/file/name`` are judged, but the message shows the list as written
+        (the file's text is never echoed).
+        """
+        expanded = self._with_files(items)
+        everything = cover_everything(param, expanded)
+        if everything:
+            return cover_everything(param, items) or everything.replace(", ".join(expanded), ", ".join(items))
+        networks: list[Any] = []
+        for item in expanded:
             if item.startswith(("!", "$", "/")):
                 continue
             if TABLE_TOKEN_RE.match(item) and not item.startswith("["):
@@ -634,6 +652,14 @@ class RelayJudge:
     def domain_finding(self, param: str, items: list[str]) -> str | None:
         """Why relay_domains lets anyone relay to every domain, or a whole top-level domain, or None."""
         for item in items:
+            if item.startswith("/"):
+                for listed in self._with_files([item]):
+                    if listed != item and not listed.startswith("!") and _is_top_level_domain(listed):
+                        return (
+                            f"parameter {param}: {item} lists {listed!r}, a whole top-level domain, so this server "
+                            "relays mail from anyone to every domain under it"
+                        )
+                continue
             if item.startswith(("!", "$", "/")):
                 continue
             if TABLE_TOKEN_RE.match(item):

@@ -432,3 +432,26 @@ def test_a_large_public_network_in_mynetworks_is_allowed_with_a_warning_on_the_h
     ]
     main["mynetworks"] = ["127.0.0.0/8", "10.0.0.0/8", "192.0.2.0/24"]
     assert validate_main(main, SUPPORTED.split()) == []
+
+
+def test_pattern_files_in_mynetworks_and_relay_domains_are_read_on_the_host(tmp_path: Path):
+    (tmp_path / "networks").write_text("# trusted\n127.0.0.0/8\n0.0.0.0/2 # office\n")
+    (tmp_path / "domains").write_text("example.org\n.net\n")
+
+    def read(_type, name):
+        return Path(name).read_text()
+
+    judge = RelayJudge({"mynetworks": f"{tmp_path}/networks", "relay_domains": f"{tmp_path}/domains"}, read)
+    assert judge.trusted == (
+        f"parameter mynetworks: {tmp_path}/networks covers 62 /8s worth of public IPv4 addresses (at most one /8 may "
+        "be trusted), so clients anywhere are trusted"
+    )
+    assert judge.relay_domains == (
+        f"parameter relay_domains: {tmp_path}/domains lists '.net', a whole top-level domain, so this server relays "
+        "mail from anyone to every domain under it"
+    )
+    (tmp_path / "networks").write_text("0.0.0.0/1\n128.0.0.0/1\n")
+    assert RelayJudge({"mynetworks": f"{tmp_path}/networks"}, read).trusted == (
+        f"parameter mynetworks: {tmp_path}/networks covers every IPv4 address, so every client is trusted"
+    )
+    assert RelayJudge({"mynetworks": "/missing", "relay_domains": "/missing"}, lambda *_a: None).trusted is None
