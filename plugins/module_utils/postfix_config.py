@@ -27,6 +27,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
     open_relay_allowed,
     parse_fragment,
     render_fragment,
+    trusted_policy_services,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
     MasterService,
@@ -236,6 +237,7 @@ class PostfixConfig:
         return {
             "fragments": [name for name, _data in fragments],
             "allow_open_relay": open_relay_allowed(fragments),
+            "trusted_policy_services": trusted_policy_services(fragments),
             "main": main,
             "services": services,
             "main_text": main_text,
@@ -308,6 +310,8 @@ class PostfixConfig:
         master_text: str | None,
         services: Sequence[MasterService] | None = None,
         allow_open_relay: Sequence[str] = (),
+        *,
+        trusted_policy: Sequence[str] = (),
     ) -> None:
         """Validate in Python, then with postconf and postfix check on a candidate directory.
 
@@ -328,6 +332,7 @@ class PostfixConfig:
                     services=self._judged_services(services if master_text is not None else None),
                     allow_open_relay=bool(allow_open_relay),
                     read_table=self.read_table,
+                    trusted_policy_services=trusted_policy,
                 )
             )
         except PostfixValidationError as exc:
@@ -578,6 +583,7 @@ class PostfixConfig:
                 assembled["master_text"],
                 assembled["services"],
                 assembled["allow_open_relay"],
+                trusted_policy=assembled["trusted_policy_services"],
             )
         if (texts or fragment_changes or table_work) and not self.check_mode:
             result.update(self.apply(texts, live, fragment_changes, table_work))

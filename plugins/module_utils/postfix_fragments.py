@@ -12,10 +12,12 @@ sorted file name order::
                  "values": ["check_policy_service unix:private/policy-spf"]}],
      "master": [{"name": "submission", "type": "inet", "command": "smtpd", "args": ["-o", "a=b"]}],
      "master_overrides": ["submission/inet"],
-     "allow_open_relay": false}
+     "allow_open_relay": false,
+     "trusted_policy_services": ["inet:policy.example.org:10040"]}
 
 ``allow_open_relay: true`` in any fragment lets the merged configuration relay for anyone
-(postfix_config refuses an open relay otherwise).
+(postfix_config refuses an open relay otherwise); ``trusted_policy_services`` names policy
+services on other hosts that may decide about relaying (any other remote one is refused).
 """
 
 from __future__ import annotations
@@ -38,7 +40,15 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     split_list,
 )
 
-FRAGMENT_KEYS = ("main", "overrides", "insert", "master", "master_overrides", "allow_open_relay")
+FRAGMENT_KEYS = (
+    "main",
+    "overrides",
+    "insert",
+    "master",
+    "master_overrides",
+    "allow_open_relay",
+    "trusted_policy_services",
+)
 INSERT_KEYS = ("param", "after", "before", "values")
 FRAGMENT_NAME_RE = re.compile(r"^\d+-[A-Za-z0-9][A-Za-z0-9_.-]*\.json\Z")
 DEFAULT_FRAGMENT_DIR = "/etc/postfix/postmaster.d"
@@ -126,6 +136,8 @@ def check_fragment(name: str, data: Any) -> None:
         )
     if not isinstance(data.get("allow_open_relay", False), bool):
         raise FragmentError(f"fragment {name}: 'allow_open_relay' must be true or false")
+    if not _is_str_list(data.get("trusted_policy_services", [])):
+        raise FragmentError(f"fragment {name}: 'trusted_policy_services' must be a list of strings")
     main = data.get("main", {})
     if not isinstance(main, dict):
         raise FragmentError(f"fragment {name}: 'main' must be an object")
@@ -192,6 +204,11 @@ def load_fragments(directory: str, skip: Iterable[str] = ()) -> list[tuple[str, 
             raise FragmentError(f"fragment {name}: cannot read: {exc}") from exc
         fragments.append((name, parse_fragment(name, text)))
     return fragments
+
+
+def trusted_policy_services(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The remote policy services (``inet:host:port``) that some fragment trusts to decide about relaying."""
+    return sorted({endpoint for _name, data in fragments for endpoint in data.get("trusted_policy_services", [])})
 
 
 def open_relay_allowed(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:

@@ -91,6 +91,7 @@ _RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?
 _SENDER_RE = re.compile(r"^[^@\s]*@[^@\s]+\Z")
 _MODE_RE = re.compile(r"^0?[0-7]{3}\Z")
 _COMPATIBILITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
+_TRUSTED_POLICY_RE = re.compile(r"^inet:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[A-Za-z0-9_-]+\Z")
 
 #: Every key the settings mapping must have: the role's variables and the internal values.
 REQUIRED = (
@@ -142,6 +143,7 @@ REQUIRED = (
     "postfix_main_extra",
     "postfix_master_extra",
     "postfix_allow_open_relay",
+    "postfix_trusted_policy_services",
     "__postfix_compatibility_level",
     "__postfix_master_services",
     "__postfix_table_packages",
@@ -235,6 +237,7 @@ class Checked:
         self.relay_credentials: list[list[str]] = []
         self.master: list[dict[str, Any]] = []
         self.master_origin: list[str] = []
+        self.trusted_policy_services: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
         return self.settings[name]
@@ -588,6 +591,7 @@ def _check_master(c: Checked, errors: list[str]) -> None:
 #: Where the relay check reads the role's variables from, for the error messages.
 _MAIN_RELAY_VARS = {
     "mynetworks": "postfix_mynetworks",
+    "relay_domains": "postfix_relay_domains",
     "smtpd_relay_restrictions": "postfix_relay_restrictions",
     "smtpd_recipient_restrictions": "postfix_recipient_restrictions",
 }
@@ -637,9 +641,13 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
     allowed = c["postfix_allow_open_relay"] is True
     findings = []
     origin_of = {name: f"postfix_main_extra.{name}" if name in extra else var for name, var in _MAIN_RELAY_VARS.items()}
-    judge = RelayJudge(main, read)
+    trusted_policy = c.trusted_policy_services
+    judge = RelayJudge(main, read, trusted_policy)
     if judge.trusted:
-        findings.append(f"{origin_of['mynetworks']}: {judge.trusted}")
+        origin = origin_of["mynetworks"] if "mynetworks" in main else "postfix_mynetworks_style"
+        findings.append(f"{origin}: {judge.trusted}")
+    if judge.relay_domains:
+        findings.append(f"{origin_of['relay_domains']}: {judge.relay_domains}")
     reason = judge.open_relay()
     if reason:
         findings.append(
@@ -655,9 +663,11 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
             _attempt(errors, validate_relay_protection, effective, f"{origin}: master.cf service {service.key}: ")
         if service.type not in ("inet", "pass") or is_loopback_service(service):
             continue
-        service_judge = RelayJudge(effective, read)
+        service_judge = RelayJudge(effective, read, trusted_policy)
         if service_judge.trusted and "mynetworks" in overrides:
             findings.append(f"{origin}: -o {service_judge.trusted}")
+        if service_judge.relay_domains and "relay_domains" in overrides:
+            findings.append(f"{origin}: -o {service_judge.relay_domains}")
         service_reason = service_judge.open_relay()
         if service_reason and service_reason != reason:
             findings.append(f"{origin}: master.cf service {service.key} would relay mail for anyone: {service_reason}")
@@ -692,6 +702,14 @@ def check(settings: Mapping[str, Any]) -> Checked:
     ):
         step(c, errors)
     _dict(settings, "postfix_main_extra", errors)
+    for index, endpoint in enumerate(_list(settings, "postfix_trusted_policy_services", errors)):
+        if not isinstance(endpoint, str) or not _TRUSTED_POLICY_RE.match(endpoint):
+            errors.append(
+                f"postfix_trusted_policy_services[{index}]: {endpoint!r} is not a policy service on another host "
+                "(inet:host:port, as written after check_policy_service)"
+            )
+        else:
+            c.trusted_policy_services.append(endpoint)
     if not isinstance(settings["postfix_allow_open_relay"], bool):
         errors.append(f"postfix_allow_open_relay: must be true or false, got {settings['postfix_allow_open_relay']!r}")
     if not errors:
@@ -808,6 +826,8 @@ def fragment(settings: Mapping[str, Any], certificate: Mapping[str, Any] | None 
     data: dict[str, Any] = {"main": _main(c, certificate), "master": c.master}
     if c["postfix_allow_open_relay"] is True:
         data["allow_open_relay"] = True
+    if c.trusted_policy_services:
+        data["trusted_policy_services"] = list(c.trusted_policy_services)
     if c.rbl_insert:
         data["insert"] = c.rbl_insert
     try:

@@ -25,6 +25,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_netw
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
     is_loopback_service,
+    relay_notes,
     validate_relay,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
@@ -232,6 +233,7 @@ def validate_main(
     services: Iterable[MasterService] = (),
     allow_open_relay: bool = False,
     read_table: Callable[[str, str], str | None] | None = None,
+    trusted_policy_services: Iterable[str] = (),
 ) -> list[str]:
     """Validate a merged main.cf mapping and the ``-o`` overrides of master.cf *services*.
 
@@ -266,12 +268,15 @@ def validate_main(
                     "smtpd_recipient_restrictions",
                 }:
                     validate_relay_protection({**main, **overrides}, where=f"master.cf service {service.key}: ")
-            findings = validate_relay(main, services, allow_open_relay, read_table)
+            findings = validate_relay(
+                main, services, allow_open_relay, read_table, trusted_policy_services=trusted_policy_services
+            )
             errors.extend(auth_tls_problems(main, [(service, "") for service in services]))
         except PostfixValidationError as exc:
             errors.append(str(exc))
         else:
             warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
+            warnings.extend(relay_notes(main, read_table, trusted_policy_services))
         # An early permit that keeps the SPF policy or the RBLs from ever seeing inbound mail.
         inbound_errors, inbound_warnings = judge_inbound(main)
         errors.extend(inbound_errors)

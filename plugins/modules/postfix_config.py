@@ -15,7 +15,8 @@ description:
   - A fragment is an object with the keys C(main) (parameters), C(overrides) (parameters this fragment
     may take over from an earlier one), C(insert) (entries to insert into list parameters, after or before
     an anchor restriction), C(master) (services), C(master_overrides) (C(name/type) of services this
-    fragment may take over) and C(allow_open_relay) (true lets the merged configuration relay for anyone).
+    fragment may take over), C(allow_open_relay) (true lets the merged configuration relay for anyone) and
+    C(trusted_policy_services) (C(inet:host:port) policy services on other hosts that may decide about relaying).
   - A parameter or service set by two fragments is an error that names both files, unless the later
     fragment lists it in C(overrides) or C(master_overrides).
   - When no fragment defines a master.cf service, master.cf is left as it is.
@@ -35,10 +36,16 @@ description:
     must be stopped by C(reject_unauth_destination) (or C(defer_unauth_destination), C(reject), C(defer),
     C(defer_if_permit)) in C(smtpd_relay_restrictions) or C(smtpd_recipient_restrictions) before any entry that
     permits every client. C(warn_if_reject) makes the next entry only log. C(permit), an access check whose table
-    answers C(OK) for every key (C(static:OK), a C(cidr) table with C(0.0.0.0/0 OK), a C(regexp) or C(pcre) table
-    with C(/./ OK)), a restriction class that does one of these, and C(permit_mynetworks) with a C(mynetworks) that
-    covers every address all permit every client. A C(mynetworks) that covers every IPv4 or IPv6 address is refused
-    on its own too.
+    answers C(OK) (or C(RELAY), digits only, an empty list, a restriction that permits) for a key any outside client
+    controls (every key of C(static:), C(randmap:), a catch-all C(cidr), C(regexp) or C(pcre) entry; the client name
+    C(unknown), a top-level domain or wide address ranges of a client table; any key of a sender or HELO table; a
+    top-level domain or C(local-part@) of a recipient table), a restriction class that does one of these,
+    C(permit_tls_all_clientcerts), C(permit_tls_clientcerts) with a catch-all C(relay_clientcerts), C(permit_mx_backup)
+    without C(permit_mx_backup_networks), a C(check_policy_service) on another host not listed in a fragment's
+    C(trusted_policy_services), and C(permit_mynetworks) with a C(mynetworks) that trusts clients anywhere all permit
+    every client. A C(mynetworks) that covers more than one /8 of public IPv4 (or one /16 of global IPv6) or matches
+    every client, and a C(relay_domains) that matches every domain or a whole top-level domain, are refused on their
+    own too. Table text is read from O(tables) and from the host.
   - Then the live files are replaced atomically (the previous ones are kept as C(main.cf.postmaster-previous)
     and C(master.cf.postmaster-previous)), and Postfix is reloaded when it runs. When the new master.cf no
     longer has an inet service of the live one, Postfix is restarted instead. After a reload that removes an
