@@ -58,6 +58,8 @@ LISTEN_HOST = "127.0.0.1"
 LISTEN_PORT = 10024
 REINJECT_PORT = 10025
 FRAGMENT = "40-amavis.json"
+#: The main.cf parameters that route mail through a content filter: the amavis fragment owns them.
+OWNED_PARAMS = ("content_filter", "smtpd_proxy_filter")
 POSTFIX_SERVICE = "smtp-amavis"
 
 DEFAULT_CONF = "/etc/amavis/conf.d/60-postmaster"
@@ -555,6 +557,10 @@ def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any] | None:
 
     return {
         "main": main,
+        # Only this fragment may route mail to (or around) amavis: no other role's variables may set
+        # these parameters, pass them as -o to a service, or replace the client and re-injection services.
+        "owns": list(OWNED_PARAMS),
+        "master_owns": [f"{POSTFIX_SERVICE}/unix", f"{LISTEN_HOST}:{REINJECT_PORT}/inet"],
         "master": [
             {"name": POSTFIX_SERVICE, "type": "unix", "private": "-", "unpriv": "-", "chroot": "n", "wakeup": "-",
              "maxproc": str(settings["max_servers"]), "command": "smtp", "args": args(client_options)},
