@@ -9,10 +9,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
     AmavisError,
     check_settings,
     postfix_fragment,
+    settings_warnings,
 )
 
 
@@ -30,8 +32,18 @@ def amavis_settings(
     memtotal_mb: Any = None,
     sources: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``."""
-    return _wrap("amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources))
+    """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``.
+
+    Legitimate choices that let viruses through (``D_PASS``, ClamAV allow-list files) are shown as
+    warnings, once: not in the role's second call, which only adds the text of files given by src.
+    """
+    result = _wrap(
+        "amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources)
+    )
+    if sources is None:
+        for warning in settings_warnings(result, prefix):
+            Display().warning(f"amavis_settings: {warning}")
+    return result
 
 
 def amavis_postfix_fragment(settings: Any) -> dict[str, Any] | None:

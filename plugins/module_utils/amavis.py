@@ -366,6 +366,31 @@ def check_settings(
     return result
 
 
+#: ClamAV files that tell clamd to ignore signatures or to trust files (false-positive lists).
+ALLOW_LIST_EXTENSIONS = ("fp", "sfp", "ign", "ign2")
+
+
+def settings_warnings(settings: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Legitimate choices in normalized *settings* that let viruses through; each names its variable."""
+    if not settings["enabled"]:
+        return []
+    warnings = []
+    if settings["final_virus_destiny"] == "D_PASS" and settings["clamav_enabled"]:
+        warnings.append(
+            f"{prefix}final_virus_destiny is D_PASS: mail in which ClamAV finds a virus is delivered anyway "
+            "(with an X-Amavis-Alert header)"
+        )
+    if settings["clamav_enabled"]:
+        for index, entry in enumerate(settings["clamav_signature_files"]):
+            if entry["name"].rsplit(".", 1)[-1] in ALLOW_LIST_EXTENSIONS:
+                warnings.append(
+                    f"{prefix}clamav_signature_files[{index}].name: {entry['name']} is a ClamAV allow-list "
+                    "(.fp/.sfp trust files by their hash, .ign/.ign2 switch signatures off): what it lists is never "
+                    "reported as a virus"
+                )
+    return warnings
+
+
 # -- rendering ---------------------------------------------------------------------
 
 

@@ -292,7 +292,7 @@ def check_ownership(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
             if owner:
                 raise FragmentError(
                     f"fragment {name}: insert[{index}] changes main.cf parameter '{insert['param']}', which belongs "
-                    f"to {owner} (its \"owns\")"
+                    f'to {owner} (its "owns")'
                 )
         for raw in data.get("master", []):
             service = MasterService.from_dict(raw)

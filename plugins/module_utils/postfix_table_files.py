@@ -18,16 +18,19 @@ import os
 import pwd
 import re
 import stat
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
+    LOOKUP_CHECKED_TYPES,
     SUFFIXES,
     Postmap,
     PostmapError,
     db_path,
+    lookup_problems,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
@@ -243,7 +246,34 @@ class TableWriter:
                 os.unlink(table.compiled)
         self._compile(table)
 
+    def check_candidates(self, tables: Sequence[TableFile]) -> None:
+        """Open every regexp, pcre and cidr candidate with Postfix's own lookup before any table is replaced.
+
+        The candidate is a private temporary file next to the table; any warning is an error, so a
+        pattern that does not compile never reaches the live table.
+        """
+        for table in tables:
+            if table.type not in LOOKUP_CHECKED_TYPES:
+                continue
+            fd, candidate = tempfile.mkstemp(
+                dir=os.path.dirname(table.path), prefix=f".{os.path.basename(table.path)}."
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(table.content)
+                problems = lookup_problems(self._run, self._get_bin_path, self.config_dir, table.type, candidate)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(candidate)
+            if problems:
+                shown = [problem.replace(candidate, table.path) for problem in problems]
+                raise TableFileError(
+                    f"{table.path}: Postfix's own lookup refused the candidate {table.type} table (nothing was "
+                    "replaced): " + "; ".join(shown)
+                )
+
     def write(self, tables: Sequence[TableFile]) -> None:
+        self.check_candidates(tables)
         for table in tables:
             self.previous[table.path] = (table, _read(table.path))
             self._put(table, table.content)
