@@ -1014,7 +1014,20 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
         "postmap": postmap,
         "packages": [package for table_type, package in table_packages.items() if table_type in used_types],
         "warnings": list(c.warnings),
-        # The install task's mail_packages refuses these while the amavis fragment is on the host.
-        "amavis_fragment": _amavis.FRAGMENT,
-        "amavis_conflicts": list(c.amavis_conflicts),
+        "amavis_conflict": amavis_conflict(c),
+    }
+
+
+def amavis_conflict(c: Checked) -> dict[str, str] | None:
+    """A mail_packages ``conflicts`` entry (``fragment`` is the file name in the fragment directory), or None.
+
+    The settings in it would let mail skip amavis's checks: the install task refuses them while
+    the amavis role's fragment is on the host, before anything changes; without amavis they are
+    allowed.
+    """
+    if not c.amavis_conflicts:
+        return None
+    return {
+        "fragment": _amavis.FRAGMENT,
+        "msg": "invalid postfix role variables while the amavis role is on:\n- " + "\n- ".join(c.amavis_conflicts),
     }
