@@ -436,6 +436,7 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
                 "type": table_type,
                 "mode": _mode(item.get("mode", "0644"), f"{path}.mode", errors),
                 "text": text,
+                "origin": path,
             }
         )
 
@@ -954,6 +955,7 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
             m["mode"],
             name=m["name"],
             type=m["type"],
+            origin=m["origin"],
         )
         for m in c.maps
     ]
@@ -965,6 +967,7 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
             header,
             name=name,
             type=checks_type,
+            origin=f"postfix_{name}",
         )
         for name, rules in (("header_checks", c.header_checks), ("body_checks", c.body_checks))
         if rules
@@ -1000,7 +1003,13 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
     # The postmap module's tables option, for one call: every table but the relay passwords
     # (a secret, written by a task of its own with no_log).
     postmap = [
-        {"path": t["path"], "type": t.get("type", "hash"), "content": t["content"], "mode": t["mode"]}
+        {
+            "path": t["path"],
+            "type": t.get("type", "hash"),
+            "content": t["content"],
+            "mode": t["mode"],
+            "origin": t.get("origin", ""),
+        }
         for t in [*maps, *checks, *([sender_relayhost] if sender_relayhost else [])]
     ] + [{"path": aliases["path"], "aliases": True, "content": aliases["content"], "mode": aliases["mode"]}]
     for table in postmap:

@@ -54,6 +54,8 @@ class TableFile:
     mode: int
     uid: int
     gid: int
+    #: What the table was made from (a role variable), named in errors.
+    origin: str = ""
 
     @property
     def compiled(self) -> str | None:
@@ -121,6 +123,7 @@ def check_tables(entries: Sequence[Mapping[str, Any]], config_dir: str) -> list[
                 mode=mode,
                 uid=_id(entry.get("owner"), "owner", where),
                 gid=_id(entry.get("group"), "group", where),
+                origin=str(entry.get("origin") or ""),
             )
         )
     return tables
@@ -267,8 +270,9 @@ class TableWriter:
                     os.unlink(candidate)
             if problems:
                 shown = [problem.replace(candidate, table.path) for problem in problems]
+                name = f"{table.origin} ({table.path})" if table.origin else table.path
                 raise TableFileError(
-                    f"{table.path}: Postfix's own lookup refused the candidate {table.type} table (nothing was "
+                    f"{name}: Postfix's own lookup refused the candidate {table.type} table (nothing was "
                     "replaced): " + "; ".join(shown)
                 )
 

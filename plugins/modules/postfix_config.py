@@ -111,6 +111,12 @@ options:
         description: Group (name or gid).
         type: str
         default: root
+      origin:
+        description:
+          - What the table was made from (a role variable such as C(postfix_header_checks)); errors about the
+            table name it.
+        type: str
+        default: ""
   ensure_running:
     description:
       - Also enable the C(postfix) unit at boot and start it when it does not run, after the files are in place; a
@@ -331,6 +337,7 @@ def main() -> None:
                     "mode": {"type": "str", "default": "0644"},
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
+                    "origin": {"type": "str", "default": ""},
                 },
             },
         },

@@ -87,7 +87,7 @@ def service(name, type_="inet", command="smtpd", args=()):
     return {"name": name, "type": type_, "private": "n", "command": command, "args": list(args)}
 
 
-def postmap_says(tmp: Path, table_type: str, key: str, stderr: str):
+def postmap_says(tmp: Path, table_type: str, key: str, stderr: str, origin: str = ""):
     """postfix_config writing one table whose candidate postmap -q answers with *stderr*; nothing may change."""
 
     def run():
@@ -116,7 +116,9 @@ def postmap_says(tmp: Path, table_type: str, key: str, stderr: str):
                 probe=lambda *_args: "220 ok",
                 sleep=lambda _s: None,
                 exists=lambda _path: True,
-                tables=[{"path": str(config / "checks"), "type": table_type, "content": f"{key} REJECT\n"}],
+                tables=[
+                    {"path": str(config / "checks"), "type": table_type, "content": f"{key} REJECT\n", "origin": origin}
+                ],
             ).execute()
         finally:
             assert _tree(tmp) == before, "the module changed a file before failing"
@@ -307,8 +309,9 @@ def cases(tmp: Path):
         # B. What only Postfix knows: postmap -q on the candidate, before anything is replaced.
         pytest.param(
             postmap_says(tmp, "regexp", "/(?i)subject/",
-                         "postmap: warning: regexp map CANDIDATE, line 1: Invalid preceding regular expression\n"),
-            f"writing the tables failed: {tmp}/postfix/checks: Postfix's own lookup refused the candidate regexp "
+                         "postmap: warning: regexp map CANDIDATE, line 1: Invalid preceding regular expression\n",
+                         origin="postfix_header_checks"),
+            f"writing the tables failed: postfix_header_checks ({tmp}/postfix/checks): Postfix's own lookup refused the candidate regexp "
             f"table (nothing was replaced): postmap: warning: regexp map {tmp}/postfix/checks, line 1: Invalid "
             "preceding regular expression",
             id="postmap-regexp-candidate-warning",
