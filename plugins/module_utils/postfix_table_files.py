@@ -18,19 +18,17 @@ import os
 import pwd
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
-    LOOKUP_CHECKED_TYPES,
     SUFFIXES,
     Postmap,
     PostmapError,
+    candidate_problems,
     db_path,
-    lookup_problems,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
@@ -256,24 +254,15 @@ class TableWriter:
         pattern that does not compile never reaches the live table.
         """
         for table in tables:
-            if table.type not in LOOKUP_CHECKED_TYPES:
-                continue
-            fd, candidate = tempfile.mkstemp(
-                dir=os.path.dirname(table.path), prefix=f".{os.path.basename(table.path)}."
-            )
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(table.content)
-                problems = lookup_problems(self._run, self._get_bin_path, self.config_dir, table.type, candidate)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(candidate)
+            problems = candidate_problems(
+                self._run, self._get_bin_path, config_dir=self.config_dir, table_type=table.type,
+                path=table.path, content=table.content,
+            )  # fmt: skip
             if problems:
-                shown = [problem.replace(candidate, table.path) for problem in problems]
                 name = f"{table.origin} ({table.path})" if table.origin else table.path
                 raise TableFileError(
                     f"{name}: Postfix's own lookup refused the candidate {table.type} table (nothing was "
-                    "replaced): " + "; ".join(shown)
+                    "replaced): " + "; ".join(problems)
                 )
 
     def write(self, tables: Sequence[TableFile]) -> None:

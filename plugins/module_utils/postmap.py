@@ -84,6 +84,33 @@ def lookup_problems(
     return problems
 
 
+def candidate_problems(
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    *,
+    config_dir: str,
+    table_type: str,
+    path: str,
+    content: str,
+) -> list[str]:
+    """lookup_problems of *content* as the next text of the table at *path* (nothing is replaced).
+
+    The candidate is a private temporary file next to *path*, removed afterwards; the problems
+    name *path*. Only LOOKUP_CHECKED_TYPES are looked up (others give no problems).
+    """
+    if table_type not in LOOKUP_CHECKED_TYPES:
+        return []
+    fd, candidate = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        problems = lookup_problems(run_command, get_bin_path, config_dir, table_type, candidate)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(candidate)
+    return [problem.replace(candidate, path) for problem in problems]
+
+
 class Postmap:
     """Compile ``type:path`` with postmap (or postalias) and copy the source's owner and mode."""
 
