@@ -48,6 +48,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_tables import find_table_refs
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import check_params
 
 #: The file name of the role's fragment in the fragment directory.
@@ -290,9 +291,11 @@ def _check_restrictions(c: Checked, errors: list[str]) -> None:
     for variable, param in RESTRICTION_VARS.items():
         items = _list(c.settings, variable, errors)
         c.restrictions[param] = _attempt(errors, validate_restrictions, variable, items, names) or []
+        _check_inline_filters(c, variable, c.restrictions[param], errors)
     for class_name, items in classes.items():
         name = f"postfix_restriction_classes.{class_name}"
         c.class_restrictions[class_name] = _attempt(errors, validate_restrictions, name, items, names) or []
+        _check_inline_filters(c, name, c.class_restrictions[class_name], errors)
     zones = _list(c.settings, "postfix_rbl_zones", errors)
     for index, zone in enumerate(zones):
         if not isinstance(zone, str) or not zone.strip() or any(ch.isspace() for ch in zone.strip()):
@@ -378,6 +381,18 @@ def _check_filter_action(c: Checked, where: str, action: Any, errors: list[str])
             f"{where}: FILTER {target} sends the mail it matches to {target} instead of amavis, "
             f"so a sender could skip the virus check; {_AMAVIS_HINT}"
         )
+
+
+_INLINE_FILTER_RE = re.compile(r"(?i)(?<![A-Za-z0-9_])FILTER\s+([^\s,}]+)")
+
+
+def _check_inline_filters(c: Checked, variable: str, entries: list[str], errors: list[str]) -> None:
+    """The FILTER results of ``static:`` and ``inline:`` tables written into a restriction list."""
+    for entry in entries:
+        for ref in find_table_refs(entry):
+            if ref.type in ("static", "inline"):
+                for target in _INLINE_FILTER_RE.findall(ref.name):
+                    _check_filter_action(c, f"{variable}: '{entry}'", f"FILTER {target}", errors)
 
 
 def _check_maps(c: Checked, errors: list[str]) -> None:

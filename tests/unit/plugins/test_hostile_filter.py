@@ -189,6 +189,20 @@ def cases(tmp: Path):
             PF + "postfix_master_extra[0]: master.cf service smtp-amavis/unix is the amavis role's",
             id="filter-master-extra-takes-amavis-client",
         ),
+        pytest.param(
+            postfix_role(postfix_client_restrictions=[f"check_client_access static:{{FILTER {REINJECT}}}"]),
+            PF + f"postfix_client_restrictions: 'check_client_access static:{{FILTER {REINJECT}}}': FILTER {REINJECT} "
+            "sends mail to amavis's re-injection listener",
+            id="filter-static-table-reinject",
+        ),
+        pytest.param(
+            postfix_role(postfix_restriction_classes={"vip": [
+                f"check_sender_access inline:{{ boss@example.org=filter {REINJECT} }}"]},
+                postfix_sender_restrictions=["vip"]),
+            PF + "postfix_restriction_classes.vip: 'check_sender_access inline:{ boss@example.org=filter "
+            f"{REINJECT} }}': FILTER {REINJECT} sends mail to amavis's re-injection listener",
+            id="filter-inline-table-in-class-reinject",
+        ),
         # A. Refused while amavis is on (its fragment on the host): the install task's preflight.
         pytest.param(
             postfix_role_with_amavis(postfix_header_checks=[
@@ -202,6 +216,13 @@ def cases(tmp: Path):
                 {"key": "198.51.100.0/24", "value": "FILTER relay:[mx.example.net]"}]}]),
             AMAVIS_ON + "postfix_maps[0].entries[0].value: FILTER relay:[mx.example.net] sends the mail it matches",
             id="filter-access-map-elsewhere-amavis-on",
+        ),
+        pytest.param(
+            postfix_role_with_amavis(postfix_recipient_restrictions=[
+                "permit_mynetworks", "reject_unauth_destination", "check_client_access static:{FILTER relay:[192.0.2.7]}"]),
+            AMAVIS_ON + "postfix_recipient_restrictions: 'check_client_access static:{FILTER relay:[192.0.2.7]}': "
+            "FILTER relay:[192.0.2.7] sends the mail it matches to relay:[192.0.2.7] instead of amavis",
+            id="filter-static-table-elsewhere-amavis-on",
         ),
         pytest.param(
             postfix_role_with_amavis(postfix_main_extra={"content_filter": ""}),
