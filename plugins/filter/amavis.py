@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
     AmavisError,
+    check_other_fragments,
     check_settings,
     postfix_fragment,
     settings_warnings,
@@ -46,9 +47,22 @@ def amavis_settings(
     return result
 
 
-def amavis_postfix_fragment(settings: Any) -> dict[str, Any] | None:
-    """The Postfix fragment of normalized settings (None when the role is off, which removes it)."""
-    return _wrap("amavis_postfix_fragment", lambda: postfix_fragment(check_settings(settings)))
+def amavis_postfix_fragment(
+    settings: Any, fragment_texts: Mapping[str, str | None] | None = None
+) -> dict[str, Any] | None:
+    """The Postfix fragment of normalized settings (None when the role is off, which removes it).
+
+    With *fragment_texts* (the fact postfix_fragment_texts), a fragment among them that touches what
+    the amavis fragment owns is an error.
+    """
+
+    def build() -> dict[str, Any] | None:
+        fragment = postfix_fragment(check_settings(settings))
+        if fragment is not None and fragment_texts is not None:
+            check_other_fragments(fragment, fragment_texts)
+        return fragment
+
+    return _wrap("amavis_postfix_fragment", build)
 
 
 class FilterModule:

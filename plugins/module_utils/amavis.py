@@ -41,6 +41,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+    FragmentError,
+    check_ownership,
+    parse_fragment,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -593,6 +598,22 @@ def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any] | None:
              "wakeup": "-", "maxproc": "-", "command": "smtpd", "args": args(reinject_options)},
         ],
     }  # fmt: skip
+
+
+def check_other_fragments(fragment: Mapping[str, Any], texts: Mapping[str, str | None]) -> None:
+    """Refuse the Postfix fragments *texts* (name -> text, as postfix_config's fragment_texts) that touch what *fragment* owns.
+
+    The merge in postfix_config refuses them too, but only when the amavis role's last call
+    reaches the host, after amavis_config changed it; with the texts the postfix role's call
+    found earlier in the play, the role fails before any change.
+    """
+    try:
+        others = [(name, parse_fragment(name, text)) for name, text in texts.items() if text and name != FRAGMENT]
+        check_ownership(sorted([*others, (FRAGMENT, dict(fragment))]))
+    except FragmentError as exc:
+        raise AmavisError(
+            f"amavis_enabled: another role's Postfix fragment would let mail skip amavis: {exc}"
+        ) from None
 
 
 # -- probes ------------------------------------------------------------------------

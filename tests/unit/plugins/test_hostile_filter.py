@@ -83,6 +83,14 @@ def with_amavis(tmp: Path, **fragments):
     return postfix_config(tmp, fragments={"40-amavis.json": amavis_fragment(), **fragments})
 
 
+def amavis_role_after(**fragments):
+    """The amavis role's check of the fragments the postfix role's call found (postfix_fragment_texts)."""
+    texts = {name: json.dumps(data) for name, data in fragments.items()}
+    texts["40-amavis.json"] = "{}"  # its own fragment on the host (maybe an older one) is replaced, never judged
+    settings = {"myhostname": "mail.example.org", "signatures": "freshclam"}
+    return lambda: amavis_filter.amavis_postfix_fragment(settings, texts)
+
+
 def service(name, type_="inet", command="smtpd", args=()):
     return {"name": name, "type": type_, "private": "n", "command": command, "args": list(args)}
 
@@ -293,6 +301,21 @@ def cases(tmp: Path):
             with_amavis(tmp, **{"90-evil.json": {"main": {"content_filter": ""}, "owns": ["content_filter"]}}),
             "'content_filter' is owned by both 40-amavis.json and 90-evil.json (owns); only one may own it",
             id="merge-second-owner",
+        ),
+        # A. The amavis role, before amavis_config changes anything: the fragments the postfix role's call found.
+        pytest.param(
+            amavis_role_after(**{"10-postfix.json": {"main": {"content_filter": "smtp:[192.0.2.7]:25"}}}),
+            "amavis_postfix_fragment: amavis_enabled: another role's Postfix fragment would let mail skip amavis: "
+            "main.cf parameter 'content_filter' belongs to 40-amavis.json (its \"owns\"); 10-postfix.json may not set "
+            'it, not even with "overrides"',
+            id="filter-amavis-role-after-postfix-content-filter",
+        ),
+        pytest.param(
+            amavis_role_after(**{"10-postfix.json": {"master": [service("2525", args=["-o", "smtpd_proxy_filter="])]}}),
+            "amavis_postfix_fragment: amavis_enabled: another role's Postfix fragment would let mail skip amavis: "
+            "master.cf service '2525/inet' of 10-postfix.json sets -o smtpd_proxy_filter, which belongs to "
+            "40-amavis.json",
+            id="filter-amavis-role-after-postfix-dash-o-proxy",
         ),
         # B. Patterns that cannot compile, refused on the controller where Python and Postfix agree.
         pytest.param(
@@ -552,3 +575,14 @@ def test_a_clean_candidate_table_is_looked_up_then_written(tmp_path):
     lookups = [argv for argv in calls if "-q" in argv]
     assert len(lookups) == 1 and lookups[0][1:5] == ["-c", str(config), "-q", "postmaster-table-probe"]
     assert not [p for p in config.iterdir() if p.name.startswith(".checks.")]
+
+
+def test_the_amavis_role_passes_with_the_fragments_of_a_full_server():
+    texts = {
+        "10-postfix.json": json.dumps(BASE_FRAGMENT),
+        "30-dovecot-sasl.json": json.dumps({"main": {"smtpd_sasl_type": "dovecot"}}),
+        "40-amavis.json": None,
+    }
+    fragment = amavis_filter.amavis_postfix_fragment({"myhostname": "mail.example.org"}, texts)
+    assert fragment["main"] == {"content_filter": "smtp-amavis:[127.0.0.1]:10024"}
+    assert amavis_filter.amavis_postfix_fragment({"myhostname": "mail.example.org", "enabled": False}, texts) is None
