@@ -30,6 +30,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_package
     MailPackages,
     MailPackagesError,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+    Postconf,
+    PostconfError,
+    run_postconf,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
@@ -44,11 +49,13 @@ from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input
     SUPPORTED,
     _postfix_settings,
     _tree,
+    postconf,
     postfix_config,
     postfix_role,
 )
 
 REINJECT = "smtp:[127.0.0.1]:10025"
+AMAVIS_MAIN = "myhostname = mail.example.org\ncontent_filter = smtp-amavis:[127.0.0.1]:10024\n"
 AMAVIS_ON = "invalid postfix role variables while the amavis role is on:\n- "
 HINT = (
     "refused while the amavis role is on (its fragment 40-amavis.json owns the content filter); "
@@ -317,6 +324,19 @@ def cases(tmp: Path):
             "40-amavis.json",
             id="filter-amavis-role-after-postfix-dash-o-proxy",
         ),
+        # A. The postconf module on a host where main.cf hands mail to amavis.
+        pytest.param(
+            postconf({"content_filter": ""}, current=AMAVIS_MAIN),
+            "params.content_filter: main.cf hands mail to amavis (content_filter = smtp-amavis:[127.0.0.1]:10024, "
+            "from the amavis role's fragment 40-amavis.json); changing content_filter would let mail skip its virus "
+            "and spam checks (set amavis_enabled: false in the amavis role instead)",
+            id="filter-postconf-clears-content-filter",
+        ),
+        pytest.param(
+            postconf({"smtpd_proxy_filter": "[127.0.0.1]:10025"}, current=AMAVIS_MAIN),
+            "params.smtpd_proxy_filter: main.cf hands mail to amavis",
+            id="filter-postconf-proxy-filter-to-reinject",
+        ),
         # B. Patterns that cannot compile, refused on the controller where Python and Postfix agree.
         pytest.param(
             postfix_role(postfix_header_checks=[{"pattern": "^Subject: (free", "action": "DISCARD"}]),
@@ -426,7 +446,7 @@ def test_there_are_enough_rows():
 def test_hostile_input_fails_with_the_exact_error(tmp_path, case_id):
     (case,) = [case for case in cases(tmp_path) if case.id == case_id]
     run, expected = case.values
-    with pytest.raises((AnsibleFilterError, MailPackagesError, PostfixConfigError)) as raised:
+    with pytest.raises((AnsibleFilterError, MailPackagesError, PostfixConfigError, PostconfError)) as raised:
         run()
     assert expected in str(raised.value)
 
@@ -586,3 +606,23 @@ def test_the_amavis_role_passes_with_the_fragments_of_a_full_server():
     fragment = amavis_filter.amavis_postfix_fragment({"myhostname": "mail.example.org"}, texts)
     assert fragment["main"] == {"content_filter": "smtp-amavis:[127.0.0.1]:10024"}
     assert amavis_filter.amavis_postfix_fragment({"myhostname": "mail.example.org", "enabled": False}, texts) is None
+
+
+@pytest.mark.parametrize(
+    ("current", "params"),
+    [
+        ("myhostname = mail.example.org\n", {"content_filter": "scan:[127.0.0.1]:10030"}),
+        (AMAVIS_MAIN, {"smtpd_banner": "$myhostname ESMTP"}),
+    ],
+    ids=["content-filter-without-amavis", "other-parameter-with-amavis"],
+)
+def test_postconf_still_sets_what_does_not_skip_amavis(current, params):
+    written = []
+
+    def run_command(argv, environ_update=None):
+        if "-e" in argv:
+            written.append(argv[argv.index("-e") + 1 :])
+        return 0, current, ""
+
+    run_postconf(Postconf(run_command, "/etc/postfix", "/usr/sbin/postconf"), params)
+    assert written == [[f"{name}={value}" for name, value in params.items()]]
