@@ -478,11 +478,12 @@ def warnings(monkeypatch):
         {"postfix_checks_type": "pcre", "postfix_header_checks": [{"pattern": "(*UTF)^Subject: \\Q(\\E", "action": "HOLD"}]},
         {"postfix_maps": [{"name": "helo", "type": "regexp", "entries": [{"key": "/^a)/", "value": "REJECT"}]}]},
         {"postfix_strip_received_networks": ["10.", "192.168."]},
+        {"postfix_main_extra": {"receive_override_options": "no_address_mappings"}},
         {"postfix_relayhost": "[smtp.example.net]:587", "postfix_relay_credentials": [
             {"relayhost": "[smtp.example.net]:587", "username": "ops@example.net", "password": "a:b c#d"}]},
     ],
     ids=["filter-to-amavis", "bcc", "redirect", "escaped-parens", "ere-backslash-in-brackets", "pcre-only-syntax",
-         "ere-unmatched-close-paren", "strip-received", "relay-password-with-colon"],
+         "ere-unmatched-close-paren", "strip-received", "receive-override-options", "relay-password-with-colon"],
 )  # fmt: skip
 def test_legitimate_values_pass_with_amavis_on(overrides, warnings):
     postfix_role_with_amavis(**overrides)()
