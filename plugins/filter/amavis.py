@@ -9,10 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
     AmavisError,
+    check_other_fragments,
     check_settings,
     postfix_fragment,
+    settings_warnings,
 )
 
 
@@ -30,13 +33,36 @@ def amavis_settings(
     memtotal_mb: Any = None,
     sources: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``."""
-    return _wrap("amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources))
+    """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``.
+
+    Legitimate choices that let viruses through (``D_PASS``, ClamAV allow-list files) are shown as
+    warnings, once: not in the role's second call, which only adds the text of files given by src.
+    """
+    result = _wrap(
+        "amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources)
+    )
+    if sources is None:
+        for warning in settings_warnings(result, prefix):
+            Display().warning(f"amavis_settings: {warning}")
+    return result
 
 
-def amavis_postfix_fragment(settings: Any) -> dict[str, Any] | None:
-    """The Postfix fragment of normalized settings (None when the role is off, which removes it)."""
-    return _wrap("amavis_postfix_fragment", lambda: postfix_fragment(check_settings(settings)))
+def amavis_postfix_fragment(
+    settings: Any, fragment_texts: Mapping[str, str | None] | None = None
+) -> dict[str, Any] | None:
+    """The Postfix fragment of normalized settings (None when the role is off, which removes it).
+
+    With *fragment_texts* (the fact postfix_fragment_texts), a fragment among them that touches what
+    the amavis fragment owns is an error.
+    """
+
+    def build() -> dict[str, Any] | None:
+        fragment = postfix_fragment(check_settings(settings))
+        if fragment is not None and fragment_texts is not None:
+            check_other_fragments(fragment, fragment_texts)
+        return fragment
+
+    return _wrap("amavis_postfix_fragment", build)
 
 
 class FilterModule:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
     render_fragment,
@@ -163,8 +164,16 @@ def postfix_preflight_done(
 
 
 def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
-    """Check the postfix role's variables; return the text of the tables it writes."""
-    return _wrap("postfix_role_tables", lambda: tables(settings, header, secrets))
+    """Check the postfix role's variables; return the text of the tables it writes.
+
+    Legitimate choices that must not go unnoticed are shown as warnings (once: not in the
+    call with *secrets*, which the role makes after the first).
+    """
+    result = _wrap("postfix_role_tables", lambda: tables(settings, header, secrets))
+    if not secrets:
+        for warning in result["warnings"]:
+            Display().warning(f"postfix_role_tables: {warning}")
+    return result
 
 
 class FilterModule:

@@ -42,6 +42,11 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+    FragmentError,
+    check_ownership,
+    parse_fragment,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
     HealthCheckError,
@@ -59,6 +64,8 @@ LISTEN_HOST = "127.0.0.1"
 LISTEN_PORT = 10024
 REINJECT_PORT = 10025
 FRAGMENT = "40-amavis.json"
+#: The main.cf parameters that route mail through a content filter: the amavis fragment owns them.
+OWNED_PARAMS = ("content_filter", "smtpd_proxy_filter")
 POSTFIX_SERVICE = "smtp-amavis"
 
 DEFAULT_CONF = "/etc/amavis/conf.d/60-postmaster"
@@ -365,6 +372,31 @@ def check_settings(
     return result
 
 
+#: ClamAV files that tell clamd to ignore signatures or to trust files (false-positive lists).
+ALLOW_LIST_EXTENSIONS = ("fp", "sfp", "ign", "ign2")
+
+
+def settings_warnings(settings: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Legitimate choices in normalized *settings* that let viruses through; each names its variable."""
+    if not settings["enabled"]:
+        return []
+    warnings = []
+    if settings["final_virus_destiny"] == "D_PASS" and settings["clamav_enabled"]:
+        warnings.append(
+            f"{prefix}final_virus_destiny is D_PASS: mail in which ClamAV finds a virus is delivered anyway "
+            "(with an X-Amavis-Alert header)"
+        )
+    if settings["clamav_enabled"]:
+        for index, entry in enumerate(settings["clamav_signature_files"]):
+            if entry["name"].rsplit(".", 1)[-1] in ALLOW_LIST_EXTENSIONS:
+                warnings.append(
+                    f"{prefix}clamav_signature_files[{index}].name: {entry['name']} is a ClamAV allow-list "
+                    "(.fp/.sfp trust files by their hash, .ign/.ign2 switch signatures off): what it lists is never "
+                    "reported as a virus"
+                )
+    return warnings
+
+
 # -- rendering ---------------------------------------------------------------------
 
 
@@ -558,6 +590,10 @@ def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any] | None:
 
     return {
         "main": main,
+        # Only this fragment may route mail to (or around) amavis: no other role's variables may set
+        # these parameters, pass them as -o to a service, or replace the client and re-injection services.
+        "owns": list(OWNED_PARAMS),
+        "master_owns": [f"{POSTFIX_SERVICE}/unix", f"{LISTEN_HOST}:{REINJECT_PORT}/inet"],
         "master": [
             {"name": POSTFIX_SERVICE, "type": "unix", "private": "-", "unpriv": "-", "chroot": "n", "wakeup": "-",
              "maxproc": str(settings["max_servers"]), "command": "smtp", "args": args(client_options)},
@@ -565,6 +601,22 @@ def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any] | None:
              "wakeup": "-", "maxproc": "-", "command": "smtpd", "args": args(reinject_options)},
         ],
     }  # fmt: skip
+
+
+def check_other_fragments(fragment: Mapping[str, Any], texts: Mapping[str, str | None]) -> None:
+    """Refuse the Postfix fragments *texts* (name -> text, as postfix_config's fragment_texts) that touch what *fragment* owns.
+
+    The merge in postfix_config refuses them too, but only when the amavis role's last call
+    reaches the host, after amavis_config changed it; with the texts the postfix role's call
+    found earlier in the play, the role fails before any change.
+    """
+    try:
+        others = [(name, parse_fragment(name, text)) for name, text in texts.items() if text and name != FRAGMENT]
+        check_ownership(sorted([*others, (FRAGMENT, dict(fragment))]))
+    except FragmentError as exc:
+        raise AmavisError(
+            f"amavis_enabled: another role's Postfix fragment would let mail skip amavis: {exc}"
+        ) from None
 
 
 # -- probes ------------------------------------------------------------------------

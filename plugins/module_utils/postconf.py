@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as _amavis
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import (
     CIDR_PARAMS,
     validate_cidr_list,
@@ -159,6 +160,19 @@ def _excerpt(values: Mapping[str, str]) -> str:
     return "".join(f"{name} = {value}\n" for name, value in values.items())
 
 
+def _refuse_skipping_amavis(current: Mapping[str, str], changes: Mapping[str, str]) -> None:
+    """While main.cf hands mail to amavis (its fragment's content_filter), its parameters stay as they are."""
+    if not current.get("content_filter", "").startswith(f"{_amavis.POSTFIX_SERVICE}:"):
+        return
+    touched = [name for name in changes if name in _amavis.OWNED_PARAMS]
+    if touched:
+        raise PostconfError(
+            f"params.{touched[0]}: main.cf hands mail to amavis (content_filter = {current['content_filter']}, from "
+            f"the amavis role's fragment {_amavis.FRAGMENT}); changing {' or '.join(touched)} would let mail skip its "
+            "virus and spam checks (set amavis_enabled: false in the amavis role instead)"
+        )
+
+
 def run_postconf(
     postconf: Postconf,
     params: Mapping[str, Any] | None,
@@ -178,6 +192,7 @@ def run_postconf(
             raise PostconfError(f"invalid parameter name {name!r} in read")
     current = postconf.read_explicit()
     changes = compute_changes(current, desired)
+    _refuse_skipping_amavis(current, changes)
     warnings: list[str] = []
     if changes:
         merged: dict[str, Any] = {**current, **desired}

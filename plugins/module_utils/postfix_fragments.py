@@ -12,8 +12,16 @@ sorted file name order::
                  "values": ["check_policy_service unix:private/policy-spf"]}],
      "master": [{"name": "submission", "type": "inet", "command": "smtpd", "args": ["-o", "a=b"]}],
      "master_overrides": ["submission/inet"],
+     "owns": ["content_filter"],
+     "master_owns": ["smtp-amavis/unix"],
      "allow_open_relay": false,
      "trusted_policy_services": ["inet:policy.example.org:10040"]}
+
+A parameter in ``owns`` belongs to that fragment alone: no other fragment may set it (not even with
+``overrides``), insert into it, or pass it as ``-o`` to one of its master.cf services; a service in
+``master_owns`` (which the fragment defines) may not be defined by another (not even with
+``master_overrides``). The amavis role owns the content filter this way, so that no other role's
+variables can route mail around it.
 
 ``allow_open_relay: true`` in any fragment lets the merged configuration relay for anyone
 (postfix_config refuses an open relay otherwise); ``trusted_policy_services`` names policy
@@ -46,6 +54,8 @@ FRAGMENT_KEYS = (
     "insert",
     "master",
     "master_overrides",
+    "owns",
+    "master_owns",
     "allow_open_relay",
     "trusted_policy_services",
 )
@@ -143,12 +153,15 @@ def check_fragment(name: str, data: Any) -> None:
         raise FragmentError(f"fragment {name}: 'main' must be an object")
     for key, value in main.items():
         _check_main_value(name, key, value)
-    for key in ("overrides", "master_overrides"):
+    for key in ("overrides", "master_overrides", "owns", "master_owns"):
         if not _is_str_list(data.get(key, [])):
             raise FragmentError(f"fragment {name}: '{key}' must be a list of strings")
     for key in data.get("overrides", []):
         if key not in main:
             raise FragmentError(f"fragment {name}: overrides lists '{key}', which its 'main' does not set")
+    for key in data.get("owns", []):
+        if not is_valid_param_name(key):
+            raise FragmentError(f"fragment {name}: owns lists {key!r}, which is not a parameter name")
     inserts = data.get("insert", [])
     if not isinstance(inserts, list):
         raise FragmentError(f"fragment {name}: 'insert' must be a list")
@@ -166,9 +179,10 @@ def check_fragment(name: str, data: Any) -> None:
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:
         raise FragmentError(f"fragment {name}: master service {', '.join(duplicates)} is defined twice")
-    for key in data.get("master_overrides", []):
-        if key not in keys:
-            raise FragmentError(f"fragment {name}: master_overrides lists '{key}', which its 'master' does not define")
+    for field in ("master_overrides", "master_owns"):
+        for key in data.get(field, []):
+            if key not in keys:
+                raise FragmentError(f"fragment {name}: {field} lists '{key}', which its 'master' does not define")
 
 
 def render_fragment(name: str, data: Any) -> str:
@@ -261,20 +275,78 @@ def apply_insert(fragment: str, main: dict[str, Any], insert: Mapping[str, Any])
     main[param] = entries[:position] + missing + entries[position:]
 
 
+def _owners(fragments: Sequence[tuple[str, Mapping[str, Any]]], field: str) -> dict[str, str]:
+    """Who owns what: parameter (or service) -> the fragment whose *field* lists it."""
+    owners: dict[str, str] = {}
+    for name, data in fragments:
+        for key in data.get(field, []):
+            if key in owners and owners[key] != name:
+                raise FragmentError(f"'{key}' is owned by both {owners[key]} and {name} ({field}); only one may own it")
+            owners[key] = name
+    return owners
+
+
+def check_ownership(fragments: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Refuse a fragment that sets, inserts into or ``-o``-overrides what another fragment owns.
+
+    ``overrides`` and ``master_overrides`` do not help: owning is stronger than winning.
+    """
+    owners = _owners(fragments, "owns")
+    service_owners = _owners(fragments, "master_owns")
+    for name, data in fragments:
+
+        def foreign(key: str, name: str = name) -> str | None:
+            owner = owners.get(key)
+            return owner if owner is not None and owner != name else None
+
+        for key in data.get("main", {}):
+            owner = foreign(key)
+            if owner:
+                raise FragmentError(
+                    f"main.cf parameter '{key}' belongs to {owner} (its \"owns\"); {name} may not set it, "
+                    'not even with "overrides"'
+                )
+        for index, insert in enumerate(data.get("insert", [])):
+            owner = foreign(insert.get("param", ""))
+            if owner:
+                raise FragmentError(
+                    f"fragment {name}: insert[{index}] changes main.cf parameter '{insert['param']}', which belongs "
+                    f'to {owner} (its "owns")'
+                )
+        for raw in data.get("master", []):
+            service = MasterService.from_dict(raw)
+            owner = service_owners.get(service.key)
+            if owner is not None and owner != name:
+                raise FragmentError(
+                    f"master.cf service '{service.key}' belongs to {owner} (its \"master_owns\"); {name} may not "
+                    'define it, not even with "master_overrides"'
+                )
+            for key in service.options():
+                owner = foreign(key)
+                if owner:
+                    raise FragmentError(
+                        f"master.cf service '{service.key}' of {name} sets -o {key}, which belongs to {owner} "
+                        f'(its "owns"); only {owner} may set it'
+                    )
+
+
 def merge_fragments(
     fragments: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> tuple[dict[str, Any], list[MasterService]]:
     """Merge fragments (already in order) into ``(main, services)``.
 
     A main.cf parameter or master.cf service set by two fragments is an error naming both
-    files, unless the later fragment lists it in ``overrides``/``master_overrides``.
+    files, unless the later fragment lists it in ``overrides``/``master_overrides``; what a
+    fragment owns (``owns``/``master_owns``) no other fragment may touch at all.
     """
+    for name, data in fragments:
+        check_fragment(name, data)
+    check_ownership(fragments)
     main: dict[str, Any] = {}
     origin: dict[str, str] = {}
     services: dict[str, MasterService] = {}
     service_origin: dict[str, str] = {}
     for name, data in fragments:
-        check_fragment(name, data)
         overrides = set(data.get("overrides", []))
         for key, value in data.get("main", {}).items():
             if key in main and key not in overrides:

@@ -17,10 +17,12 @@ for them through its ``insert`` operation, the same one other roles use (the SPF
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as _amavis
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import kind
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
@@ -47,6 +49,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_synt
     render_pattern_table,
     render_table,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_tables import find_table_refs
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
     auth_tls_problems,
     check_params,
@@ -238,6 +241,10 @@ class Checked:
         self.master: list[dict[str, Any]] = []
         self.master_origin: list[str] = []
         self.trusted_policy_services: list[str] = []
+        #: Legitimate choices that must not be silent (the filter plugin shows them).
+        self.warnings: list[str] = []
+        #: Settings that would route mail around amavis: refused while its fragment is on the host.
+        self.amavis_conflicts: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
         return self.settings[name]
@@ -291,9 +298,11 @@ def _check_restrictions(c: Checked, errors: list[str]) -> None:
     for variable, param in RESTRICTION_VARS.items():
         items = _list(c.settings, variable, errors)
         c.restrictions[param] = _attempt(errors, validate_restrictions, variable, items, names) or []
+        _check_inline_filters(c, variable, c.restrictions[param], errors)
     for class_name, items in classes.items():
         name = f"postfix_restriction_classes.{class_name}"
         c.class_restrictions[class_name] = _attempt(errors, validate_restrictions, name, items, names) or []
+        _check_inline_filters(c, name, c.class_restrictions[class_name], errors)
     zones = _list(c.settings, "postfix_rbl_zones", errors)
     for index, zone in enumerate(zones):
         if not isinstance(zone, str) or not zone.strip() or any(ch.isspace() for ch in zone.strip()):
@@ -322,6 +331,79 @@ def _check_restrictions(c: Checked, errors: list[str]) -> None:
     errors.extend(
         judge_inbound(recipient, where="postfix_recipient_restrictions (with postfix_rbl_zones inserted): ")[0]
     )
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ipv6:::1")
+_AMAVIS_HINT = (
+    f"refused while the amavis role is on (its fragment {_amavis.FRAGMENT} owns the content filter); "
+    "set amavis_enabled: false first if this is meant"
+)
+
+
+def _loopback_port(destination: str) -> int | None:
+    """The port of a FILTER destination on this host (``[127.0.0.1]:10025``, ``inet:localhost:10025``), or None."""
+    text = destination.strip().lower()
+    text = text.removeprefix("inet:")
+    if text.startswith("["):
+        host, _bracket, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _colon, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not port.isdigit():
+        return None
+    host = host.removeprefix("ipv6:")
+    if host not in _LOOPBACK_NAMES:
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            return None
+    return int(port)
+
+
+def _check_filter_action(c: Checked, where: str, action: Any, errors: list[str]) -> None:
+    """A ``FILTER transport:destination`` result (header/body checks, access tables) that skips amavis.
+
+    FILTER replaces main.cf's content_filter for the message it matches. To amavis's re-injection
+    listener it is refused outright (that smtpd takes mail back without a check); to any other
+    destination but amavis itself it is refused while the amavis role is on.
+    """
+    if not isinstance(action, str):
+        return
+    words = action.strip().split(None, 1)
+    if not words or words[0].upper() != "FILTER":
+        return
+    target = words[1].strip() if len(words) > 1 else ""
+    transport, colon, destination = target.partition(":")
+    if not transport or not colon or any(ch.isspace() for ch in target):
+        errors.append(
+            f"{where}: FILTER needs one transport:destination (such as smtp:[10.0.0.5]:10026), got {target!r}"
+        )
+        return
+    port = _loopback_port(destination)
+    if port == _amavis.REINJECT_PORT:
+        errors.append(
+            f"{where}: FILTER {target} sends mail to amavis's re-injection listener "
+            f"({_amavis.LISTEN_HOST}:{_amavis.REINJECT_PORT}), which takes mail back without a virus or spam check: "
+            "any sender could skip the content filter"
+        )
+    elif port != _amavis.LISTEN_PORT:
+        c.amavis_conflicts.append(
+            f"{where}: FILTER {target} sends the mail it matches to {target} instead of amavis, "
+            f"so a sender could skip the virus check; {_AMAVIS_HINT}"
+        )
+
+
+_INLINE_FILTER_RE = re.compile(r"(?i)(?<![A-Za-z0-9_])FILTER\s+([^\s,}]+)")
+
+
+def _check_inline_filters(c: Checked, variable: str, entries: list[str], errors: list[str]) -> None:
+    """The FILTER results of ``static:`` and ``inline:`` tables written into a restriction list."""
+    for entry in entries:
+        for ref in find_table_refs(entry):
+            if ref.type in ("static", "inline"):
+                for target in _INLINE_FILTER_RE.findall(ref.name):
+                    _check_filter_action(c, f"{variable}: '{entry}'", f"FILTER {target}", errors)
 
 
 def _check_maps(c: Checked, errors: list[str]) -> None:
@@ -364,6 +446,7 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
                 errors.append(f"{where}: {_ENTRY_PREFIX_RE.sub('', str(exc))}")
                 bad_entry = True
                 continue
+            _check_filter_action(c, f"{where}.value", entry["value"], errors)
             pairs.append(pair)
         if not isinstance(item.get("entries", []), (list, tuple)):
             errors.append(f"{path}.entries: expected a list of key/value entries")
@@ -379,6 +462,7 @@ def _check_maps(c: Checked, errors: list[str]) -> None:
                 "type": table_type,
                 "mode": _mode(item.get("mode", "0644"), f"{path}.mode", errors),
                 "text": text,
+                "origin": path,
             }
         )
 
@@ -392,6 +476,8 @@ def _check_rules(c: Checked, variable: str, errors: list[str]) -> list[list[str]
             errors.append(f"{path}: unknown keys {', '.join(map(str, unknown))} (known: pattern, action, flags)")
         key = _attempt(errors, pattern_key, rule.get("pattern"), rule.get("flags", ""), table_type, name=path)
         action = _text(rule, "action", path, errors)
+        if action:
+            _check_filter_action(c, f"{path}.action", action, errors)
         if key and action:
             rules.append([key, action])
     return rules
@@ -500,7 +586,7 @@ def _check_relay(c: Checked, errors: list[str]) -> None:
                 f"{path}.relayhost '{host}' must be postfix_relayhost or one of postfix_sender_dependent_relayhosts "
                 "(Postfix looks the credentials up by that exact string)"
             )
-        elif host and username and password:
+        elif host and username and password and _credentials_fit(path, username, password, errors):
             c.relay_credentials.append([host, f"{username}:{password}"])
     level = c["postfix_relay_tls_security_level"]
     if level not in RELAY_TLS_LEVELS:
@@ -510,6 +596,30 @@ def _check_relay(c: Checked, errors: list[str]) -> None:
             f"postfix_relay_tls_security_level '{level}' would let the relay password in postfix_relay_credentials "
             "travel in clear; use encrypt (the default), verify or secure"
         )
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _credentials_fit(path: str, username: str, password: str, errors: list[str]) -> bool:
+    """Whether the SASL password map's ``relayhost username:password`` line can hold them (never echoed).
+
+    Postfix splits the value at the first ':' and postmap drops the whitespace around it.
+    """
+    fits = True
+    if ":" in username or _CONTROL_RE.search(username) or username != username.strip():
+        errors.append(
+            f"{path}.username: contains ':', a control character or leading/trailing whitespace, which the SASL "
+            "password map cannot hold (Postfix splits username:password at the first ':')"
+        )
+        fits = False
+    if _CONTROL_RE.search(password) or password != password.rstrip():
+        errors.append(
+            f"{path}.password: contains a control character or ends with whitespace, which the SASL password map "
+            "cannot hold (postmap drops the whitespace at the end of a line)"
+        )
+        fits = False
+    return fits
 
 
 def _check_wrappermode(c: Checked, named_hosts: list[tuple[str, Any]], errors: list[str]) -> None:
@@ -551,6 +661,38 @@ def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[st
     }
 
 
+def _owned_hint(param: str) -> str:
+    return f"{param} routes mail to (or around) a content filter; {_AMAVIS_HINT}"
+
+
+def _check_extra_service(c: Checked, path: str, service: MasterService, errors: list[str]) -> None:
+    """An extra service may not take over amavis's; an extra smtpd from outside is worth a warning."""
+    if service.key in (f"{_amavis.POSTFIX_SERVICE}/unix", f"{_amavis.LISTEN_HOST}:{_amavis.REINJECT_PORT}/inet"):
+        errors.append(
+            f"{path}: master.cf service {service.key} is the amavis role's (its client or its re-injection "
+            "listener); give the service another name"
+        )
+        return
+    try:
+        options = service.options()
+    except PostfixSyntaxError:
+        return  # reported with the other -o checks
+    for key in options:
+        if key in _amavis.OWNED_PARAMS:
+            c.amavis_conflicts.append(f"{path}: -o {_owned_hint(key)}")
+    if (
+        service.command == "smtpd"
+        and service.type in ("inet", "pass")
+        and not is_loopback_service(service)
+        and not set(options) & set(_amavis.OWNED_PARAMS)
+    ):
+        c.warnings.append(
+            f"{path}: master.cf service {service.key} is one more smtpd that takes mail from outside, without a "
+            "content filter of its own: its mail is scanned only while the amavis role is on (main.cf's "
+            "content_filter), and is delivered unscanned otherwise"
+        )
+
+
 def _check_master(c: Checked, errors: list[str]) -> None:
     chroot = bool(c["postfix_chroot"])
     services = []
@@ -568,13 +710,17 @@ def _check_master(c: Checked, errors: list[str]) -> None:
                 errors.append(f"{variable}.{key}: an -o option needs a parameter name and a string value")
             elif isinstance(value, str) and any(ch.isspace() for ch in value):
                 errors.append(f"{variable}.{key}: the value {value!r} contains whitespace")
+            elif key in _amavis.OWNED_PARAMS:
+                c.amavis_conflicts.append(f"{variable}.{key}: {_owned_hint(key)}")
         if enabled:
             services.append(_mua_service(name, options, chroot))
             origins.append(variable)
     for path, service in _entries(c.settings, "postfix_master_extra", errors):
-        if _attempt(errors, MasterService.from_dict, service, name=path) is not None:
+        parsed = _attempt(errors, MasterService.from_dict, service, name=path)
+        if parsed is not None:
             services.append(dict(service))
             origins.append(path)
+            _check_extra_service(c, path, parsed, errors)
     keys: dict[str, int] = {}
     for index, service in enumerate(services):
         key = f"{service.get('name')}/{service.get('type')}"
@@ -701,7 +847,9 @@ def check(settings: Mapping[str, Any]) -> Checked:
         _check_master,
     ):
         step(c, errors)
-    _dict(settings, "postfix_main_extra", errors)
+    for key in _dict(settings, "postfix_main_extra", errors):
+        if key in _amavis.OWNED_PARAMS:
+            c.amavis_conflicts.append(f"postfix_main_extra.{key}: {_owned_hint(key)}")
     for index, endpoint in enumerate(_list(settings, "postfix_trusted_policy_services", errors)):
         if not isinstance(endpoint, str) or not _TRUSTED_POLICY_RE.match(endpoint):
             errors.append(
@@ -861,6 +1009,7 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
             m["mode"],
             name=m["name"],
             type=m["type"],
+            origin=m["origin"],
         )
         for m in c.maps
     ]
@@ -872,6 +1021,7 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
             header,
             name=name,
             type=checks_type,
+            origin=f"postfix_{name}",
         )
         for name, rules in (("header_checks", c.header_checks), ("body_checks", c.body_checks))
         if rules
@@ -907,7 +1057,13 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
     # The postmap module's tables option, for one call: every table but the relay passwords
     # (a secret, written by a task of its own with no_log).
     postmap = [
-        {"path": t["path"], "type": t.get("type", "hash"), "content": t["content"], "mode": t["mode"]}
+        {
+            "path": t["path"],
+            "type": t.get("type", "hash"),
+            "content": t["content"],
+            "mode": t["mode"],
+            "origin": t.get("origin", ""),
+        }
         for t in [*maps, *checks, *([sender_relayhost] if sender_relayhost else [])]
     ] + [{"path": aliases["path"], "aliases": True, "content": aliases["content"], "mode": aliases["mode"]}]
     for table in postmap:
@@ -920,4 +1076,21 @@ def tables(settings: Mapping[str, Any], header: str = "", secrets: bool = False)
         "sender_relayhost": sender_relayhost,
         "postmap": postmap,
         "packages": [package for table_type, package in table_packages.items() if table_type in used_types],
+        "warnings": list(c.warnings),
+        "amavis_conflict": amavis_conflict(c),
+    }
+
+
+def amavis_conflict(c: Checked) -> dict[str, str] | None:
+    """A mail_packages ``conflicts`` entry (``fragment`` is the file name in the fragment directory), or None.
+
+    The settings in it would let mail skip amavis's checks: the install task refuses them while
+    the amavis role's fragment is on the host, before anything changes; without amavis they are
+    allowed.
+    """
+    if not c.amavis_conflicts:
+        return None
+    return {
+        "fragment": _amavis.FRAGMENT,
+        "msg": "invalid postfix role variables while the amavis role is on:\n- " + "\n- ".join(c.amavis_conflicts),
     }

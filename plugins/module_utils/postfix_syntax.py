@@ -9,6 +9,7 @@ Everything here is pure: no files, no commands.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -130,6 +131,45 @@ _PATTERN_KEY_RE = re.compile(r"^!?/(?P<body>(?:[^/\\]|\\.)+)/(?P<flags>[A-Za-z]*
 _ALIAS_NAME_RE = re.compile(r"^[^\s:#,\"][^\s:,\"]*\Z")
 
 
+#: Python's re errors that PCRE and POSIX extended expressions report too (a first filter on the
+#: controller; postfix_config runs Postfix's own lookup on every pattern table before it is used).
+_AGREED_ERRORS = (
+    "missing ), unterminated subpattern",
+    "unterminated character set",
+    "min repeat greater than max repeat",
+)
+_PLAIN_RANGE_RE = re.compile(r"^bad character range [^\\]-[^\\]\Z")
+_GROUP_REF_RE = re.compile(r"^invalid group reference [1-9]\Z")
+_PYTHON_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+def _check_pattern_compiles(pattern: str, flags: str, table_type: str) -> None:
+    """Refuse a pattern that cannot compile, where Python's re and the table's dialect agree.
+
+    A regexp table is POSIX extended syntax (basic with the ``x`` flag, not checked here), in which a
+    backslash inside brackets is an ordinary character and an unmatched ``)`` is literal; pcre is
+    close to Python's re. Errors that only Python reports (an escape it does not know, PCRE's verbs)
+    are left to Postfix's own check on the host.
+    """
+    if table_type == "regexp" and ("x" in flags or ("[" in pattern and "\\" in pattern)):
+        return
+    python_flags = 0
+    for flag in flags:
+        if table_type == "pcre" or flag != "x":
+            python_flags |= _PYTHON_FLAGS.get(flag, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(pattern, python_flags)
+    except re.error as exc:
+        message = exc.msg
+        if message in _AGREED_ERRORS or _PLAIN_RANGE_RE.match(message) or _GROUP_REF_RE.match(message):
+            where = f" at position {exc.pos}" if exc.pos is not None else ""
+            raise PostfixSyntaxError(
+                f"pattern {pattern!r} is not a valid {table_type} expression: {message}{where}"
+            ) from None
+
+
 def pattern_key(pattern: str, flags: str = "", table_type: str = "regexp") -> str:
     """Return ``/pattern/flags`` for a regexp or pcre table, escaping ``/`` in *pattern*."""
     allowed = PATTERN_FLAGS.get(table_type)
@@ -143,6 +183,7 @@ def pattern_key(pattern: str, flags: str = "", table_type: str = "regexp") -> st
         raise PostfixSyntaxError(
             f"flags {flags!r} of pattern {pattern!r}: {table_type} knows only {', '.join(allowed)}"
         )
+    _check_pattern_compiles(pattern, flags, table_type)
     escaped = []
     chars = iter(pattern)
     for char in chars:

@@ -28,6 +28,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap impo
     SUFFIXES,
     Postmap,
     PostmapError,
+    candidate_problems,
     db_path,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
@@ -52,6 +53,8 @@ class TableFile:
     mode: int
     uid: int
     gid: int
+    #: What the table was made from (a role variable), named in errors.
+    origin: str = ""
 
     @property
     def compiled(self) -> str | None:
@@ -119,6 +122,7 @@ def check_tables(entries: Sequence[Mapping[str, Any]], config_dir: str) -> list[
                 mode=mode,
                 uid=_id(entry.get("owner"), "owner", where),
                 gid=_id(entry.get("group"), "group", where),
+                origin=str(entry.get("origin") or ""),
             )
         )
     return tables
@@ -249,7 +253,26 @@ class TableWriter:
                 os.unlink(table.compiled)
         self._compile(table)
 
+    def check_candidates(self, tables: Sequence[TableFile]) -> None:
+        """Open every regexp, pcre and cidr candidate with Postfix's own lookup before any table is replaced.
+
+        The candidate is a private temporary file next to the table; any warning is an error, so a
+        pattern that does not compile never reaches the live table.
+        """
+        for table in tables:
+            problems = candidate_problems(
+                self._run, self._get_bin_path, config_dir=self.config_dir, table_type=table.type,
+                path=table.path, content=table.content,
+            )  # fmt: skip
+            if problems:
+                name = f"{table.origin} ({table.path})" if table.origin else table.path
+                raise TableFileError(
+                    f"{name}: Postfix's own lookup refused the candidate {table.type} table (nothing was "
+                    "replaced): " + "; ".join(problems)
+                )
+
     def write(self, tables: Sequence[TableFile]) -> None:
+        self.check_candidates(tables)
         for table in tables:
             # The compiled file first: restored in reverse order, it comes back after (newer than) its source.
             if table.compiled:

@@ -51,6 +51,66 @@ def readable_config_dir(config_dir: str) -> Iterator[str]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+#: Table types whose source Postfix parses when it opens them: a candidate is checked with a lookup.
+LOOKUP_CHECKED_TYPES = ("regexp", "pcre", "cidr")
+#: A key no table is meant to match; the lookup only makes postmap open (and so parse) the table.
+PROBE_KEY = "postmaster-table-probe"
+_BAD_MARKS = ("warning:", "error:", "fatal:", "panic:")
+
+
+def lookup_problems(
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    config_dir: str,
+    table_type: str,
+    path: str,
+) -> list[str]:
+    """What Postfix's own lookup (``postmap -q``) says about the table source at *path*; empty when it is clean.
+
+    A regexp, pcre or cidr table is parsed when it is opened, and a pattern that does not compile
+    (or a network that is not one) is only a warning: the line is skipped and the daemon that opens
+    the table later logs it again, or defers mail. So any warning counts.
+    """
+    binary = get_bin_path("postmap")
+    if not binary:
+        return ["postmap was not found; is Postfix installed?"]
+    with readable_config_dir(config_dir) as readable:
+        argv = [binary, "-c", readable, "-q", PROBE_KEY, f"{table_type}:{path}"]
+        rc, out, err = run_command(argv, environ_update=dict(ENV))
+    lines = [line.strip() for line in f"{err or ''}\n{out or ''}".splitlines() if line.strip()]
+    problems = [line for line in lines if any(mark in line for mark in _BAD_MARKS)]
+    if rc not in (0, 1) and not problems:
+        problems = [f"{' '.join(argv)} failed (rc={rc}): {' '.join(lines)}"]
+    return problems
+
+
+def candidate_problems(
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    *,
+    config_dir: str,
+    table_type: str,
+    path: str,
+    content: str,
+) -> list[str]:
+    """lookup_problems of *content* as the next text of the table at *path* (nothing is replaced).
+
+    The candidate is a private temporary file next to *path*, removed afterwards; the problems
+    name *path*. Only LOOKUP_CHECKED_TYPES are looked up (others give no problems).
+    """
+    if table_type not in LOOKUP_CHECKED_TYPES:
+        return []
+    fd, candidate = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        problems = lookup_problems(run_command, get_bin_path, config_dir, table_type, candidate)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(candidate)
+    return [problem.replace(candidate, path) for problem in problems]
+
+
 class Postmap:
     """Compile ``type:path`` with postmap (or postalias) and copy the source's owner and mode."""
 

@@ -15,10 +15,16 @@ description:
   - A fragment is an object with the keys C(main) (parameters), C(overrides) (parameters this fragment
     may take over from an earlier one), C(insert) (entries to insert into list parameters, after or before
     an anchor restriction), C(master) (services), C(master_overrides) (C(name/type) of services this
-    fragment may take over), C(allow_open_relay) (true lets the merged configuration relay for anyone) and
+    fragment may take over), C(owns) and C(master_owns) (parameters and services that belong to this fragment
+    alone), C(allow_open_relay) (true lets the merged configuration relay for anyone) and
     C(trusted_policy_services) (C(inet:host:port) policy services on other hosts that may decide about relaying).
   - A parameter or service set by two fragments is an error that names both files, unless the later
     fragment lists it in C(overrides) or C(master_overrides).
+  - A parameter another fragment C(owns) may not be set (not even with C(overrides)), inserted into, or passed as
+    C(-o) to a service; a service another fragment C(master_owns) may not be defined. The amavis role's fragment
+    owns C(content_filter), C(smtpd_proxy_filter) and its two services, so no other role can route mail around it.
+  - Every regexp, pcre and cidr table of O(tables) is opened with C(postmap -q) as a candidate before any table is
+    replaced; a warning is an error naming the table (and its C(origin)).
   - When no fragment defines a master.cf service, master.cf is left as it is.
   - A role can hand its own fragment to the module in O(fragments) instead of writing the file first. The
     fragment then takes part in the validation before its file is written, it is written together with the
@@ -118,6 +124,12 @@ options:
         description: Group (name or gid).
         type: str
         default: root
+      origin:
+        description:
+          - What the table was made from (a role variable such as C(postfix_header_checks)); errors about the
+            table name it.
+        type: str
+        default: ""
   ensure_running:
     description:
       - Also enable the C(postfix) unit at boot and start it when it does not run, after the files are in place; a
@@ -335,6 +347,7 @@ def main() -> None:
                     "mode": {"type": "str", "default": "0644"},
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
+                    "origin": {"type": "str", "default": ""},
                 },
             },
         },

@@ -166,15 +166,20 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap impo
     FLAT_TYPES,
     Postmap,
     PostmapError,
+    candidate_problems,
     db_path,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
 def write_source(
-    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any]
+    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any], *, table_type: str, config_dir: str
 ) -> tuple[bool, dict[str, str] | None]:
-    """Write *content* to *path* when it differs; return (changed, diff)."""
+    """Write *content* to *path* when it differs; return (changed, diff).
+
+    A regexp, pcre or cidr table is first opened with Postfix's own lookup as a candidate: any
+    warning fails the module before the table is replaced.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             before: str | None = handle.read()
@@ -187,6 +192,16 @@ def write_source(
     diff = {"before_header": path, "after_header": path, "before": before or "", "after": content}
     if module.check_mode:
         return True, diff
+    problems = candidate_problems(
+        module.run_command, module.get_bin_path, config_dir=config_dir, table_type=table_type, path=path,
+        content=content,
+    )  # fmt: skip
+    if problems:
+        module.fail_json(
+            msg=f"{path}: Postfix's own lookup refused the candidate {table_type} table (nothing was replaced): "
+            + "; ".join(problems),
+            invocation=invocation,
+        )
     write_atomically(module.atomic_move, path, content, ".postmap.")
     return True, diff
 
@@ -205,7 +220,9 @@ def one_table(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
     diffs: list[dict[str, str]] = []
     source_changed = False
     if params["content"] is not None:
-        source_changed, content_diff = write_source(module, path, params["content"], invocation)
+        source_changed, content_diff = write_source(
+            module, path, params["content"], invocation, table_type=params["type"], config_dir=params["config_dir"]
+        )
         if content_diff:
             diffs.append(content_diff)
     if params["type"] in FLAT_TYPES and params["aliases"]:

@@ -17,6 +17,9 @@ def commands(monkeypatch):
 
     def run_command(self, argv, environ_update=None, **kwargs):
         calls.append(argv)
+        if "-q" in argv:
+            # The lookup that opens a regexp/pcre/cidr candidate before it replaces the table: clean.
+            return 1, "", ""
         source = argv[-1].split(":", 1)[1]
         with open(source + ".db", "w", encoding="utf-8") as handle:
             handle.write("db")
@@ -137,8 +140,13 @@ def test_flat_tables_are_written_but_never_compiled(tmp_path, commands, run_modu
     assert (rc, result["changed"]) == (0, False)
     rc, result = run_module(postmap_module.main, {**args, "mode": "0640"})
     assert (rc, result["changed"], result["rebuilt"]) == (0, True, False)
-    assert commands == []
+    # Never compiled: only looked up once, as the candidate of the one run that wrote it.
+    # (texthash has no syntax to check.)
+    looked_up = [] if table_type == "texthash" else [["-q", "postmaster-table-probe"]]
+    assert [argv[3:5] for argv in commands] == looked_up
+    assert all(argv[-1].startswith(f"{table_type}:{tmp_path}/.checks.") for argv in commands)
     assert not (tmp_path / "checks.db").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checks"]
 
 
 def test_flat_table_errors(tmp_path, commands, run_module):
@@ -165,7 +173,7 @@ def test_tables_write_and_compile_many_in_one_call(tmp_path, commands, run_modul
         f"{tmp_path}/aliases.db",
         None,
     ]
-    assert [os.path.basename(call[0]) for call in commands] == ["postmap", "postalias"]
+    assert [os.path.basename(call[0]) for call in commands if "-q" not in call] == ["postmap", "postalias"]
     assert oct(os.stat(tmp_path / "aliases").st_mode & 0o777) == "0o640"
     assert (tmp_path / "checks").read_text(encoding="utf-8") == "/^X-Spam/ IGNORE\n"
     assert len([d for d in result["diff"] if d.get("after_header") == f"{tmp_path}/vmailbox"]) == 1
@@ -180,3 +188,23 @@ def test_path_or_tables_is_required(run_module):
     rc, result = run_module(postmap_module.main, {})
     assert rc == 1
     assert "one of the following is required: path, tables" in result["msg"]
+
+
+def test_a_candidate_postfix_cannot_read_replaces_nothing(tmp_path, monkeypatch, run_module):
+    source = tmp_path / "checks"
+    source.write_text("/^x/ REJECT\n", encoding="utf-8")
+
+    def run_command(self, argv, environ_update=None, **kwargs):
+        assert "-q" in argv, argv
+        return 1, "", f"postmap: warning: regexp map {argv[-1].split(':', 1)[1]}, line 1: Unmatched ( or \\(\n"
+
+    monkeypatch.setattr(AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: name)
+    rc, result = run_module(postmap_module.main, {"path": str(source), "type": "regexp", "content": "/(x/ REJECT\n"})
+    assert rc == 1
+    assert result["msg"] == (
+        f"{source}: Postfix's own lookup refused the candidate regexp table (nothing was replaced): "
+        f"postmap: warning: regexp map {source}, line 1: Unmatched ( or \\("
+    )
+    assert source.read_text(encoding="utf-8") == "/^x/ REJECT\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checks"]
