@@ -177,10 +177,14 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def deny_reason(path: str) -> str | None:
-    """Why *path* (absolute, normalised) is never the collection's to write; None if no deny list holds it."""
+def deny_reason(path: str, shallow: bool = False) -> str | None:
+    """Why *path* (absolute, normalised) is never the collection's to write; None if no deny list holds it.
+
+    With *shallow* (a file the controller's own user writes) only a name directly in a world-writable
+    directory is refused there: a subdirectory of it is the user's own.
+    """
     for tree in WORLD_WRITABLE_TREES:
-        if _under(path, tree):
+        if (posixpath.dirname(path) == tree or path == tree) if shallow else _under(path, tree):
             return f"lies in {tree}, a world-writable tree where any local user may have prepared the name"
     for name in SYSTEM_FILES:
         if _under(path, name):
@@ -229,7 +233,7 @@ def confined_path(value: Any, name: str, purpose: str, within: str | None = None
     if spec.optional and value in ("", None):
         return ""
     path = lexical(value, name)
-    reason = deny_reason(path)
+    reason = deny_reason(path, shallow=spec.controller and spec.kind == "file" and purpose == "controller_report")
     if reason:
         raise PathPolicyError(f"{name}: {path} {reason}; {spec.what} must be {_where(spec, within)}")
     if spec.controller:

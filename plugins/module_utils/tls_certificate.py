@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, confined_path
+
 ENV = {"LC_ALL": "C"}
 KEY_BITS = 2048
 KEY_MODE = 0o600
@@ -188,17 +190,29 @@ def module_args(request: Any, prefix: str = "certificate") -> dict[str, Any]:
             raise CertificateError(f"{prefix}_{var}: expected a path, got {_describe(value)}")
     args: dict[str, Any] = {"variable_prefix": prefix}
     if check_pair(cert_file, key_file, prefix):
+        # Read, not written, so they may be anywhere, but they reach Dovecot's and Postfix's files.
+        for value, var in ((cert_file, "cert_file"), (key_file, "key_file")):
+            _confined(value, f"{prefix}_{var}", "user_file")
         return {**args, "cert_file": cert_file, "key_file": key_file}
     common_name = validate_hostname(request.get("common_name"), f"certificate_common_name{via}")
+    directory = validate_dir(request.get("dir"), f"certificate_dir{via}")
     return {
         **args,
         "common_name": common_name,
         "subject_alt_names": subject_alt_names(
             common_name, request.get("subject_alt_names"), "certificate_subject_alt_names", via
         )[1:],
-        "dir": validate_dir(request.get("dir"), f"certificate_dir{via}"),
+        "dir": _confined(directory, f"certificate_dir{via}", "certificate_dir"),
         "days": validate_days(request.get("days"), f"certificate_days{via}"),
     }
+
+
+def _confined(value: str, name: str, purpose: str) -> str:
+    """mail_paths' policy for *purpose*, as a CertificateError."""
+    try:
+        return confined_path(value, name, purpose)
+    except PathPolicyError as exc:
+        raise CertificateError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- reading certificates
