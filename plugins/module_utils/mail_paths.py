@@ -392,8 +392,9 @@ def check_host_path(
         except FileNotFoundError:
             return  # the rest does not exist yet: the module creates it, as root
         if stat.S_ISLNK(st.st_mode):
+            where = "" if component == path else f" on the way to {path}"
             raise PathPolicyError(
-                f"{name}: {component} is a symbolic link; {path} would be written wherever it points (refused)"
+                f"{name}: {component} is a symbolic link{where}: the write would land wherever it points (refused)"
             )
         allowed_owners = set(trust.uids) | (set(owners) if leaf else set())
         if st.st_uid not in allowed_owners:
@@ -427,3 +428,11 @@ def check_host_path(
                 f"{name}: {component} is writable by group {st.st_gid} (mode {_mode_text(st)}): its members could "
                 f"have prepared {path} (refused)"
             )
+
+
+def guard(error: Callable[[str], Exception], path: str, name: str, **options: Any) -> None:
+    """check_host_path, raising the module's own error type (*error*) instead of PathPolicyError."""
+    try:
+        check_host_path(path, name, **options)
+    except PathPolicyError as exc:
+        raise error(str(exc)) from None

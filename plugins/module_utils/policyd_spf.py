@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
@@ -539,6 +540,7 @@ class PolicydSpfConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        guard(PolicydSpfError, self.path, "path", kind="file")
         previous = _read_text(self.path)
         changed = previous != self.text
         result: dict[str, Any] = {
