@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
@@ -984,6 +985,17 @@ class AmavisConfig:
         if rc != 0:
             raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
+    def check_host_paths(self) -> None:
+        """Refuse a file or quarantine a local user could have prepared (a symlink, a foreign or writable tree)."""
+        guard(AmavisError, self.conf_path, "conf_path", kind="file")
+        quarantine = self.settings.get("quarantine_dir") if self.state == "present" else ""
+        if quarantine:
+            try:
+                owners: tuple[int, ...] = (pwd.getpwnam("amavis").pw_uid,)
+            except KeyError:
+                owners = ()
+            guard(AmavisError, quarantine, "settings.quarantine_dir", owners=owners)
+
     def _ensure_quarantine(self) -> None:
         path = self.settings["quarantine_dir"]
         os.makedirs(path, mode=0o750, exist_ok=True)
@@ -1179,6 +1191,7 @@ class AmavisConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        self.check_host_paths()
         states = self.unit_states()
         files = self.file_changes()
         units = self.unit_changes(states)

@@ -17,6 +17,8 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
+
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 # Directories a vmail base must never be: chown and chmod on them would break the system.
 SYSTEM_DIRS = frozenset(
@@ -175,6 +177,8 @@ class VmailAccount:
     def ensure_home(self, a: Mapping[str, Any]) -> None:
         """The base directory: created, or fixed to the account's owner and mode; never a symlink."""
         home = a["home"]
+        # Before anything is created, chowned or chmodded: no symlink, foreign owner or writable tree on the way.
+        guard(AccountError, home, "account.home", owners=(a["uid"],))
         try:
             st = os.lstat(home)
         except FileNotFoundError:
