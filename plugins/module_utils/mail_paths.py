@@ -106,7 +106,9 @@ class Purpose:
 
 
 PURPOSES: dict[str, Purpose] = {
-    "postfix_config_dir": Purpose("the Postfix configuration directory", patterns=(r"/etc/postfix(-[a-z0-9][a-z0-9_-]*)?",)),
+    "postfix_config_dir": Purpose(
+        "the Postfix configuration directory", patterns=(r"/etc/postfix(-[a-z0-9][a-z0-9_-]*)?",)
+    ),
     "postfix_fragment_dir": Purpose("the Postfix fragment directory", direct_in="postfix_config_dir"),
     "postfix_table": Purpose(
         "a Postfix lookup table",
@@ -115,7 +117,9 @@ PURPOSES: dict[str, Purpose] = {
         reserved=POSTFIX_RESERVED,
         reserved_suffixes=POSTFIX_RESERVED_SUFFIXES,
     ),
-    "dovecot_config_dir": Purpose("the Dovecot configuration directory", patterns=(r"/etc/dovecot(-[a-z0-9][a-z0-9_-]*)?",)),
+    "dovecot_config_dir": Purpose(
+        "the Dovecot configuration directory", patterns=(r"/etc/dovecot(-[a-z0-9][a-z0-9_-]*)?",)
+    ),
     "dovecot_passwd_file": Purpose(
         "a Dovecot passwd-file",
         kind="file",
@@ -139,9 +143,19 @@ PURPOSES: dict[str, Purpose] = {
     "saslauthd_socket_dir": Purpose(
         "the saslauthd socket directory",
         below=("/var/spool/postfix/var/run", "/run"),
-        excluded=("/run/systemd", "/run/dbus", "/run/udev", "/run/sshd", "/run/mount", "/run/postfix", "/run/dovecot",
-                  "/run/saslauthd", "/run/credentials", "/run/log"),
-    ),  # fmt: skip
+        excluded=(
+            "/run/systemd",
+            "/run/dbus",
+            "/run/udev",
+            "/run/sshd",
+            "/run/mount",
+            "/run/postfix",
+            "/run/dovecot",
+            "/run/saslauthd",
+            "/run/credentials",
+            "/run/log",
+        ),
+    ),
     "dkim_key_dir": Purpose("the DKIM key directory", at_or_below=("/etc/dkimkeys", "/var/lib/postmaster/dkim")),
     "user_file": Purpose("a certificate or key file the daemons read", kind="file", optional=True, controller=True),
     "controller_report": Purpose("a report file on the controller", kind="file", optional=True, controller=True),
@@ -259,10 +273,16 @@ def confined_path(value: Any, name: str, purpose: str, within: str | None = None
         return path
     for tree in spec.excluded:
         if _under(path, tree):
-            raise PathPolicyError(f"{name}: {path} lies in {tree}, which Debian's packages own; {spec.what} must be {_where(spec, within)}")
-    if any(_under(path, root) and path != root for root in spec.below) or any(_under(path, root) for root in spec.at_or_below):
+            raise PathPolicyError(
+                f"{name}: {path} lies in {tree}, which Debian's packages own; {spec.what} must be {_where(spec, within)}"
+            )
+    if any(_under(path, root) and path != root for root in spec.below) or any(
+        _under(path, root) for root in spec.at_or_below
+    ):
         return path
-    raise PathPolicyError(f"{name}: {path} is outside the directories the collection owns for this; {spec.what} must be {_where(spec, within)}")
+    raise PathPolicyError(
+        f"{name}: {path} is outside the directories the collection owns for this; {spec.what} must be {_where(spec, within)}"
+    )
 
 
 def _where(spec: Purpose, within: str | None) -> str:

@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, confined_path, guard
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import (
+    PathPolicyError,
+    confined_path,
+    guard,
+)
 
 ENV = {"LC_ALL": "C"}
 KEY_BITS = 2048
@@ -469,7 +473,11 @@ class TlsCertificate:
         key_path = os.path.join(directory, f"{common_name}.key")
         cert_path = os.path.join(directory, f"{common_name}.crt")
         # Before anything is created, chowned or chmodded: no symlink, foreign owner or writable tree on the way.
-        for path, name, kind in ((directory, "dir", "dir"), (key_path, "dir (the key)", "file"), (cert_path, "dir (the certificate)", "file")):
+        for path, name, kind in (
+            (directory, "dir", "dir"),
+            (key_path, "dir (the key)", "file"),
+            (cert_path, "dir (the certificate)", "file"),
+        ):
             guard(CertificateError, path, name, kind=kind)
         dir_state = self._stat(directory, want_dir=True)
         key_state = self._stat(key_path, want_dir=False) if dir_state.exists else _FileState(key_path)

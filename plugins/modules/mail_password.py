@@ -127,7 +127,6 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_password import (
     SCHEMES,
     MailPasswordError,
@@ -135,6 +134,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_passwor
     default_backends,
     plan,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
