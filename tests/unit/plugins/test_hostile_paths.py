@@ -493,6 +493,21 @@ CASES = [
         id="certificate-dir-root-ssh",
     ),
     pytest.param(
+        certificate(dir="/root/.ssh"),
+        TLS + f"certificate_dir: /root/.ssh lies in /root, {OWNED}",
+        id="certificate-dir-root-ssh-plain",
+    ),
+    pytest.param(
+        role_paths("dovecot", dovecot_tls_selfsigned_dir="/tmp"),
+        MP + f"dovecot_tls_selfsigned_dir: /tmp lies in /tmp, {WW}",
+        id="dovecot-selfsigned-tmp",
+    ),
+    pytest.param(
+        role_paths("policyd_spf", policyd_spf_postfix_fragment_dir="/tmp/postmaster.d"),
+        MP + f"policyd_spf_postfix_fragment_dir: /tmp/postmaster.d lies in /tmp, {WW}",
+        id="policyd-fragment-tmp",
+    ),
+    pytest.param(
         certificate(dir="/usr/local/ssl"),
         TLS + "certificate_dir: /usr/local/ssl lies in /usr, a system directory",
         id="certificate-dir-usr",
@@ -598,6 +613,32 @@ CASES = [
     pytest.param(host("/root/.ssh"), f"path: /root/.ssh lies in /root, {OWNED}", id="host-root-ssh"),
     pytest.param(host("relative/dir"), "path: 'relative/dir' must be an absolute path", id="host-relative"),
 ]
+
+
+def molecule_case(case: dict[str, Any]) -> Callable[[Path], Any]:
+    """What the badinput scenario runs for a case of molecule/badinput/cases/paths.yml, before any host change."""
+    role, variables = case["role"], case["vars"]
+    if role == "postfix":
+        return postfix(**variables)
+    if role == "verify":
+        return verify_report(variables["verify_report_file"])
+    if role == "certificate":
+        return certificate(**{name.removeprefix("certificate_"): value for name, value in variables.items()})
+    return role_paths(role, **variables)
+
+
+MOLECULE_CASES = yaml.safe_load((ROOT / "molecule" / "badinput" / "cases" / "paths.yml").read_text())
+
+
+@pytest.mark.parametrize("case", MOLECULE_CASES, ids=[case["id"] for case in MOLECULE_CASES])
+def test_the_molecule_cases_fail_with_their_message(tmp_path, case):
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        molecule_case(case)(tmp_path)
+    assert case["expect"] in str(excinfo.value)
+
+
+def test_there_are_at_least_ten_molecule_cases():
+    assert len({case["id"] for case in MOLECULE_CASES}) == len(MOLECULE_CASES) >= 10
 
 
 @pytest.mark.parametrize(("thunk", "expected"), CASES)
