@@ -94,6 +94,8 @@ class Purpose:
     optional: bool = False
     #: Controller files: only the deny lists apply (a file of the admin's own).
     controller: bool = False
+    #: How the message names *excluded* when the list is long.
+    excluded_text: str = ""
 
     def allowed(self) -> str:
         parts = [p.replace("\\", "").replace("(-[a-z0-9][a-z0-9_-]*)?", "[-<instance>]") for p in self.patterns]
@@ -101,7 +103,7 @@ class Purpose:
         parts += [f"{root} or below" for root in self.at_or_below]
         text = ", ".join(parts)
         if self.excluded:
-            text += f" (not {', '.join(self.excluded)})"
+            text += f" (not {self.excluded_text or ', '.join(self.excluded)})"
         return text
 
 
@@ -142,8 +144,28 @@ PURPOSES: dict[str, Purpose] = {
     ),
     "saslauthd_socket_dir": Purpose(
         "the saslauthd socket directory",
-        below=("/var/spool/postfix/var/run", "/run"),
+        below=("/var/spool/postfix", "/run"),
         excluded=(
+            *(
+                f"/var/spool/postfix/{name}"
+                for name in (
+                    "active",
+                    "bounce",
+                    "corrupt",
+                    "defer",
+                    "deferred",
+                    "dev",
+                    "etc",
+                    "flush",
+                    "hold",
+                    "incoming",
+                    "lib",
+                    "pid",
+                    "saved",
+                    "trace",
+                    "usr",
+                )
+            ),
             "/run/systemd",
             "/run/dbus",
             "/run/udev",
@@ -155,6 +177,7 @@ PURPOSES: dict[str, Purpose] = {
             "/run/credentials",
             "/run/log",
         ),
+        excluded_text="Postfix's queue and chroot directories, nor a daemon's own directory in /run",
     ),
     "dkim_key_dir": Purpose("the DKIM key directory", at_or_below=("/etc/dkimkeys", "/var/lib/postmaster/dkim")),
     "user_file": Purpose("a certificate or key file the daemons read", kind="file", optional=True, controller=True),

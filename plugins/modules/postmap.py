@@ -159,9 +159,11 @@ results:
 """
 
 import os
+import pwd
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
     Postmap,
@@ -171,10 +173,26 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap impo
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
+def _uids(owner: Any) -> tuple[int, ...]:
+    """The uid of the table's wanted owner (a name or a number), when it exists."""
+    if not owner:
+        return ()
+    if str(owner).isdigit():
+        return (int(owner),)
+    try:
+        return (pwd.getpwnam(str(owner)).pw_uid,)
+    except KeyError:
+        return ()
+
+
 def write_source(
     module: AnsibleModule, path: str, content: str, invocation: dict[str, Any]
 ) -> tuple[bool, dict[str, str] | None]:
     """Write *content* to *path* when it differs; return (changed, diff)."""
+    try:
+        check_host_path(path, "path", kind="file", owners=_uids(module.params.get("owner")))
+    except PathPolicyError as exc:
+        module.fail_json(msg=str(exc), invocation=invocation)
     try:
         with open(path, encoding="utf-8") as handle:
             before: str | None = handle.read()

@@ -468,6 +468,13 @@ CASES = [
         id="saslauthd-socket-run-systemd",
     ),
     pytest.param(
+        role_paths("saslauthd", saslauthd_socket_dir="/var/spool/postfix/incoming/sasl"),
+        MP + "saslauthd_socket_dir: /var/spool/postfix/incoming/sasl lies in /var/spool/postfix/incoming, which "
+        "Debian's packages own; the saslauthd socket directory must be a directory below /var/spool/postfix, a "
+        "directory below /run (not Postfix's queue and chroot directories, nor a daemon's own directory in /run)",
+        id="saslauthd-socket-queue-dir",
+    ),
+    pytest.param(
         verify_report("/etc/shadow"),
         MP + "verify_report_file: /etc/shadow is a system file or lies in one (/etc/shadow)",
         id="verify-report-shadow",
@@ -679,6 +686,7 @@ def test_the_postfix_role_defaults_pass():
         ("certificate_dir", "/etc/postmaster/tls"),
         ("dovecot_tls_selfsigned_dir", "/etc/ssl/mail"),
         ("saslauthd_socket_dir", "/run/saslauthd-postfix"),
+        ("saslauthd_socket_dir", "/var/spool/postfix/saslauthd"),
         ("dkim_key_dir", "/etc/dkimkeys"),
         ("dkim_key_dir", "/var/lib/postmaster/dkim/example.org"),
         ("dovecot_tls_cert_file", "/etc/letsencrypt/live/mail.example.org/fullchain.pem"),
