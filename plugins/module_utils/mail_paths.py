@@ -408,10 +408,11 @@ def check_host_path(
 ) -> None:
     """Refuse to write *path* on a tree a local user could have prepared; errors name *name*.
 
-    Every existing ancestor (from ``/`` down) must be a real directory (no symlink) owned by root,
-    and writable by neither the world (a sticky ``/tmp`` too) nor a group other than root's or mail's.
-    The leaf, when it exists, must be a *kind* (``dir`` or ``file``; a symlink is neither), owned by
-    root or one of *owners*, not writable by others, and a regular file must have one link only.
+    Every existing component (from ``/`` down) must be a real directory (no symlink) owned by root
+    or one of *owners* (the daemon account the path is for: amavis owns ``/var/lib/amavis``), and
+    writable by neither the world (a sticky ``/tmp`` too) nor a group other than root's or mail's.
+    The leaf, when it exists, must be a *kind* (``dir`` or ``file``; a symlink is neither), not
+    writable by others, and a regular file must have one link only.
     """
     trust = trust or DEFAULT_TRUST
     if not isinstance(path, str) or not path.startswith("/") or any(ord(c) < 32 for c in path):
@@ -439,7 +440,8 @@ def check_host_path(
             raise PathPolicyError(
                 f"{name}: {component} is a symbolic link{where}: the write would land wherever it points (refused)"
             )
-        allowed_owners = set(trust.uids) | (set(owners) if leaf else set())
+        # The expected owner (a daemon's account) may own components too: amavis owns /var/lib/amavis.
+        allowed_owners = set(trust.uids) | set(owners)
         if st.st_uid not in allowed_owners:
             raise PathPolicyError(
                 f"{name}: {component} is owned by uid {st.st_uid}, not root: a local user could have prepared "

@@ -714,10 +714,10 @@ def test_the_host_check_accepts_roots_trees(tmp_path):
     mp.check_host_path("/etc/postfix-never-exists/postmaster.d", "fragment_dir", trust=mp.HostTrust())
 
 
-def test_the_expected_owner_may_own_the_leaf_only(tmp_path):
-    (tmp_path / "vmail").mkdir()
-    os.chown(tmp_path / "vmail", 5000, 5000)
+def test_the_expected_owner_may_own_the_path_another_user_may_not(tmp_path):
+    (tmp_path / "amavis" / "virusmails").mkdir(parents=True)
+    os.chown(tmp_path / "amavis", 5000, 5000)
     trust = mp.HostTrust(top=str(tmp_path))
-    mp.check_host_path(str(tmp_path / "vmail"), "account.home", owners=(5000,), trust=trust)
+    mp.check_host_path(str(tmp_path / "amavis" / "virusmails"), "quarantine_dir", owners=(5000,), trust=trust)
     with pytest.raises(mp.PathPolicyError, match="owned by uid 5000, not root"):
-        mp.check_host_path(str(tmp_path / "vmail" / "x"), "account.home", owners=(5000,), trust=trust)
+        mp.check_host_path(str(tmp_path / "amavis" / "virusmails"), "quarantine_dir", owners=(5001,), trust=trust)
