@@ -127,6 +127,8 @@ class VmailAccount:
 
     def ensure(self, account: Mapping[str, Any]) -> list[str]:
         a = check_account(account)
+        # Before the account is created or changed: no symlink, foreign owner or writable tree on the way.
+        guard(AccountError, a["home"], "account.home", owners=(a["uid"],))
         try:
             group = self._getgrnam(a["group"])
         except KeyError:

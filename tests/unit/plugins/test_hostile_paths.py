@@ -236,18 +236,22 @@ def _link_policyd(tmp: Path) -> None:
 
 
 def vmail_home(prepare: Callable[[Path], str]) -> Callable[[Path], Any]:
-    """The maildir module's account: ensure_home runs before any mkdir, chown or chmod of the base."""
+    """The maildir module's account: its home is checked before groupadd/useradd, mkdir, chown or chmod."""
 
     def run(tmp: Path) -> Any:
         home = prepare(tmp)
-        account = {"user": "vmail", "group": "vmail", "uid": 5000, "gid": 5000, "home": home, "home_mode": 0o750}
+        account = {"user": "vmail", "group": "vmail", "uid": 5000, "gid": 5000, "home": home, "home_mode": "0750"}
         before = {p: (p.stat().st_uid, p.stat().st_mode) for p in tmp.rglob("*")}
         try:
-            return VmailAccount(lambda *_a, **_k: (0, "", ""), lambda name: name).ensure_home(account)
+            return VmailAccount(_no_command, lambda name: name).ensure(account)
         finally:
             assert {p: (p.stat().st_uid, p.stat().st_mode) for p in tmp.rglob("*")} == before
 
     return run
+
+
+def _no_command(argv: Any, **_kwargs: Any) -> Any:
+    raise AssertionError(f"the account was changed before its home was checked: {argv}")
 
 
 def _sticky_parent(tmp: Path) -> str:
