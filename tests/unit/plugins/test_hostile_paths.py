@@ -31,6 +31,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_conf
     DovecotConfigError,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import PolicydSpfConfig, PolicydSpfError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+    Postconf,
+    PostconfError,
+    run_postconf,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
@@ -281,6 +286,19 @@ def _world_writable_cert_parent(tmp: Path) -> str:
     return str(tmp / "ssl" / "postmaster")
 
 
+def postconf_set(tmp: Path) -> Any:
+    """The postconf module's backend setting one parameter in a world-writable configuration directory."""
+    (tmp / "postfix").mkdir()
+    (tmp / "postfix" / "main.cf").write_text("myhostname = mail.example.org\n")
+    os.chmod(tmp / "postfix", 0o777)
+
+    def run_command(argv: list[str], **_kwargs: Any) -> tuple[int, str, str]:
+        assert "-e" not in argv, f"postconf wrote: {argv}"
+        return 0, "myhostname = mail.example.org\n", ""
+
+    return run_postconf(Postconf(run_command, str(tmp / "postfix"), "/usr/sbin/postconf"), {"smtpd_banner": "hi"})
+
+
 def host(path: str, name: str = "path", kind: str = "dir") -> Callable[[Path], Any]:
     """The modules' host check as it runs on a host (walking from /, nothing trusted but root)."""
     return lambda _tmp: mp.check_host_path(path, name, kind=kind, trust=mp.HostTrust())
@@ -295,6 +313,7 @@ ERRORS = (
     PolicydSpfError,
     AccountError,
     CertificateError,
+    PostconfError,
 )
 PF = "postfix_role_tables: invalid postfix role variables:\n- "
 MP = "mail_paths: "
@@ -613,6 +632,11 @@ CASES = [
         self_signed(_world_writable_cert_parent),
         "dir: {tmp}/ssl is world-writable (mode 0777)",
         id="host-selfsigned-world-writable",
+    ),
+    pytest.param(
+        postconf_set,
+        "config_dir: {tmp}/postfix is world-writable (mode 0777)",
+        id="host-postconf-world-writable",
     ),
     pytest.param(host("/tmp/x"), f"path: /tmp/x lies in /tmp, {WW}", id="host-tmp"),
     pytest.param(host("/tmp"), f"path: /tmp lies in /tmp, {WW}", id="host-tmp-itself"),
