@@ -214,14 +214,15 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def deny_reason(path: str, shallow: bool = False) -> str | None:
+def deny_reason(path: str, controller: bool = False) -> str | None:
     """Why *path* (absolute, normalised) is never the collection's to write; None if no deny list holds it.
 
-    With *shallow* (a file the controller's own user writes) only a name directly in a world-writable
-    directory is refused there: a subdirectory of it is the user's own.
+    With *controller* (a file the controller's own user writes) only a name directly in a
+    world-writable directory is refused there (a subdirectory of it is the user's own), and home
+    directories are allowed (the user's own, or closed to them anyway).
     """
     for tree in WORLD_WRITABLE_TREES:
-        if (posixpath.dirname(path) == tree or path == tree) if shallow else _under(path, tree):
+        if (posixpath.dirname(path) == tree or path == tree) if controller else _under(path, tree):
             return f"lies in {tree}, a world-writable tree where any local user may have prepared the name"
     for name in SYSTEM_FILES:
         if _under(path, name):
@@ -230,7 +231,7 @@ def deny_reason(path: str, shallow: bool = False) -> str | None:
         if _under(path, tree):
             return f"lies in {tree}, a system directory"
     for tree in FOREIGN_TREES:
-        if _under(path, tree):
+        if _under(path, tree) and not (controller and tree in ("/root", "/home")):
             return f"lies in {tree}, a directory another user or daemon owns"
     foreign = FOREIGN_NAMES.intersection(path.split("/"))
     if foreign:
@@ -240,8 +241,12 @@ def deny_reason(path: str, shallow: bool = False) -> str | None:
     return None
 
 
-def lexical(value: Any, name: str) -> str:
-    """*value* as an absolute, normalised path of plain characters, or PathPolicyError naming *name*."""
+def lexical(value: Any, name: str, plain: bool = True) -> str:
+    """*value* as an absolute, normalised path (of plain characters), or PathPolicyError naming *name*.
+
+    Without *plain* (a file the controller writes, never written into a configuration file) any
+    character but a control character is accepted.
+    """
     if not isinstance(value, str) or not value:
         raise PathPolicyError(f"{name}: expected an absolute path, got {value!r}")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -250,7 +255,7 @@ def lexical(value: Any, name: str) -> str:
         raise PathPolicyError(f"{name}: {value!r} is not an absolute path")
     if ".." in value.split("/") or "." in value.split("/"):
         raise PathPolicyError(f"{name}: {value!r} must not contain '.' or '..' components")
-    if not _PLAIN_RE.match(value):
+    if plain and not _PLAIN_RE.match(value):
         raise PathPolicyError(
             f"{name}: {value!r} may hold only letters, digits and . _ + @ = ~ - / (no space, quote, '$', '%' or ',': "
             "the files it is written to cannot hold them)"
@@ -269,8 +274,9 @@ def confined_path(value: Any, name: str, purpose: str, within: str | None = None
     spec = PURPOSES[purpose]
     if spec.optional and value in ("", None):
         return ""
-    path = lexical(value, name)
-    reason = deny_reason(path, shallow=spec.controller and spec.kind == "file" and purpose == "controller_report")
+    report = purpose == "controller_report"
+    path = lexical(value, name, plain=not report)
+    reason = deny_reason(path, controller=report)
     if reason:
         raise PathPolicyError(f"{name}: {path} {reason}; {spec.what} must be {_where(spec, within)}")
     if spec.controller:
@@ -348,8 +354,6 @@ def check_paths(paths: Mapping[str, Any]) -> dict[str, str]:
         if purpose in _CONTEXT_SUFFIX:
             own, other = _CONTEXT_SUFFIX[purpose]
             context = variable[: -len(own)] + other
-            if purpose == "postfix_table" and context not in paths:
-                context = variable[: -len(own)].rstrip("_").rsplit("_", 1)[0] + "_config_dir"
             if context in result:
                 within = result[context]
             elif context in paths:
