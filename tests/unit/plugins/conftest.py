@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import pytest
@@ -24,4 +25,5 @@ def _trust_scratch_directories(monkeypatch):
 
     On a host they walk from / and refuse /tmp; test_hostile_paths.py checks that with a trust of its own.
     """
-    monkeypatch.setattr(mail_paths, "DEFAULT_TRUST", mail_paths.HostTrust(top=tempfile.gettempdir()))
+    trust = mail_paths.HostTrust(uids=frozenset({0, os.getuid()}), top=tempfile.gettempdir())
+    monkeypatch.setattr(mail_paths, "DEFAULT_TRUST", trust)
