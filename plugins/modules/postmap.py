@@ -186,11 +186,11 @@ def _uids(owner: Any) -> tuple[int, ...]:
 
 
 def write_source(
-    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any]
+    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any], owner: Any = None
 ) -> tuple[bool, dict[str, str] | None]:
-    """Write *content* to *path* when it differs; return (changed, diff)."""
+    """Write *content* to *path* when it differs (a path no symlink or foreign tree leads to); return (changed, diff)."""
     try:
-        check_host_path(path, "path", kind="file", owners=_uids(module.params.get("owner")))
+        check_host_path(path, "path", kind="file", owners=_uids(owner))
     except PathPolicyError as exc:
         module.fail_json(msg=str(exc), invocation=invocation)
     try:
@@ -223,7 +223,7 @@ def one_table(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
     diffs: list[dict[str, str]] = []
     source_changed = False
     if params["content"] is not None:
-        source_changed, content_diff = write_source(module, path, params["content"], invocation)
+        source_changed, content_diff = write_source(module, path, params["content"], invocation, params.get("owner"))
         if content_diff:
             diffs.append(content_diff)
     if params["type"] in FLAT_TYPES and params["aliases"]:

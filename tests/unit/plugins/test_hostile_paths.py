@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.postmaster.mailserver.plugins.filter.paths import mail_paths
 from ansible_collections.postmaster.mailserver.plugins.filter.tls import tls_certificate_args
 from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths as mp
@@ -45,6 +46,8 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.tls_certific
     TlsCertificate,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import AccountError, VmailAccount
+from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as mail_password_module
+from ansible_collections.postmaster.mailserver.plugins.modules import postmap as postmap_module
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (
     BASE_FRAGMENT,
     SUPPORTED,
@@ -750,3 +753,77 @@ def test_the_expected_owner_may_own_the_path_another_user_may_not(tmp_path):
     mp.check_host_path(str(tmp_path / "amavis" / "virusmails"), "quarantine_dir", owners=(5000,), trust=trust)
     with pytest.raises(mp.PathPolicyError, match="owned by uid 5000, not root"):
         mp.check_host_path(str(tmp_path / "amavis" / "virusmails"), "quarantine_dir", owners=(5001,), trust=trust)
+
+
+# -- whole modules (main()), as Ansible runs them ---------------------------------------------------------------
+
+
+def _shadow(tmp: Path) -> Path:
+    shadow = tmp / "shadow"
+    shadow.write_text("root:*:1::::::\n")
+    return shadow
+
+
+def _passwd_file_symlink(tmp: Path) -> dict[str, Any]:
+    (tmp / "dovecot").mkdir()
+    os.symlink(_shadow(tmp), tmp / "dovecot" / "users")
+    return {"path": str(tmp / "dovecot" / "users"), "users": [{"name": "a@example.org", "password": "Secret-1"}]}
+
+
+def _passwd_file_sticky(tmp: Path) -> dict[str, Any]:
+    (tmp / "shared").mkdir()
+    os.chmod(tmp / "shared", 0o1777)
+    return {"path": str(tmp / "shared" / "users"), "users": [{"name": "a@example.org", "password": "Secret-1"}]}
+
+
+def _postmap_hard_link(tmp: Path) -> dict[str, Any]:
+    (tmp / "postfix").mkdir()
+    os.link(_shadow(tmp), tmp / "postfix" / "smtp_auth")
+    return {"path": str(tmp / "postfix" / "smtp_auth"), "content": "[relay]:587 u:p\n", "config_dir": str(tmp)}
+
+
+def _postmap_table_symlink(tmp: Path) -> dict[str, Any]:
+    (tmp / "postfix").mkdir()
+    os.symlink(_shadow(tmp), tmp / "postfix" / "access")
+    return {"tables": [{"path": str(tmp / "postfix" / "access"), "content": "x OK\n"}], "config_dir": str(tmp)}
+
+
+MODULE_CASES = [
+    pytest.param(
+        mail_password_module.main,
+        _passwd_file_symlink,
+        "path: {tmp}/dovecot/users is a symbolic link: the write would land wherever it points",
+        id="module-mail-password-symlink",
+    ),
+    pytest.param(
+        mail_password_module.main,
+        _passwd_file_sticky,
+        "path: {tmp}/shared is world-writable (sticky, like /tmp)",
+        id="module-mail-password-sticky-parent",
+    ),
+    pytest.param(
+        postmap_module.main,
+        _postmap_hard_link,
+        "path: {tmp}/postfix/smtp_auth has 2 hard links",
+        id="module-postmap-hard-link",
+    ),
+    pytest.param(
+        postmap_module.main,
+        _postmap_table_symlink,
+        "path: {tmp}/postfix/access is a symbolic link",
+        id="module-postmap-tables-symlink",
+    ),
+]
+
+
+@pytest.mark.parametrize(("main", "arguments", "expected"), MODULE_CASES)
+def test_hostile_path_fails_the_module_before_it_writes(tmp_path, capsys, main, arguments, expected):
+    args = arguments(tmp_path)
+    shadow = (tmp_path / "shadow").read_bytes() if (tmp_path / "shadow").exists() else None
+    with patch_module_args(args), pytest.raises(SystemExit) as excinfo:
+        main()
+    result = json.loads(capsys.readouterr().out)
+    assert excinfo.value.code == 1
+    assert expected.replace("{tmp}", str(tmp_path)) in result["msg"]
+    if shadow is not None:
+        assert (tmp_path / "shadow").read_bytes() == shadow
