@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
@@ -1038,6 +1039,17 @@ class AmavisConfig:
         if rc != 0:
             raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
 
+    def check_host_paths(self) -> None:
+        """Refuse a file or quarantine a local user could have prepared (a symlink, a foreign or writable tree)."""
+        guard(AmavisError, self.conf_path, "conf_path", kind="file")
+        quarantine = self.settings.get("quarantine_dir") if self.state == "present" else ""
+        if quarantine:
+            try:
+                owners: tuple[int, ...] = (pwd.getpwnam("amavis").pw_uid,)
+            except KeyError:
+                owners = ()
+            guard(AmavisError, quarantine, "settings.quarantine_dir", owners=owners)
+
     def _ensure_quarantine(self, touched: Touched) -> None:
         path = self.settings["quarantine_dir"]
         touched.makedirs(path, mode=0o750)
@@ -1232,6 +1244,7 @@ class AmavisConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        self.check_host_paths()
         states = self.unit_states()
         files = self.file_changes()
         units = self.unit_changes(states)

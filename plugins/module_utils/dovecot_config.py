@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
 from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
@@ -328,6 +329,9 @@ class DovecotConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        guard(DovecotConfigError, self.config_dir, "config_dir")
+        for name in sorted(self.files):
+            guard(DovecotConfigError, self.path(name), f"files[{name!r}]", kind="file")
         changes = self.changes()
         result: dict[str, Any] = {
             "changed": bool(changes),

@@ -34,6 +34,7 @@ from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import set_owner_mode
@@ -441,6 +442,7 @@ class NftablesConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        guard(NftablesConfigError, self.path, "path", kind="file")
         result: dict[str, Any] = {
             "changed": False,
             "path": self.path,

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import cover_everything
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import replace_keeping_mode
@@ -563,6 +564,7 @@ class PolicydSpfConfig:
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        guard(PolicydSpfError, self.path, "path", kind="file")
         previous = _read_text(self.path)
         changed = previous != self.text
         result: dict[str, Any] = {

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as _amavis
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import (
     CIDR_PARAMS,
     validate_cidr_list,
@@ -202,6 +203,8 @@ def run_postconf(
         findings = validate_params(desired, merged, allow_open_relay)
         warnings.extend(f"allowed open relay (allow_open_relay): {finding}" for finding in findings)
     if changes and not check_mode:
+        guard(PostconfError, postconf.config_dir, "config_dir")
+        guard(PostconfError, f"{postconf.config_dir}/main.cf", "config_dir (main.cf)", kind="file")
         postconf.set(changes)
     missing = [name for name in read_names if name not in current and name not in desired]
     defaults = postconf.read(missing)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
@@ -508,8 +509,26 @@ class PostfixConfig:
 
     # -- entry point -----------------------------------------------------------
 
+    def check_host_paths(self) -> None:
+        """Refuse directories and files a local user could have prepared, before any fragment is read.
+
+        The configuration and fragment directories (and their ancestors) must be root's real
+        directories that no one else may write, every fragment a regular file of root's that no one
+        else may write, and every table path one that no symlink or foreign directory leads to.
+        """
+        guard(PostfixConfigError, self.config_dir, "config_dir")
+        guard(PostfixConfigError, self.fragment_dir, "fragment_dir")
+        if os.path.isdir(self.fragment_dir):
+            for name in sorted(os.listdir(self.fragment_dir)):
+                if name.endswith(".json"):
+                    path = os.path.join(self.fragment_dir, name)
+                    guard(PostfixConfigError, path, f"fragment_dir ({name})", kind="file")
+        for index, table in enumerate(self.tables):
+            guard(PostfixConfigError, table.path, f"tables[{index}].path", kind="file", owners=(table.uid,))
+
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (without ``diff`` filtering)."""
+        self.check_host_paths()
         fragment_changes = self.fragment_changes()
         if self.only_removes_from_nothing():
             # A role switched off on a host where no fragment was ever written (maybe no Postfix at all).

@@ -23,6 +23,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as _amavis
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import (
+    POSTFIX_RESERVED,
+    POSTFIX_RESERVED_SUFFIXES,
+    PathPolicyError,
+    check_paths,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import kind
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
     FragmentError,
@@ -83,11 +89,8 @@ RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
 _FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z")
 #: Names a table of postfix_maps must not take: Postfix's own files, the role's own tables and fragments.
-RESERVED_NAMES = frozenset(
-    {"main.cf", "master.cf", "dynamicmaps.cf", "postfix-files", "makedefs.out", "main.cf.proto", "master.cf.proto",
-     "header_checks", "body_checks", "sender_relayhost", "postmaster.d", "sasl"}
-)  # fmt: skip
-RESERVED_SUFFIXES = (".db", ".lmdb", ".cdb", ".json", ".postmaster-previous", ".proto", ".cf")
+RESERVED_NAMES = POSTFIX_RESERVED | {"header_checks", "body_checks", "sender_relayhost"}
+RESERVED_SUFFIXES = POSTFIX_RESERVED_SUFFIXES
 _ENTRY_PREFIX_RE = re.compile(r"^table entry 0( \(.*?\))?: ", re.DOTALL)
 _MAP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 _RELAYHOST_RE = re.compile(r"^(\[[A-Za-z0-9.:-]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
@@ -99,6 +102,10 @@ _TRUSTED_POLICY_RE = re.compile(r"^inet:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[A-
 #: Every key the settings mapping must have: the role's variables and the internal values.
 REQUIRED = (
     "postfix_config_dir",
+    "postfix_fragment_dir",
+    "postfix_tls_selfsigned_dir",
+    "postfix_tls_cert_file",
+    "postfix_tls_key_file",
     "postfix_myhostname",
     "postfix_mydomain",
     "postfix_myorigin",
@@ -826,6 +833,27 @@ def _check_main_and_relay(c: Checked, errors: list[str]) -> None:
         )
 
 
+#: The role's path variables: what it writes (and the certificate files it hands on) is confined by mail_paths.
+PATH_VARS = (
+    "postfix_config_dir",
+    "postfix_fragment_dir",
+    "postfix_relay_password_map",
+    "postfix_tls_selfsigned_dir",
+    "postfix_tls_cert_file",
+    "postfix_tls_key_file",
+)
+
+
+def _check_paths(c: Checked, errors: list[str]) -> None:
+    """Every path the role writes or hands on is one the collection owns for it (mail_paths)."""
+    try:
+        checked = check_paths({name: c.settings[name] for name in PATH_VARS})
+    except PathPolicyError as exc:
+        errors.extend(line.removeprefix("- ") for line in str(exc).splitlines() if line.strip())
+        return
+    c.settings = {**c.settings, **checked}
+
+
 def check(settings: Mapping[str, Any]) -> Checked:
     """Check every variable the role uses; raise PostfixRoleError listing all problems."""
     if not isinstance(settings, Mapping):
@@ -836,6 +864,7 @@ def check(settings: Mapping[str, Any]) -> Checked:
     c = Checked(settings)
     errors: list[str] = []
     for step in (
+        _check_paths,
         _check_identity,
         _check_limits,
         _check_restrictions,

@@ -22,6 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import (
+    POSTFIX_RESERVED,
+    POSTFIX_RESERVED_SUFFIXES,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
@@ -34,10 +38,8 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap impo
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 ALIASES_PATH = "/etc/aliases"
-#: Files of the configuration directory that are Postfix's own (or ours), never a table.
-RESERVED = frozenset(
-    {"main.cf", "master.cf", "dynamicmaps.cf", "postfix-files", "makedefs.out", "main.cf.proto", "master.cf.proto"}
-)
+#: Files of the configuration directory that are Postfix's own (or ours), never a table: mail_paths' policy.
+RESERVED = POSTFIX_RESERVED
 
 
 class TableFileError(Exception):
@@ -90,7 +92,7 @@ def check_tables(entries: Sequence[Mapping[str, Any]], config_dir: str) -> list[
             raise TableFileError(
                 f"{where}.path: {path} is not directly in {config_dir} (nor {ALIASES_PATH} with aliases)"
             )
-        elif name in RESERVED or name.startswith(".") or name.endswith((".json", ".db", ".lmdb", ".cdb")):
+        elif name in RESERVED or name.startswith(".") or name.endswith(POSTFIX_RESERVED_SUFFIXES):
             raise TableFileError(f"{where}.path: {name} is one of Postfix's own files or a compiled table")
         if any(c in path for c in "\n\r\0 "):
             raise TableFileError(f"{where}.path: {path!r} contains a space or control character")

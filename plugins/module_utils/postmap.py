@@ -13,6 +13,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
+
 ENV = {"LC_ALL": "C"}
 SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 #: Table types Postfix reads from their source file: nothing to compile.
@@ -179,6 +181,9 @@ class Postmap:
         return {"owner": st.st_uid, "group": st.st_gid, "mode": stat.S_IMODE(st.st_mode)}
 
     def execute(self) -> dict[str, Any]:
+        owner = self._source_stat().st_uid
+        guard(PostmapError, self.path, "path", kind="file", owners=(owner,))
+        guard(PostmapError, self.db_path, "path (its compiled file)", kind="file", owners=(owner,))
         source = self._attrs(self._source_stat())
         before_state = self.state()
         rebuild = before_state != "current"

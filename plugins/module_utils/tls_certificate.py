@@ -26,6 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import (
+    PathPolicyError,
+    confined_path,
+    guard,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 
 ENV = {"LC_ALL": "C"}
@@ -190,17 +195,29 @@ def module_args(request: Any, prefix: str = "certificate") -> dict[str, Any]:
             raise CertificateError(f"{prefix}_{var}: expected a path, got {_describe(value)}")
     args: dict[str, Any] = {"variable_prefix": prefix}
     if check_pair(cert_file, key_file, prefix):
+        # Read, not written, so they may be anywhere, but they reach Dovecot's and Postfix's files.
+        for value, var in ((cert_file, "cert_file"), (key_file, "key_file")):
+            _confined(value, f"{prefix}_{var}", "user_file")
         return {**args, "cert_file": cert_file, "key_file": key_file}
     common_name = validate_hostname(request.get("common_name"), f"certificate_common_name{via}")
+    directory = validate_dir(request.get("dir"), f"certificate_dir{via}")
     return {
         **args,
         "common_name": common_name,
         "subject_alt_names": subject_alt_names(
             common_name, request.get("subject_alt_names"), "certificate_subject_alt_names", via
         )[1:],
-        "dir": validate_dir(request.get("dir"), f"certificate_dir{via}"),
+        "dir": _confined(directory, f"certificate_dir{via}", "certificate_dir"),
         "days": validate_days(request.get("days"), f"certificate_days{via}"),
     }
+
+
+def _confined(value: str, name: str, purpose: str) -> str:
+    """mail_paths' policy for *purpose*, as a CertificateError."""
+    try:
+        return confined_path(value, name, purpose)
+    except PathPolicyError as exc:
+        raise CertificateError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- reading certificates
@@ -456,6 +473,13 @@ class TlsCertificate:
         """
         key_path = os.path.join(directory, f"{common_name}.key")
         cert_path = os.path.join(directory, f"{common_name}.crt")
+        # Before anything is created, chowned or chmodded: no symlink, foreign owner or writable tree on the way.
+        for path, name, kind in (
+            (directory, "dir", "dir"),
+            (key_path, "dir (the key)", "file"),
+            (cert_path, "dir (the certificate)", "file"),
+        ):
+            guard(CertificateError, path, name, kind=kind)
         dir_state = self._stat(directory, want_dir=True)
         key_state = self._stat(key_path, want_dir=False) if dir_state.exists else _FileState(key_path)
         cert_state = self._stat(cert_path, want_dir=False) if dir_state.exists else _FileState(cert_path)

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
@@ -127,6 +128,8 @@ class VmailAccount:
 
     def ensure(self, account: Mapping[str, Any]) -> list[str]:
         a = check_account(account)
+        # Before the account is created or changed: no symlink, foreign owner or writable tree on the way.
+        guard(AccountError, a["home"], "account.home", owners=(a["uid"],))
         try:
             group = self._getgrnam(a["group"])
         except KeyError:
@@ -180,6 +183,8 @@ class VmailAccount:
         A failure part-way puts the directory (and any parent created for it) back as it was.
         """
         home = a["home"]
+        # Before anything is created, chowned or chmodded: no symlink, foreign owner or writable tree on the way.
+        guard(AccountError, home, "account.home", owners=(a["uid"],))
         try:
             st = os.lstat(home)
         except FileNotFoundError:

@@ -122,6 +122,7 @@ removed:
 """
 
 import os
+import pwd
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -133,6 +134,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_passwor
     default_backends,
     plan,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
 from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
@@ -167,6 +169,18 @@ def _exit(module: AnsibleModule, failed: bool = False, **result: Any) -> NoRetur
     module.exit_json(**result)
 
 
+def _uids(owner: str | None) -> tuple[int, ...]:
+    """The uid of the file's wanted owner (a name or a number), when it exists."""
+    if not owner:
+        return ()
+    if str(owner).isdigit():
+        return (int(owner),)
+    try:
+        return (pwd.getpwnam(owner).pw_uid,)
+    except KeyError:
+        return ()
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -195,6 +209,10 @@ def main() -> None:
     # The echoed arguments, without the user list: AnsibleModule scans every string
     # of the result for every no_log value, quadratic in the number of users.
     invocation = {"module_args": {**params, "users": f"{len(params['users'])} users (not echoed)"}}
+    try:
+        check_host_path(path, "path", kind="file", owners=_uids(params.get("owner")))
+    except PathPolicyError as exc:
+        _exit(module, failed=True, msg=str(exc), invocation=invocation)
     try:
         with open(path, encoding="utf-8") as handle:
             existing = handle.read()

@@ -159,9 +159,11 @@ results:
 """
 
 import os
+import pwd
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
     FLAT_TYPES,
     Postmap,
@@ -172,14 +174,37 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap impo
 from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
+def _uids(owner: Any) -> tuple[int, ...]:
+    """The uid of the table's wanted owner (a name or a number), when it exists."""
+    if not owner:
+        return ()
+    if str(owner).isdigit():
+        return (int(owner),)
+    try:
+        return (pwd.getpwnam(str(owner)).pw_uid,)
+    except KeyError:
+        return ()
+
+
 def write_source(
-    module: AnsibleModule, path: str, content: str, invocation: dict[str, Any], *, table_type: str, config_dir: str
+    module: AnsibleModule,
+    path: str,
+    content: str,
+    invocation: dict[str, Any],
+    owner: Any = None,
+    *,
+    table_type: str,
+    config_dir: str,
 ) -> tuple[bool, dict[str, str] | None]:
-    """Write *content* to *path* when it differs; return (changed, diff).
+    """Write *content* to *path* when it differs (a path no symlink or foreign tree leads to); return (changed, diff).
 
     A regexp, pcre or cidr table is first opened with Postfix's own lookup as a candidate: any
     warning fails the module before the table is replaced.
     """
+    try:
+        check_host_path(path, "path", kind="file", owners=_uids(owner))
+    except PathPolicyError as exc:
+        module.fail_json(msg=str(exc), invocation=invocation)
     try:
         with open(path, encoding="utf-8") as handle:
             before: str | None = handle.read()
@@ -221,7 +246,13 @@ def one_table(module: AnsibleModule, params: dict[str, Any]) -> dict[str, Any]:
     source_changed = False
     if params["content"] is not None:
         source_changed, content_diff = write_source(
-            module, path, params["content"], invocation, table_type=params["type"], config_dir=params["config_dir"]
+            module,
+            path,
+            params["content"],
+            invocation,
+            params.get("owner"),
+            table_type=params["type"],
+            config_dir=params["config_dir"],
         )
         if content_diff:
             diffs.append(content_diff)

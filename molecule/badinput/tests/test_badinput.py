@@ -45,7 +45,7 @@ EXPECTED = {
     "hash-service": "postfix_master_extra[0]: master.cf service '#2525': a service name must not contain '#'",
     "password-newline": "mailboxes_domains[0].users[0].password: contains a line break or NUL (the value is not shown)",
     "password-list": "mailboxes_domains[0].users[0].password: must be a string, got list (the value is not shown)",
-    "vmail-base-etc": "account.home: /etc is a system directory",
+    "vmail-base-etc": "mailboxes_vmail_base: /etc is a system directory",
     "dovecot-cipher-newline": "dovecot_ssl_cipher_list must be one OpenSSL cipher string",
     "saslauthd-socket-dir": "saslauthd_socket_dir must be an absolute directory below /var/spool/postfix or /run",
     "fragment-dash-o-open-relay": "master.cf service 2525/inet (main.cf with its -o overrides) would relay mail for "

@@ -5,6 +5,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.fake_mail_server import (
     closed_port,
     fake_mail,
@@ -12,3 +17,13 @@ from ansible_collections.postmaster.mailserver.tests.unit.plugins.fake_mail_serv
 )
 
 __all__ = ["closed_port", "fake_mail", "mail_certificate"]
+
+
+@pytest.fixture(autouse=True)
+def _trust_scratch_directories(monkeypatch):
+    """The modules' host path checks trust the tests' scratch directories below the temporary directory.
+
+    On a host they walk from / and refuse /tmp; test_hostile_paths.py checks that with a trust of its own.
+    """
+    trust = mail_paths.HostTrust(uids=frozenset({0, os.getuid()}), top=tempfile.gettempdir())
+    monkeypatch.setattr(mail_paths, "DEFAULT_TRUST", trust)

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as amavis_utils
+from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths
 from ansible_collections.postmaster.mailserver.plugins.module_utils import path_state
 from ansible_collections.postmaster.mailserver.plugins.module_utils import tls_certificate as tc
 from ansible_collections.postmaster.mailserver.plugins.module_utils import vmail_account as va
@@ -84,6 +85,17 @@ from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.t
 
 #: Owners no module would choose: a restore that writes as root, or keeps the new owner, is caught.
 ODD_UID, ODD_GID = 4321, 4322
+
+
+@pytest.fixture(autouse=True)
+def _trust_the_odd_owners(monkeypatch):
+    """The odd owners stand for the daemon accounts a real host has: the modules' host path checks
+    (mail_paths) trust them here, so that each backend reaches the write and the rollback under test.
+    test_hostile_paths.py proves that a foreign owner is refused."""
+    trust = mail_paths.DEFAULT_TRUST
+    monkeypatch.setattr(mail_paths, "DEFAULT_TRUST", mail_paths.HostTrust(uids=trust.uids | {ODD_UID}, top=trust.top))
+
+
 PUBLIC_KEY = "-----BEGIN PRIVATE KEY-----\nK9\n-----END PRIVATE KEY-----\n"
 
 Tree = dict[str, tuple[int, int, int, int, bytes | str | None]]
@@ -375,10 +387,11 @@ def tls_fixed_then_failed(root: Path, during: Callable[[], None], _mp: pytest.Mo
     """The directory, key and certificate had their owner and mode fixed before openssl failed: all come back."""
     directory = root / "ssl"
     directory.mkdir(parents=True)
-    own(directory, 0o775)
+    # Modes the module fixes, but none the host path check refuses (group/world-writable: test_hostile_paths.py).
+    own(directory, 0o751)
     put(directory / "mail.example.test.key", PUBLIC_KEY, 0o644)
     write_cert(directory / "mail.example.test.crt", "other.example.test", ["DNS:other.example.test"], NOW, "K9")
-    own(directory / "mail.example.test.crt", 0o666)
+    own(directory / "mail.example.test.crt", 0o604)
     return _tls(directory, during)
 
 

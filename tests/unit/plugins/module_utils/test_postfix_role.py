@@ -58,7 +58,10 @@ def role_settings(**overrides):
     settings = {name: value for name, value in defaults.items() if name in REQUIRED}
     settings.update({name: value for name, value in internal.items() if name in REQUIRED})
     settings.update(
-        postfix_config_dir="/etc/postfix", postfix_myhostname="host.example.com", postfix_mydomain="example.com"
+        postfix_config_dir="/etc/postfix",
+        postfix_fragment_dir="/etc/postfix/postmaster.d",
+        postfix_myhostname="host.example.com",
+        postfix_mydomain="example.com",
     )
     settings.update(overrides)
     return settings

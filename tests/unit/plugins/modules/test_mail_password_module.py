@@ -112,9 +112,9 @@ def test_invocation_gives_user_count_not_users_on_failure(tmp_path, run_module):
 
 def test_invocation_gives_user_count_when_file_unreadable(tmp_path, run_module):
     path = tmp_path / "users"
-    path.mkdir()  # reading a directory fails with an OSError
+    path.mkdir()  # a directory where the file should be: refused by the host path check, before any read
     rc, result = run_module(module.main, args(path, MIXED))
-    assert rc == 1 and result["msg"].startswith(f"cannot read {path}: ")
+    assert rc == 1 and result["msg"] == f"path: {path} exists and is a directory, not a file"
     assert_compact_invocation(result, path, 2)
 
 
