@@ -24,8 +24,7 @@ from types import SimpleNamespace
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as amavis_utils
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths
-from ansible_collections.postmaster.mailserver.plugins.module_utils import path_state
+from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths, path_state
 from ansible_collections.postmaster.mailserver.plugins.module_utils import tls_certificate as tc
 from ansible_collections.postmaster.mailserver.plugins.module_utils import vmail_account as va
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import AmavisError
