@@ -14,21 +14,25 @@ import threading
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
-    DEFAULTS,
-    MARK,
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_config import (
     AmavisConfig,
-    AmavisError,
-    HealthCheckError,
-    check_settings,
     clamd_ping,
     parse_units,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import (
     perl_string,
     postfix_fragment,
     render_amavis_conf,
     set_directives,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import check_fragment
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import (
+    DEFAULTS,
+    MARK,
+    AmavisError,
+    check_settings,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import HealthCheckError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import check_fragment
 
 EICAR_HDB = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
 EICAR_NDB = (

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     backend_arguments,
     health_options,
     run_backend,

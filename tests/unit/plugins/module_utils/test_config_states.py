@@ -14,8 +14,8 @@ import os
 
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
-from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import file_digests
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import file_digests
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import (
     TableFile,
     needs_work,
     table_state,

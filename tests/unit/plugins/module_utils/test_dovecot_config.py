@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import (
     DovecotConfig,
     DovecotConfigError,
     HealthCheckError,

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import firewall_rules as fw
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall import firewall_rules as fw
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 

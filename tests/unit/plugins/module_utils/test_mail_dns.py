@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import (
     MailDnsError,
     mail_dns,
     txt_value,

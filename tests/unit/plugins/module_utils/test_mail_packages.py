@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_packages import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_packages import (
     MailPackages,
     MailPackagesError,
     check_names,

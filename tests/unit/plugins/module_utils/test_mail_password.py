@@ -11,7 +11,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_password as mp
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import mail_password as mp
 
 
 class FakeCrypto:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.mail_ports import (
     MailPorts,
     MailPortsError,
     Port,
@@ -325,7 +325,9 @@ def test_a_failing_sshd_is_a_warning():
 
 
 def services_rules(runner, services, ssh_port=22):
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import rules_from_services
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
+        rules_from_services,
+    )
 
     return rules_from_services(
         services,
@@ -338,7 +340,7 @@ def services_rules(runner, services, ssh_port=22):
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_services_compose_the_firewall_role_rules_from_what_is_read(suite):
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import build_rules
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.firewall_rules import build_rules
 
     runner = FakeRunner(suite)
     services = {"admin_networks": ["192.0.2.0/24"], "sasl_peers": ["198.51.100.7"], "extra_rules": [{"port": 8080}]}
@@ -358,7 +360,9 @@ def test_services_compose_the_firewall_role_rules_from_what_is_read(suite):
 
 
 def test_services_refuse_a_lockout_before_anything():
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import NftablesConfigError
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
+        NftablesConfigError,
+    )
 
     with pytest.raises(NftablesConfigError, match="firewall_ssh_port is 2222, but sshd listens on 22"):
         services_rules(FakeRunner("trixie"), {}, ssh_port=2222)
@@ -367,7 +371,9 @@ def test_services_refuse_a_lockout_before_anything():
 
 
 def test_services_report_a_daemon_that_fails():
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import NftablesConfigError
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
+        NftablesConfigError,
+    )
 
     runner = FakeRunner("trixie", **{"postconf -M": (1, "", "postconf: fatal: open /etc/postfix/main.cf")})
     with pytest.raises(NftablesConfigError, match="postconf"):

@@ -11,7 +11,7 @@ import hashlib
 import json
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_probe import (
     SERVICES,
     CheckFailed,
     MailProbe,
@@ -415,7 +415,7 @@ def test_name_matches(names, ips, subject, wanted, expected):
 
 
 def test_closed_ports_are_tried_at_once_and_filtered_ones_count_as_closed(monkeypatch):
-    from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_probe
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.client import mail_probe
 
     tried = []
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_queue import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_queue import (
     MailQueueError,
     parse,
     read_queue,

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import (
     MailValidationError,
     validate_address,
     validate_addresses,

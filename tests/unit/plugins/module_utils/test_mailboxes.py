@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mailboxes import (
     MailboxesError,
     passwd_entries,
     plan,

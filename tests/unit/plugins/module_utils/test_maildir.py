@@ -10,8 +10,8 @@ import pwd
 import stat
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import maildir as maildir_utils
-from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import maildir as maildir_utils
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.maildir import (
     MaildirError,
     Maildirs,
     Spec,

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
     MARKER,
     HealthCheckError,
     NftablesConfig,

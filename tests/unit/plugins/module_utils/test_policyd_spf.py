@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
     HEADER,
     PARSER_SCRIPT,
     POLICY_REQUEST,
@@ -393,7 +393,7 @@ def test_failed_health_check_restores_and_restarts(files, failure, expected):
         if failure == "policy":
             raise ConnectionResetError("closed")
         if failure == "answer":
-            from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import _policy_answer
+            from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import _policy_answer
 
             return _policy_answer("", path)
         return "action=dunno"

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postconf import (
     Postconf,
     PostconfError,
     compute_changes,

@@ -12,19 +12,19 @@ import threading
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
+    HealthCheckError,
+    journal_errors,
+    smtp_probe,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
     POSTFIX_BAD_PREFIXES,
     PostfixConfig,
     PostfixConfigError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import (
     TableFileError,
     check_tables,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
-    HealthCheckError,
-    journal_errors,
-    smtp_probe,
 )
 
 SUPPORTED = "btree\ncidr\nhash\ninline\nlmdb\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"

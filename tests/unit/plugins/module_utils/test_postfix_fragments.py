@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
     apply_insert,
     check_fragment,
@@ -16,7 +16,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_frag
     parse_fragment,
     split_entries,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import MasterService
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import MasterService
 
 BASE = {
     "main": {

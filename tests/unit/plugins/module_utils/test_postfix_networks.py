@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import PostfixValidationError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks import validate_cidr_list
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import PostfixValidationError
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_relay import (
     BLOCK,
     OPEN,
     PASS,
@@ -18,7 +18,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_rela
     table_catch_all,
     validate_relay,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import (
     MasterService,
     PostfixValidationError,
 )

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions import (
     RESTRICTIONS,
     Restriction,
     group_restrictions,
@@ -14,7 +14,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_rest
     validate_relay_protection,
     validate_restrictions,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import PostfixValidationError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import PostfixValidationError
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     check_fragment,
     merge_fragments,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_role import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role import (
     FRAGMENT_NAME,
     REQUIRED,
     PostfixRoleError,
     fragment,
     tables,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import validate_main
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_validate import validate_main
 
 ROOT = Path(__file__).resolve().parents[4]
 ROLE = ROOT / "roles" / "postfix"

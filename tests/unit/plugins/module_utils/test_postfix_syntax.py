@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
     expand_value,

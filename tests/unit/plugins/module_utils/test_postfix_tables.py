@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import PostfixValidationError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_tables import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import PostfixValidationError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_tables import (
     TableRef,
     find_table_refs,
     table_check_mode,

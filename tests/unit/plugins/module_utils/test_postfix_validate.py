@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import restriction_params
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import PostfixValidationError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions import (
+    restriction_params,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import PostfixValidationError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_validate import (
     normalize_main,
     parse_postconf_warnings,
     validate_main,

@@ -8,7 +8,11 @@ import os
 import stat
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import Postmap, PostmapError, db_path
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postmap import (
+    Postmap,
+    PostmapError,
+    db_path,
+)
 
 UID, GID = os.getuid(), os.getgid()
 

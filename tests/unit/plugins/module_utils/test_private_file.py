@@ -8,7 +8,7 @@ import os
 import stat
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import write_atomically
 
 
 def test_new_file_is_0600_when_moved_into_place_and_no_temporary_file_is_left(tmp_path):

@@ -6,16 +6,14 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import (
-    dovecot_config,
-    policyd_spf,
-    postfix_config,
-    service_health,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.service_health import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import service_health
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
     wait_for_answer,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot import dovecot_config
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix import postfix_config
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import policyd_spf
 
 
 class Clock:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf import (
     SpfError,
     Term,
     build_record,

@@ -11,7 +11,7 @@ import dns.name
 import dns.resolver
 import dns.rrset
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.spf_check import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf_check import (
     DnsTempError,
     DnsVoid,
     SpfCheck,

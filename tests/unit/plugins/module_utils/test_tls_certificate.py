@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import tls_certificate as tc
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls import tls_certificate as tc
 
 NOW = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
 UID, GID = os.getuid(), os.getgid()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter import verify as verify_filters
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import mail_dns
-from ansible_collections.postmaster.mailserver.plugins.module_utils.verify import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import mail_dns
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.verify import (
     VerifyError,
     check_lines,
     plan,

@@ -10,7 +10,7 @@ import stat
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.vmail_account import (
     AccountError,
     VmailAccount,
     check_account,
