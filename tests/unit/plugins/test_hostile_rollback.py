@@ -49,34 +49,34 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.tls import tls_certificate as tc
 from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as mail_password_module
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_amavis import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.amavis.test_amavis import (
     FILES as AMAVIS_FILES,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_amavis import World
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_dovecot_config import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.amavis.test_amavis import World
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.dovecot.test_dovecot_config import (
     FakeRunner as DovecotRunner,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_nftables_config import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.firewall.test_nftables_config import (
     LIVE_JSON,
     RULES,
     STOCK,
     Host,
     without_ssh,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_policyd_spf import (
-    DEFAULTS as SPF_DEFAULTS,
-)
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_policyd_spf import (
-    FakeRunner as SpfRunner,
-)
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_postfix_config_backend import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.postfix.test_postfix_config_backend import (
     BASE as POSTFIX_BASE,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_postfix_config_backend import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.postfix.test_postfix_config_backend import (
     Clock,
     CompilingRunner,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_tls_certificate import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.spf.test_policyd_spf import (
+    DEFAULTS as SPF_DEFAULTS,
+)
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.spf.test_policyd_spf import (
+    FakeRunner as SpfRunner,
+)
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.tls.test_tls_certificate import (
     NOW,
     FakeOpenssl,
     write_cert,

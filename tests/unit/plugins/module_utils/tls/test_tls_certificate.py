@@ -18,7 +18,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.tls import t
 
 NOW = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
 UID, GID = os.getuid(), os.getgid()
-FIXTURES = Path(__file__).parent / "fixtures" / "tls_certificate"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "tls_certificate"
 OPENSSL = shutil.which("openssl")
 
 

@@ -24,9 +24,9 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_validate import validate_main
 
-ROOT = Path(__file__).resolve().parents[4]
+ROOT = Path(__file__).resolve().parents[5]
 ROLE = ROOT / "roles" / "postfix"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 CERT = {"cert": "/etc/ssl/postmaster/cert.pem", "key": "/etc/ssl/postmaster/key.pem"}
 HEADER = "#\n# Ansible managed\n#\n"
 TLS_HARDENING = {

@@ -19,7 +19,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nft
     stub,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "firewall"
 #: The live table the firewall role loaded on a trixie host (nft -j list table inet postmaster).
 LIVE_JSON = (FIXTURES / "trixie" / "nft-list-table.json").read_text(encoding="utf-8")
 RULES = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall import firewall_rules as fw
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "firewall"
 
 #: What mail_ports reports on the scenario's server (Postfix with submission/smtps, Dovecot imap+pop3, SASL on TCP).
 PORTS = [

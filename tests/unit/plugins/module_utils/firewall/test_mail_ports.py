@@ -29,7 +29,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.mai
     sshd_ports,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "firewall"
 SUITES = ["bookworm", "trixie"]
 PUBLIC = {25, 465, 587, 143, 993, 110, 995}
 
