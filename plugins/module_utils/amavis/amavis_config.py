@@ -3,12 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """amavisd-new with ClamAV and SpamAssassin: apply the files safely (the amavis_config module's backend).
 
-``check_settings`` validates the role's variables (keys are this collection's names without
-the ``amavis_`` prefix, which the errors put back), ``render_amavis_conf`` writes amavis's own
-file (Perl, loaded after Debian's ``conf.d`` files), ``clamav_files`` the ClamAV side (directives
-in clamd.conf and freshclam.conf, the systemd drop-ins that tie clamd to a user-supplied
-database, the signature files) and ``postfix_fragment`` the Postfix fragment. The ``AmavisConfig``
-backend of the amavis_config module then:
+The settings are validated by :mod:`amavis_settings` and the files rendered by :mod:`amavis_render`
+(amavis's own Perl file, the ClamAV directives and systemd drop-ins, the Postfix fragment).
+The ``AmavisConfig`` backend of the amavis_config module then:
 
 1. checks the candidates with the daemons' own checkers (``amavisd test-config`` on the whole
    ``conf.d`` chain with the candidate in place, ``clamconf`` on a copy of /etc/clamav);
@@ -45,7 +42,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
     set_directives,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import (
-    _NAME_RE,
     ALL_UNITS,
     AMAVIS_UNIT,
     BAD_PREFIXES,
@@ -66,6 +62,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
     LISTEN_HOST,
     LISTEN_PORT,
     MANIFEST,
+    NAME_RE,
     AmavisError,
     check_settings,
 )
@@ -283,7 +280,7 @@ class AmavisConfig:
     def _previous_signatures(self) -> list[str]:
         """Names this module wrote last time (its manifest), so that files taken off the list are removed."""
         text = _read_text(self.manifest) or ""
-        return [name for name in text.split() if _NAME_RE.match(name)]
+        return [name for name in text.split() if NAME_RE.match(name)]
 
     def file_changes(self) -> dict[str, tuple[str | None, str | None]]:
         changes = {}

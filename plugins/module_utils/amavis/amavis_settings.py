@@ -93,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
 # \Z, not $: "$" also matches before a trailing newline, which would reach the Perl file.
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*\Z")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _URL_RE = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
     r"(:(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._~/-]*)?\Z"
@@ -228,7 +228,7 @@ def _signature_files(value: Any, where: str, sources: Mapping[str, str] | None) 
         if unknown:
             raise AmavisError(f"{here}: unknown key(s) {', '.join(unknown)}; use name and content or src")
         name = entry.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name) or name.rsplit(".", 1)[-1] not in SIGNATURE_EXTENSIONS:
+        if not isinstance(name, str) or not NAME_RE.match(name) or name.rsplit(".", 1)[-1] not in SIGNATURE_EXTENSIONS:
             raise AmavisError(
                 f"{here}.name: {name!r} must be a plain file name ending in a ClamAV text signature extension "
                 f"({', '.join('.' + ext for ext in SIGNATURE_EXTENSIONS)})"
