@@ -265,14 +265,21 @@ def test_there_are_enough_cases():
     assert len(CASES) >= MIN_CASES, f"{len(CASES)} cases in {CASES_DIR}, the issue asks for at least {MIN_CASES}"
 
 
+class UnsafeLoader(yaml.SafeLoader):
+    """Reads the generated playbook back: a !unsafe string comes back as Unsafe."""
+
+
+UnsafeLoader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+
+
 def test_a_jinja_value_is_passed_as_data():
-    text = playbook(
-        [{"id": "x-y", "role": "postfix", "vars": {"postfix_myhostname": "{{ lookup('pipe', 'id') }}"}, "expect": "x"}],
-        Path("/r"),
-    )
-    task = yaml.safe_load(text.replace("!unsafe ", ""))[0]["tasks"][0]["block"][0]
-    assert "!unsafe \"{{ lookup('pipe', 'id') }}\"" in text, text
-    assert task["vars"] == {"postfix_myhostname": "{{ lookup('pipe', 'id') }}"}
+    value = "{{ lookup('pipe', 'id') }}"
+    case = {"id": "x-y", "role": "postfix", "vars": {"postfix_myhostname": value, "postfix_mynetworks": ["10/8"]}}
+    play = yaml.load(playbook([{**case, "expect": "x"}], Path("/r")), Loader=UnsafeLoader)[0]
+    task = play["tasks"][0]["block"][0]
+    assert task["vars"] == case["vars"]
+    assert isinstance(task["vars"]["postfix_myhostname"], Unsafe)
+    assert not isinstance(task["vars"]["postfix_mynetworks"][0], Unsafe)
 
 
 @pytest.fixture(scope="module")
