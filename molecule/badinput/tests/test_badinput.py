@@ -339,6 +339,33 @@ def test_the_host_is_byte_identical(thrown):
     assert thrown["after"] == thrown["before"]
 
 
+#: What the snapshot must hold on the converged server (so that the comparison above compares
+#: something): a file of each role, the sentinels, and the firewall role's live table.
+COVERED = (
+    "/etc/postfix/main.cf f ",
+    "/etc/postfix/master.cf f ",
+    "/etc/dovecot/postmaster-mailboxes.users f ",
+    "/etc/amavis/conf.d/60-postmaster f ",
+    "/etc/clamav/clamd.conf f ",
+    "/var/lib/clamav/eicar.hdb f ",
+    "/etc/postfix-policyd-spf-python/policyd-spf.conf f ",
+    "/etc/systemd/system/clamav-daemon.service.d/postmaster-database.conf f ",
+    "/etc/nftables.conf f ",
+    "/etc/ssl/postmaster d ",
+    "/var/mail/vmail/bad.example.org d ",
+    "/etc/shadow f ",
+    "/root/.ssh/authorized_keys f 600 root:root ",
+    "/tmp directory 1777 root:root",
+    "/root directory 700 root:root",
+    "table inet postmaster {",
+)
+
+
+@pytest.mark.parametrize("needle", COVERED)
+def test_the_snapshot_covers_what_the_roles_manage(thrown, needle):
+    assert needle in thrown["before"]
+
+
 def test_no_secret_in_any_message(thrown):
     text = "".join(run.stdout + run.stderr for _shard, run in thrown["runs"]) + json.dumps(thrown["results"])
     for secret in PASSWORDS:
