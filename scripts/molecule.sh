@@ -42,7 +42,7 @@ else
   # yet, and the quick harness last, so that the pool packs well.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
   scenarios=()
-  for s in mailboxes dovecot relay split saslauthd amavis postfix; do
+  for s in mailboxes badinput dovecot relay split saslauthd amavis postfix; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
   done
   for s in "${found[@]}"; do
