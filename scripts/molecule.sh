@@ -42,7 +42,7 @@ else
   # yet, and the quick harness last, so that the pool packs well.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
   scenarios=()
-  for s in mailboxes dovecot relay split saslauthd amavis postfix; do
+  for s in mailboxes badinput dovecot relay split saslauthd amavis postfix; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
   done
   for s in "${found[@]}"; do
@@ -72,10 +72,23 @@ max_jobs=${MOLECULE_JOBS:-2}
 # With one pair (or one job) the output is streamed as well as logged.
 stream=$((${#pairs[@]} == 1 || max_jobs == 1))
 
+# True when every step of the sequence passed (verify included) and only the
+# final destroy failed: molecule-plugins' "Wait for instance(s) deletion"
+# (async_status) has lost its AnsiballZ file on a loaded machine
+# ("No such file or directory: .../AnsiballZ_docker_container.py").
+only_teardown_failed() {
+  grep -aq '> verify: Executed: Successful' "$1" || return 1
+  ! grep -a -E '> [a-z_]+: Executed: Failed' "$1" | grep -avq '> destroy: Executed: Failed'
+}
+
 run_one() {
   local s=$1 d=$2 log=build/molecule/$1-$2.log start=$SECONDS
   export MOLECULE_DISTRO=$d MOLECULE_IMAGE=${image_of[$2]}
   if if ((stream)); then molecule test -s "$s" 2>&1 | tee "$log"; else molecule test -s "$s" >"$log" 2>&1; fi; then
+    echo "pass $((SECONDS - start))" >"$log.result"
+  elif only_teardown_failed "$log" && molecule destroy -s "$s" >>"$log" 2>&1; then
+    # The test passed; the tear-down is repeated and must succeed this time.
+    echo "==> $s ($d): every step passed but the destroy, which succeeded when repeated" | tee -a "$log"
     echo "pass $((SECONDS - start))" >"$log.result"
   else
     # Make sure nothing is left behind even when molecule died early.
