@@ -19,6 +19,7 @@ passed to the role as it is written (tagged ``!unsafe``), never evaluated.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -336,7 +337,9 @@ def test_the_services_answer_after_every_case(thrown, case):
 
 
 def test_the_host_is_byte_identical(thrown):
-    assert thrown["after"] == thrown["before"]
+    before, after = thrown["before"].splitlines(), thrown["after"].splitlines()
+    changed = list(difflib.unified_diff(before, after, "before", "after", n=0, lineterm=""))
+    assert thrown["after"] == thrown["before"], "\n".join(changed[:80])
 
 
 #: What the snapshot must hold on the converged server (so that the comparison above compares

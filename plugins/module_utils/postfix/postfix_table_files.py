@@ -258,7 +258,7 @@ class TableWriter:
     def check_candidates(self, tables: Sequence[TableFile]) -> None:
         """Open every regexp, pcre and cidr candidate with Postfix's own lookup before any table is replaced.
 
-        The candidate is a private temporary file next to the table; any warning is an error, so a
+        The candidate is a file in a private temporary directory; any warning is an error, so a
         pattern that does not compile never reaches the live table.
         """
         for table in tables:

@@ -97,19 +97,22 @@ def candidate_problems(
 ) -> list[str]:
     """lookup_problems of *content* as the next text of the table at *path* (nothing is replaced).
 
-    The candidate is a private temporary file next to *path*, removed afterwards; the problems
+    The candidate is a file in a private temporary directory, removed afterwards; the problems
     name *path*. Only LOOKUP_CHECKED_TYPES are looked up (others give no problems).
     """
     if table_type not in LOOKUP_CHECKED_TYPES:
         return []
-    fd, candidate = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
+    # A private directory of its own (0700), not the table's: a refused candidate leaves the config
+    # directory byte-identical, its mtime included.
+    scratch = tempfile.mkdtemp(prefix="postmaster-candidate-")
+    candidate = os.path.join(scratch, os.path.basename(path) or "table")
     try:
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
         problems = lookup_problems(run_command, get_bin_path, config_dir, table_type, candidate)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(candidate)
+        shutil.rmtree(scratch, ignore_errors=True)
     return [problem.replace(candidate, path) for problem in problems]
 
 
