@@ -4,7 +4,7 @@
 """Issue 25, paths: every path the collection writes, chowns, chmods or deletes stays where it owns.
 
 Each row runs what the collection runs before its first change: a role's path check (the
-``mail_paths`` filter of its "Check the paths the role writes" task, with the role's defaults and
+``mail_paths`` filter of the ``__<role>_paths`` fact its first controller task sets, with the role's defaults and
 the variables of the row; the postfix role's ``postfix_role_tables``; the certificate role's
 ``tls_certificate_args``), or a module's backend on a scratch tree that a row prepares the way a
 local user could have (a symlink, a foreign owner, a writable directory, a hard link). The exact
@@ -62,7 +62,6 @@ from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-TASK = "Check the paths the role writes"
 #: The file of each role that holds its path check task.
 TASK_FILES = {
     "dovecot": "validate.yml",
@@ -89,13 +88,15 @@ def _defaults(role: str) -> dict[str, Any]:
 
 def _task_variables(role: str) -> list[str]:
     tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / TASK_FILES[role]).read_text())
-    task = next(t for t in tasks if t.get("name") == TASK)
-    (template,) = task["ansible.builtin.set_fact"].values()
+    # The role's path check is the __<role>_paths fact of one of its first controller tasks.
+    fact = f"__{role}_paths"
+    task = next(t for t in tasks if fact in (t.get("ansible.builtin.set_fact") or {}))
+    template = task["ansible.builtin.set_fact"][fact]
     return re.findall(r"'(\w+)':", template)
 
 
 def role_paths(role: str, **variables: Any) -> Callable[[Path], Any]:
-    """What the role's "Check the paths the role writes" task runs, with the role's defaults and *variables*."""
+    """What the role's path check (its ``__<role>_paths`` fact) runs, with the role's defaults and *variables*."""
 
     def run(_tmp: Path) -> Any:
         values = {**_defaults(role), **variables}
