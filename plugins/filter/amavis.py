@@ -10,11 +10,13 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
-    AmavisError,
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import (
     check_other_fragments,
-    check_settings,
     postfix_fragment,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import (
+    AmavisError,
+    check_settings,
     settings_warnings,
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall_rules import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.firewall_rules import (
     VARIABLES,
     FirewallError,
     build_rules,

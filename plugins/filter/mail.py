@@ -10,19 +10,22 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_validate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import (
     MailValidationError,
     validate_address,
     validate_addresses,
     validate_domain,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.play_conflicts import (
+    PlayConflictError,
+    check,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mailboxes import (
     MailboxesError,
     passwd_entries,
     plan,
     users_to_domains,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.play_conflicts import PlayConflictError, check
 
 
 def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import MailDnsError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import mail_dns as build
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import MailDnsError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import mail_dns as build
 
 
 def mail_dns(

@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_paths
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
+    PathPolicyError,
+    check_paths,
+)
 
 
 def mail_paths(paths: Any) -> dict[str, str]:

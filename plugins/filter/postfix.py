@@ -10,25 +10,27 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
     render_fragment,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_networks import validate_cidr_list
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_restrictions import validate_restrictions
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_role import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks import validate_cidr_list
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions import (
+    validate_restrictions,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role import (
     PostfixRoleError,
     fragment,
     tables,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import (
     PostfixSyntaxError,
     PostfixValidationError,
     render_table,
     render_value,
     table_ref,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_table_files import table_state
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import table_state
 
 
 def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:

@@ -10,15 +10,15 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
-    PolicydSpfError,
-    check_settings,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_inbound import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_inbound import (
     RBL_CHECKS,
     judge_recipient_restrictions,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
+    PolicydSpfError,
+    check_settings,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf import (
     LOOKUP_LIMIT,
     SpfError,
     build_record,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.tls_certificate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import (
     CertificateError,
     module_args,
 )

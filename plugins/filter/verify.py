@@ -10,7 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils import verify
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client import verify
 
 
 def verify_probe_plan(

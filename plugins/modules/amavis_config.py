@@ -178,11 +178,12 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import (
-    AmavisConfig,
-    AmavisError,
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_config import AmavisConfig
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import AmavisError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    health_options,
+    run_backend,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
 
 
 def main() -> None:

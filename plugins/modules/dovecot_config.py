@@ -127,8 +127,11 @@ service:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
-from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    health_options,
+    run_backend,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import (
     DovecotConfig,
     DovecotConfigError,
 )

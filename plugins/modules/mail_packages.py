@@ -175,7 +175,7 @@ host_packages:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_packages import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_packages import (
     MailPackages,
     MailPackagesError,
 )

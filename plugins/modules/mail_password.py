@@ -127,16 +127,19 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_password import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
+    PathPolicyError,
+    check_host_path,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import write_atomically
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mail_password import (
     SCHEMES,
     MailPasswordError,
     User,
     default_backends,
     plan,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
-from ansible_collections.postmaster.mailserver.plugins.module_utils.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -118,7 +118,7 @@ binaries:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts, MailPortsError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.mail_ports import MailPorts, MailPortsError
 
 
 def main() -> None:

@@ -350,7 +350,7 @@ insecure_login:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_probe import (
     SERVICES,
     MailProbe,
     MailProbeError,

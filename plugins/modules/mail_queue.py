@@ -100,7 +100,11 @@ messages:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_queue import ENV, MailQueueError, read_queue
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_queue import (
+    ENV,
+    MailQueueError,
+    read_queue,
+)
 
 
 def main() -> None:

@@ -217,14 +217,17 @@ removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.maildir import (
     MaildirError,
     Maildirs,
     build_specs,
     purge,
     purge_candidates,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import AccountError, VmailAccount
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.vmail_account import (
+    AccountError,
+    VmailAccount,
+)
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
     NftablesConfig,
     NftablesConfigError,
     rules_from_services,

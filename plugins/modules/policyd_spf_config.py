@@ -137,8 +137,11 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    health_options,
+    run_backend,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
     PolicydSpfConfig,
     PolicydSpfError,
 )

@@ -91,7 +91,7 @@ values:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postconf import (
     Postconf,
     PostconfError,
     run_postconf,

@@ -314,8 +314,11 @@ backup_files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.config_module import health_options, run_backend
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    health_options,
+    run_backend,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
 )

@@ -163,15 +163,18 @@ import pwd
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_paths import PathPolicyError, check_host_path
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postmap import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
+    PathPolicyError,
+    check_host_path,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import write_atomically
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postmap import (
     FLAT_TYPES,
     Postmap,
     PostmapError,
     candidate_problems,
     db_path,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import write_atomically
 
 
 def _uids(owner: Any) -> tuple[int, ...]:

@@ -170,7 +170,7 @@ queries:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.postmaster.mailserver.plugins.module_utils.spf_check import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf_check import (
     HAS_DNSPYTHON,
     SpfCheck,
     SpfCheckError,

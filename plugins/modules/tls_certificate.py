@@ -162,7 +162,7 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.tls_certificate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import (
     CertificateError,
     TlsCertificate,
     check_pair,

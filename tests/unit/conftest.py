@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def _install_collection_path() -> None:
     try:
-        importlib.import_module("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax")
+        importlib.import_module("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax")
         return
     except ImportError:
         pass

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import mail_dns
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import mail_dns
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "docs" / "examples"

@@ -9,7 +9,7 @@ import os
 import tempfile
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import mail_paths
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.fake_mail_server import (
     closed_port,
     fake_mail,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import eicar
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_probe import eicar
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec

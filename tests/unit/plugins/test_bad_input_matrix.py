@@ -21,18 +21,18 @@ from ansible_collections.postmaster.mailserver.plugins.filter.mail import virtua
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_role_tables
 from ansible_collections.postmaster.mailserver.plugins.filter.spf import policyd_spf_settings
 from ansible_collections.postmaster.mailserver.plugins.filter.tls import tls_certificate_args
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_password as mp
-from ansible_collections.postmaster.mailserver.plugins.module_utils.maildir import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import mail_password as mp
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.maildir import (
     MaildirError,
     build_specs,
     purge_candidates,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postconf import (
     Postconf,
     PostconfError,
     run_postconf,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
 )

@@ -26,21 +26,22 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter import amavis as amavis_filter
 from ansible_collections.postmaster.mailserver.plugins.filter import postfix as postfix_filter
-from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as amavis_utils
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_packages import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import postfix_fragment
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import check_settings
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_packages import (
     MailPackages,
     MailPackagesError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postconf import (
     Postconf,
     PostconfError,
     run_postconf,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
     merge_fragments,
 )
@@ -66,7 +67,7 @@ HINT = (
 
 def amavis_fragment(**settings):
     """The amavis role's fragment as its last task hands it to postfix_config."""
-    return amavis_utils.postfix_fragment(amavis_utils.check_settings({"myhostname": "mail.example.org", **settings}))
+    return postfix_fragment(check_settings({"myhostname": "mail.example.org", **settings}))
 
 
 def postfix_role_with_amavis(**overrides):

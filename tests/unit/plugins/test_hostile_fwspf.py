@@ -22,16 +22,16 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 from ansible_collections.postmaster.mailserver.plugins.filter.firewall import firewall_rules
 from ansible_collections.postmaster.mailserver.plugins.filter.spf import policyd_spf_settings
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_ports import MailPorts
-from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.mail_ports import MailPorts
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
     NftablesConfigError,
     rules_from_services,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import PostfixConfigError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
     PolicydSpfConfig,
     PolicydSpfError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import PostfixConfigError
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (
     postfix_config,
     postfix_role,

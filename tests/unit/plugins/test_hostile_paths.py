@@ -26,26 +26,32 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.postmaster.mailserver.plugins.filter.paths import mail_paths
 from ansible_collections.postmaster.mailserver.plugins.filter.tls import tls_certificate_args
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths as mp
-from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import mail_paths as mp
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import (
     DovecotConfig,
     DovecotConfigError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import PolicydSpfConfig, PolicydSpfError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postconf import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.vmail_account import (
+    AccountError,
+    VmailAccount,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postconf import (
     Postconf,
     PostconfError,
     run_postconf,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
     PostfixConfig,
     PostfixConfigError,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.tls_certificate import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
+    PolicydSpfConfig,
+    PolicydSpfError,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import (
     CertificateError,
     TlsCertificate,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.vmail_account import AccountError, VmailAccount
 from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as mail_password_module
 from ansible_collections.postmaster.mailserver.plugins.modules import postmap as postmap_module
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (

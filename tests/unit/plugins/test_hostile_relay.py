@@ -19,14 +19,17 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_role_fragment
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
     parse_fragment,
     trusted_policy_services,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_relay import RelayJudge, relay_findings
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_syntax import PostfixValidationError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import validate_main
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_relay import (
+    RelayJudge,
+    relay_findings,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import PostfixValidationError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_validate import validate_main
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (
     SUPPORTED,
     _postfix_settings,

@@ -23,60 +23,60 @@ from types import SimpleNamespace
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.postmaster.mailserver.plugins.module_utils import amavis as amavis_utils
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_paths, path_state
-from ansible_collections.postmaster.mailserver.plugins.module_utils import tls_certificate as tc
-from ansible_collections.postmaster.mailserver.plugins.module_utils import vmail_account as va
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import AmavisError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot_config import (
-    DovecotConfig,
-    DovecotConfigError,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import (
-    NftablesConfig,
-    NftablesConfigError,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import (
-    PolicydSpfConfig,
-    PolicydSpfError,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import (
-    PostfixConfig,
-    PostfixConfigError,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.private_file import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import amavis_config as amavis_utils
+from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import AmavisError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import mail_paths, path_state
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
     replace_keeping_mode,
     write_atomically,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import (
+    DovecotConfig,
+    DovecotConfigError,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
+    NftablesConfig,
+    NftablesConfigError,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import vmail_account as va
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
+    PostfixConfig,
+    PostfixConfigError,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
+    PolicydSpfConfig,
+    PolicydSpfError,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls import tls_certificate as tc
 from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as mail_password_module
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_amavis import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.amavis.test_amavis import (
     FILES as AMAVIS_FILES,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_amavis import World
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_dovecot_config import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.amavis.test_amavis import World
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.dovecot.test_dovecot_config import (
     FakeRunner as DovecotRunner,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_nftables_config import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.firewall.test_nftables_config import (
     LIVE_JSON,
     RULES,
     STOCK,
     Host,
     without_ssh,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_policyd_spf import (
-    DEFAULTS as SPF_DEFAULTS,
-)
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_policyd_spf import (
-    FakeRunner as SpfRunner,
-)
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_postfix_config_backend import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.postfix.test_postfix_config_backend import (
     BASE as POSTFIX_BASE,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_postfix_config_backend import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.postfix.test_postfix_config_backend import (
     Clock,
     CompilingRunner,
 )
-from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.test_tls_certificate import (
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.spf.test_policyd_spf import (
+    DEFAULTS as SPF_DEFAULTS,
+)
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.spf.test_policyd_spf import (
+    FakeRunner as SpfRunner,
+)
+from ansible_collections.postmaster.mailserver.tests.unit.plugins.module_utils.tls.test_tls_certificate import (
     NOW,
     FakeOpenssl,
     write_cert,

@@ -26,15 +26,15 @@ from ansible_collections.postmaster.mailserver.plugins.filter.mail_dns import ma
 from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_role_fragment
 from ansible_collections.postmaster.mailserver.plugins.filter.spf import spf_record
 from ansible_collections.postmaster.mailserver.plugins.filter.verify import verify_report
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_dns import (
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import (
     TXT_STRING_BYTES,
     txt_strings,
     txt_value,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mail_probe import MailProbe
-from ansible_collections.postmaster.mailserver.plugins.module_utils.play_conflicts import KEYS
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_fragments import merge_fragments
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_validate import validate_main
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_probe import MailProbe
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.play_conflicts import KEYS
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import merge_fragments
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_validate import validate_main
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.fake_mail_server import PASSWORD, USER
 from ansible_collections.postmaster.mailserver.tests.unit.plugins.test_bad_input_matrix import (
     _postfix_settings,

@@ -15,7 +15,7 @@ from ansible_collections.postmaster.mailserver.plugins.filter.mail import (
     virtual_mailboxes,
     virtual_users_domains,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import passwd_entries, plan
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mailboxes import passwd_entries, plan
 
 FILTER_DIR = Path(__file__).resolve().parents[4] / "plugins" / "filter"
 

@@ -119,7 +119,7 @@ def test_postfix_role_filters_wrap_the_role_errors():
 
 def test_postfix_fragments_unchanged_compares_with_what_postfix_config_writes(tmp_path):
     from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix_config import PostfixConfig
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import PostfixConfig
 
     data = {
         "main": {"smtpd_sasl_type": "dovecot", "postmaster_mua_sasl_auth_enable": True},

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.nftables_config import render
+from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import render
 from ansible_collections.postmaster.mailserver.plugins.modules import mail_ports as mail_ports_module
 from ansible_collections.postmaster.mailserver.plugins.modules import nftables_config as nftables_module
 

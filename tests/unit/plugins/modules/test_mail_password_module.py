@@ -9,7 +9,7 @@ import stat
 import time
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import mail_password as mp
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import mail_password as mp
 from ansible_collections.postmaster.mailserver.plugins.modules import mail_password as module
 
 pytestmark = pytest.mark.skipif(mp.system_crypt() is None, reason="no crypt(3) on this host")

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils import maildir as maildir_utils
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import maildir as maildir_utils
 from ansible_collections.postmaster.mailserver.plugins.modules import maildir as maildir_module
 
 NOBODY = pwd.getpwnam("nobody")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.spf_check import DnsVoid
+from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf_check import DnsVoid
 from ansible_collections.postmaster.mailserver.plugins.modules import policyd_spf_config as policyd_module
 from ansible_collections.postmaster.mailserver.plugins.modules import spf_check as check_module
 
@@ -87,7 +87,7 @@ def test_policyd_spf_config_refuses_bad_settings_before_anything(monkeypatch, ru
 
 
 def test_policyd_spf_config_unchanged_file(monkeypatch, run_module, tmp_path):
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.policyd_spf import render_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import render_config
 
     conf = tmp_path / "policyd-spf.conf"
     conf.write_text(render_config({"mail_from_reject": "False"}), encoding="utf-8")

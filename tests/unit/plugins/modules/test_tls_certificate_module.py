@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.postmaster.mailserver.plugins.module_utils.tls_certificate import TlsCertificate
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import TlsCertificate
 from ansible_collections.postmaster.mailserver.plugins.modules import tls_certificate as module
 
 CERT = """subject=CN=mail.example.test
