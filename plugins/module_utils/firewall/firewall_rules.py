@@ -361,7 +361,7 @@ def check_session(
     admins: Sequence[str],
     *,
     allow_unverified: bool = False,
-    variables: Mapping[str, str] = VARIABLES,
+    variables: Mapping[str, str] | None = None,
     warnings: list[str] | None = None,
 ) -> tuple[str, int] | None:
     """The play's own SSH session (client, server port), or None when the host shows none.
@@ -377,6 +377,7 @@ def check_session(
     if current is not None or not admins or not connection:
         return current
     kind = connection.rsplit(".", 1)[-1]
+    variables = variables or VARIABLES
     admin_where = variables["admin_networks"]
     if kind in SSH_CONNECTIONS and not allow_unverified:
         raise FirewallError(

@@ -478,7 +478,7 @@ def reachable_rules(view: TableView, kind: str) -> Iterable[tuple[Rule, str]]:
             elif rule.match == "pattern" and _matches_any(
                 rule, names := [*_CLIENT_NAMES, *_pattern_probes(rule, kind)]
             ):
-                name = next(p for p in names if rule.test.search(p))
+                name = next((p for p in names if rule.test.search(p)), "")
                 yield rule, f"for {rule.key}, which matches {name!r}, a client name anyone can have"
             elif rule.match == "pattern" and _matches_all(rule, _CLIENT_ADDRESSES):
                 yield rule, f"for {rule.key}, which matches every client address"
@@ -500,7 +500,7 @@ def reachable_rules(view: TableView, kind: str) -> Iterable[tuple[Rule, str]]:
             ):
                 yield rule, f"for {rule.key}, which matches every {'recipient' if kind == 'recipient' else 'domain'}"
             elif rule.match == "pattern" and _matches_any(rule, probes := _pattern_probes(rule, kind)):
-                probe = next(p for p in probes if rule.test.search(p))
+                probe = next((p for p in probes if rule.test.search(p)), "")
                 yield rule, f"for {rule.key}, which matches {probe!r}: every domain under a whole top-level domain"
         elif kind == "ccert" and _matches_all(rule, _FINGERPRINTS):
             yield rule, f"for {rule.key}, which matches every certificate"

@@ -367,8 +367,9 @@ def cases(tmp: Path):
             id="pcre-map-missing-group",
         ),
         pytest.param(
-            postfix_role(postfix_checks_type="pcre", postfix_header_checks=[{"pattern": "^From:.*[abc",
-                                                                              "action": "REJECT"}]),
+            postfix_role(
+                postfix_checks_type="pcre", postfix_header_checks=[{"pattern": "^From:.*[abc", "action": "REJECT"}]
+            ),
             PF + "postfix_header_checks[0]: pattern '^From:.*[abc' is not a valid pcre expression: unterminated "
             "character set",
             id="pcre-header-unterminated-set",

@@ -81,8 +81,7 @@ HOSTILE = [
     pytest.param(relay("check_client_access randmap:{DUNNO, OK}", BLOCK),
                  "'check_client_access randmap:{DUNNO, OK}': randmap:{DUNNO, OK} answers 'OK' for every key",
                  id="relay-randmap"),
-    pytest.param(relay("outer", BLOCK, postfix_restriction_classes={
-        "outer": ["inner"], "inner": ["check_helo_access static:RELAY"]}),
+    pytest.param(relay("outer", BLOCK, postfix_restriction_classes={"outer": ["inner"], "inner": ["check_helo_access static:RELAY"]}),
                  FIRST + "restriction class 'outer' lets every client through at entry 1: restriction class 'inner' "
                  "lets every client through at entry 1: 'check_helo_access static:RELAY': static:RELAY answers "
                  "'RELAY' for every key (smtpd reads it as OK)", id="relay-nested-class-static"),
@@ -92,8 +91,7 @@ HOSTILE = [
     pytest.param(postfix_role(postfix_mynetworks=["inline:{unknown=yes}"]),
                  "- postfix_mynetworks: parameter mynetworks: inline:{unknown=yes} matches " + UNKNOWN,
                  id="relay-mynetworks-inline-unknown"),
-    pytest.param(postfix_role(postfix_mynetworks=["regexp:/etc/postfix/trusted"], postfix_maps=table(
-        "trusted", "regexp", ("/^unknown$/", "x"))),
+    pytest.param(postfix_role(postfix_mynetworks=["regexp:/etc/postfix/trusted"], postfix_maps=table("trusted", "regexp", ("/^unknown$/", "x"))),
                  "- postfix_mynetworks: parameter mynetworks: regexp:/etc/postfix/trusted matches /^unknown$/, which "
                  "matches 'unknown', a client name anyone can have", id="relay-mynetworks-regexp-unknown"),
     # Access tables of any type that permit a key the client controls.
@@ -192,14 +190,16 @@ HOSTILE = [
     pytest.param(postfix_role(postfix_main_extra={"mynetworks": "0.0.0.0/2"}),
                  "- postfix_main_extra.mynetworks: parameter mynetworks: 0.0.0.0/2 covers 62 /8s worth of public IPv4 "
                  "addresses", id="relay-mynetworks-main-extra"),
-    pytest.param(postfix_role(postfix_mynetworks=["cidr:/etc/postfix/trusted"], postfix_maps=table(
-        "trusted", "cidr", ("0.0.0.0/1", "x"), ("128.0.0.0/1", "x"))),
-                 "- postfix_mynetworks: parameter mynetworks: cidr:/etc/postfix/trusted covers 221 /8s worth of public "
-                 "IPv4 addresses", id="relay-mynetworks-cidr-table-halves"),
-    pytest.param(relay("check_client_access cidr:/etc/postfix/clients", BLOCK, postfix_maps=table(
-        "clients", "cidr", ("0.0.0.0/1", "OK"), ("128.0.0.0/1", "OK"))),
-                 "cidr:/etc/postfix/clients answers 'OK' for 0.0.0.0/1, 128.0.0.0/1, which cover 221 /8s worth of "
-                 "public IPv4 addresses", id="relay-client-cidr-halves"),
+    pytest.param(
+        postfix_role(postfix_mynetworks=["cidr:/etc/postfix/trusted"], postfix_maps=table(
+            "trusted", "cidr", ("0.0.0.0/1", "x"), ("128.0.0.0/1", "x"))),
+        "- postfix_mynetworks: parameter mynetworks: cidr:/etc/postfix/trusted covers 221 /8s worth of public "
+        "IPv4 addresses", id="relay-mynetworks-cidr-table-halves"),
+    pytest.param(
+        relay("check_client_access cidr:/etc/postfix/clients", BLOCK, postfix_maps=table(
+            "clients", "cidr", ("0.0.0.0/1", "OK"), ("128.0.0.0/1", "OK"))),
+        "cidr:/etc/postfix/clients answers 'OK' for 0.0.0.0/1, 128.0.0.0/1, which cover 221 /8s worth of "
+        "public IPv4 addresses", id="relay-client-cidr-halves"),
     pytest.param(postfix_role(postfix_mynetworks=[], postfix_mynetworks_style="class"),
                  "- postfix_mynetworks_style: parameter mynetworks_style: class trusts the whole class A, B or C "
                  "network of each of this host's addresses", id="relay-mynetworks-style-class"),
@@ -217,8 +217,7 @@ HOSTILE = [
     pytest.param(postfix_role(postfix_relay_domains=["static:all"]),
                  "- postfix_relay_domains: parameter relay_domains: static:all matches every key, " + SERVES + " it",
                  id="relay-domains-static"),
-    pytest.param(postfix_role(postfix_relay_domains=["regexp:/etc/postfix/rd"], postfix_maps=table(
-        "rd", "regexp", ("/./", "x"))),
+    pytest.param(postfix_role(postfix_relay_domains=["regexp:/etc/postfix/rd"], postfix_maps=table("rd", "regexp", ("/./", "x"))),
                  "- postfix_relay_domains: parameter relay_domains: regexp:/etc/postfix/rd matches /./, which matches "
                  "every domain", id="relay-domains-regexp"),
     pytest.param(postfix_role(postfix_main_extra={"relay_domains": "inline:{org=x}"}),
@@ -235,8 +234,7 @@ HOSTILE = [
                  FIRST + "'check_policy_service inet:192.0.2.5:9998' lets a policy service on another host decide, and "
                  "its answer (OK) permits; list it in postfix_trusted_policy_services (in a fragment: "
                  "trusted_policy_services) if that host is yours", id="relay-policy-remote"),
-    pytest.param(relay("p", BLOCK, postfix_restriction_classes={
-        "p": ["check_policy_service inet:policy.example.net:10040"]}),
+    pytest.param(relay("p", BLOCK, postfix_restriction_classes={"p": ["check_policy_service inet:policy.example.net:10040"]}),
                  "restriction class 'p' lets every client through at entry 1: 'check_policy_service "
                  "inet:policy.example.net:10040' lets a policy service on another host decide",
                  id="relay-policy-remote-in-class"),
@@ -253,12 +251,13 @@ HOSTILE = [
     pytest.param(relay("permit_naked_ip_address", BLOCK),
                  "- parameter postfix_relay_restrictions: unknown restriction 'permit_naked_ip_address'",
                  id="relay-naked-ip-address"),
-    pytest.param(postfix_role(postfix_submission_options={
-        "smtpd_relay_restrictions": "check_client_access,inline:{unknown=OK},reject_unauth_destination",
-        "smtpd_recipient_restrictions": "permit_sasl_authenticated"}),
-                 "- postfix_submission_options: master.cf service submission/inet would relay mail for anyone: "
-                 "smtpd_relay_restrictions lets every client through at entry 1: 'check_client_access "
-                 "inline:{unknown=OK}'", id="relay-dash-o-inline-unknown"),
+    pytest.param(
+        postfix_role(postfix_submission_options={
+            "smtpd_relay_restrictions": "check_client_access,inline:{unknown=OK},reject_unauth_destination",
+            "smtpd_recipient_restrictions": "permit_sasl_authenticated"}),
+        "- postfix_submission_options: master.cf service submission/inet would relay mail for anyone: "
+        "smtpd_relay_restrictions lets every client through at entry 1: 'check_client_access "
+        "inline:{unknown=OK}'", id="relay-dash-o-inline-unknown"),
 ]  # fmt: skip
 
 HOST_PREFIX = "invalid Postfix configuration:\n- open relay refused:\n  - "

@@ -343,7 +343,7 @@ def test_auth_on_port_25_after_starttls_passes_the_role_and_the_merge():
     assert role_fragment["main"]["smtpd_tls_auth_only"] is True
     sasl = {"main": {"smtpd_sasl_type": "dovecot", "smtpd_sasl_path": "private/auth", "smtpd_sasl_auth_enable": True}}
     fragments = json.loads(json.dumps([["10-postfix.json", role_fragment], ["30-dovecot-sasl.json", sasl]]))
-    main, services = merge_fragments([(name, data) for name, data in fragments])
+    main, services = merge_fragments([tuple(pair) for pair in fragments])
     validate_main(main, None, lambda _path: True, services=services)
     # A loopback listener without TLS may offer AUTH (webmail on the same host), and smtps speaks TLS at once.
     postfix_role(

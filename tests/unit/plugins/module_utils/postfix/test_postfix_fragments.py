@@ -96,7 +96,11 @@ def test_load_fragments_missing_dir(tmp_path):
     ("data", "message"),
     [
         ([], r"must be a JSON object, got list"),
-        ({"mian": {}}, r"unknown top-level keys: mian \(allowed: main, overrides, insert, master, master_overrides, owns, master_owns, allow_open_relay, trusted_policy_services\)"),
+        (
+            {"mian": {}},
+            r"unknown top-level keys: mian \(allowed: main, overrides, insert, master, master_overrides, owns, "
+            r"master_owns, allow_open_relay, trusted_policy_services\)",
+        ),
         ({"main": []}, r"'main' must be an object"),
         ({"main": {"bad name": "x"}}, r"invalid main.cf parameter name 'bad name'"),
         ({"main": {"p": ["a", 1]}}, r"main.p: list items must be strings"),
