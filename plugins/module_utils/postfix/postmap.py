@@ -104,15 +104,12 @@ def candidate_problems(
         return []
     # A private directory of its own (0700), not the table's: a refused candidate leaves the config
     # directory byte-identical, its mtime included.
-    scratch = tempfile.mkdtemp(prefix="postmaster-candidate-")
-    candidate = os.path.join(scratch, os.path.basename(path) or "table")
-    try:
+    with tempfile.TemporaryDirectory(prefix="postmaster-candidate-", ignore_cleanup_errors=True) as scratch:
+        candidate = os.path.join(scratch, os.path.basename(path) or "table")
         fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
         problems = lookup_problems(run_command, get_bin_path, config_dir, table_type, candidate)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return [problem.replace(candidate, path) for problem in problems]
 
 
