@@ -38,17 +38,23 @@ done
 if [[ -n ${1:-} ]]; then
   scenarios=("$@")
 else
-  # The slowest scenarios first (by measured time), then those not timed
-  # yet, and the quick harness last, so that the pool packs well.
+  # The slowest scenarios first (by the pair times of the last full run,
+  # trixie + bookworm, longest first), then those not timed yet (a new
+  # scenario is rarely quick), and the quick ones last, shortest at the end,
+  # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  slow=(mailboxes dovecot firewall badinput resilience amavis relay split)
+  quick=(saslauthd postfix policy verify)
   scenarios=()
-  for s in mailboxes badinput dovecot relay split saslauthd amavis postfix; do
+  for s in "${slow[@]}"; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
   done
   for s in "${found[@]}"; do
-    [[ $s == harness || " ${scenarios[*]} " == *" $s "* ]] || scenarios+=("$s")
+    [[ " ${slow[*]} ${quick[*]} " == *" $s "* ]] || scenarios+=("$s")
   done
-  [[ " ${found[*]} " == *" harness "* ]] && scenarios+=(harness)
+  for s in "${quick[@]}"; do
+    [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
+  done
 fi
 
 rc=0

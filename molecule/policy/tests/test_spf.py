@@ -1,4 +1,8 @@
-"""The SPF policy service, proven with mail from an outside container under the test's own DNS server."""
+"""The SPF policy service, proven with mail from an outside container under the test's own DNS server.
+
+The mail comes from the dns container: the client container is on the scenario's DNS list
+(test_restrictions.py), and a listed client is refused whatever its SPF result.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +18,19 @@ USER = "spfuser"
 RCPT = f"{USER}@mail.example.test"
 CONF = "/etc/postfix-policyd-spf-python/policyd-spf.conf"
 WATCHED = ("/etc/postfix", "/etc/postfix-policyd-spf-python")
+# The outside container that sends, and whose address the SPF records of the test allow.
+SENDER = "dns"
 
 
 def send(server_ip: str, sender: str, token: str) -> list[tuple[int, str]]:
-    """One message from the outside client, with MAIL FROM *sender*; the replies."""
+    """One message from the outside sender, with MAIL FROM *sender*; the replies."""
     steps = [
-        ["ehlo", "client.outside.test"],
+        ["ehlo", f"{SENDER}.outside.test"],
         ["mail", f"FROM:<{sender}>"],
         ["rcpt", f"TO:<{RCPT}>"],
         ["data", helpers.message(sender, RCPT, f"spf {token}")],
     ]
-    return helpers.smtp("client", server_ip, 25, steps)
+    return helpers.smtp(SENDER, server_ip, 25, steps)
 
 
 def delivered(server, token: str) -> str:
@@ -121,7 +127,7 @@ def test_the_role_alone_on_a_converged_host_changes_nothing():
     result = run_role()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    recap = next(line for line in output.splitlines() if line.startswith("pm-spf-server"))
+    recap = next(line for line in output.splitlines() if line.startswith(helpers.instance("server")))
     assert "changed=0" in recap and "failed=0" in recap, recap
 
 
@@ -201,8 +207,8 @@ def spf_check(**args) -> dict:
 
 
 def test_spf_check_counts_a_nested_chain_and_evaluates_addresses():
-    client_ip = helpers.container_ip("client")
-    found = spf_check(domain="chain.test", ip=client_ip)
+    sender_ip = helpers.container_ip(SENDER)
+    found = spf_check(domain="chain.test", ip=sender_ip)
     assert not found.get("failed"), found
     assert found["changed"] is False
     assert found["record"] == "v=spf1 mx include:chain1.test -all"
@@ -215,7 +221,7 @@ def test_spf_check_counts_a_nested_chain_and_evaluates_addresses():
     ]
     assert found["void_lookups"] == 0
     assert (found["ip_result"], found["ip_passes"]) == ("pass", True)
-    assert found["matched"] == {"mechanism": f"ip4:{client_ip}", "domain": "chain2.test"}
+    assert found["matched"] == {"mechanism": f"ip4:{sender_ip}", "domain": "chain2.test"}
     assert spf_check(domain="chain.test", ip="192.0.2.20")["matched"]["domain"] == "chain1.test"  # chain1.test's a
     other = spf_check(domain="chain.test", ip="192.0.2.99")
     assert (other["ip_result"], other["ip_passes"], other["matched"]["mechanism"]) == ("fail", False, "-all")

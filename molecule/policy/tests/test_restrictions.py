@@ -29,7 +29,17 @@ def delivered(server, user: str, token: str) -> bool:
 def test_the_lists_main_cf_holds(server):
     restrictions = server.check_output("postconf -h smtpd_recipient_restrictions").replace(",", " ").split()
     anchor = restrictions.index("reject_unauth_destination")
-    assert restrictions[anchor + 1 : anchor + 3] == ["reject_rbl_client", "rbl.test"]
+    # Right after reject_unauth_destination: the SPF policy service (test_spf.py; its fragment,
+    # 50-policyd-spf.json, is merged after the postfix role's 10-postfix.json and inserts at the
+    # same anchor), then the DNS list, then the list's own check_recipient_access.
+    assert restrictions[anchor + 1 : anchor + 7] == [
+        "check_policy_service",
+        "unix:private/policy-spf",
+        "reject_rbl_client",
+        "rbl.test",
+        "check_recipient_access",
+        "hash:/etc/postfix/recipient_classes",
+    ]
     assert server.check_output("postconf -h smtpd_restriction_classes") == "partner_only"
     assert server.check_output("postconf -h partner_only").replace(",", " ").split() == [
         "check_sender_access",
