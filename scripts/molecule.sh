@@ -44,7 +44,7 @@ else
   # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
   slow=(mailboxes dovecot firewall badinput resilience amavis relay split)
-  quick=(saslauthd postfix policy verify)
+  quick=(policy saslauthd postfix verify)
   scenarios=()
   for s in "${slow[@]}"; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")
