@@ -10,10 +10,6 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
-    FragmentError,
-    render_fragment,
-)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks import validate_cidr_list
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions import (
     validate_restrictions,
@@ -30,7 +26,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
     render_value,
     table_ref,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import table_state
 
 
 def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
@@ -76,95 +71,6 @@ def postfix_role_fragment(settings: Any, certificate: Any = None) -> dict[str, A
     return _wrap("postfix_role_fragment", lambda: fragment(settings, certificate))
 
 
-def _wanted_table_state(entry: Any) -> str | None:
-    """The table_state a postfix_config tables entry asks for; None when the controller cannot tell.
-
-    Owners and groups given by name are resolved on the host only, so such an entry is never
-    taken as unchanged here.
-    """
-    if not isinstance(entry, dict) or not isinstance(entry.get("content"), str):
-        raise AnsibleFilterError("postfix_fragments_unchanged: each table needs a path and a text content")
-    content = entry["content"]
-    if content and not content.endswith("\n"):
-        content += "\n"
-    ids = []
-    for key in ("owner", "group"):
-        value = entry.get(key)
-        if value is None or value == "":
-            ids.append(0)
-        elif isinstance(value, int) or str(value).isdigit():
-            ids.append(int(value))
-        else:
-            return None
-    try:
-        mode = int(str(entry.get("mode") or "0644"), 8)
-    except ValueError:
-        return None
-    return table_state(content, ids[0], ids[1], mode)
-
-
-def postfix_fragments_unchanged(fragments: Any, texts: Any, tables: Any = None, table_states: Any = None) -> bool:
-    """Whether every fragment of *fragments* (name -> data, None: no fragment) is already *texts* (name -> text).
-
-    *texts* is the fact postfix_fragment_texts (the fragment_texts of the last postfix_config call
-    in the play); when it is not known (None), the answer is False, so the caller runs its call.
-    With *tables* (the call's tables option), each must also be current on the host as the fact
-    postfix_table_states (*table_states*) shows it, with the same text, owner, group and mode.
-    """
-    if texts is None or (tables and table_states is None):
-        return False
-    if not isinstance(fragments, dict) or not isinstance(texts, dict):
-        raise AnsibleFilterError("postfix_fragments_unchanged: expects a dict of fragments and a dict of texts")
-    if tables and (not isinstance(tables, list) or not isinstance(table_states, dict)):
-        raise AnsibleFilterError("postfix_fragments_unchanged: expects a list of tables and a dict of table states")
-    try:
-        unchanged = all(
-            texts.get(name) == (None if data is None else render_fragment(name, data))
-            for name, data in fragments.items()
-        )
-    except FragmentError as exc:
-        raise AnsibleFilterError(f"postfix_fragments_unchanged: {exc}") from None
-    for entry in tables or []:
-        wanted = _wanted_table_state(entry)
-        unchanged = unchanged and wanted is not None and table_states.get(entry.get("path")) == wanted
-    return unchanged
-
-
-def postfix_preflight_done(
-    names: Any,
-    host: Any,
-    texts: Any,
-    fragment_dir: Any,
-    *,
-    present: Any = (),
-    absent: Any = (),
-) -> bool:
-    """Whether a role's mail_packages call would only confirm what the postfix role's run already found.
-
-    *host* is the fact postfix_host (the postfix role's fragment directory and every package installed on the
-    host), *texts* the fact postfix_fragment_texts. True when the role's postfix fragment directory is the one
-    the postfix role made, every package of *names* is installed, every fragment of *present* is on the host
-    and none of *absent* is. Without the facts (the postfix role is not in the play) the answer is False, so the
-    role makes its call.
-    """
-    if host is None or texts is None:
-        return False
-    if not isinstance(host, dict) or not isinstance(texts, dict):
-        raise AnsibleFilterError("postfix_preflight_done: expects the facts postfix_host and postfix_fragment_texts")
-    for label, value in (("names", names), ("present", present), ("absent", absent)):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
-            raise AnsibleFilterError(f"postfix_preflight_done: {label} must be a list of strings")
-    packages = host.get("packages")
-    if host.get("fragment_dir") != fragment_dir or not isinstance(packages, list):
-        return False
-    installed = set(packages)
-    return (
-        all(name in installed for name in names)
-        and all(texts.get(name) is not None for name in present)
-        and all(texts.get(name) is None for name in absent)
-    )
-
-
 def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
     """Check the postfix role's variables; return the text of the tables it writes.
 
@@ -190,6 +96,4 @@ class FilterModule:
             "postfix_restrictions": postfix_restrictions,
             "postfix_role_fragment": postfix_role_fragment,
             "postfix_role_tables": postfix_role_tables,
-            "postfix_fragments_unchanged": postfix_fragments_unchanged,
-            "postfix_preflight_done": postfix_preflight_done,
         }
