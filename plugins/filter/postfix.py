@@ -10,28 +10,26 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks import validate_cidr_list
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions import (
-    validate_restrictions,
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_postfix_networks = LazyModule(
+    "ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks"
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role import (
-    PostfixRoleError,
-    fragment,
-    tables,
+_postfix_restrictions = LazyModule(
+    "ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions"
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import (
-    PostfixSyntaxError,
-    PostfixValidationError,
-    render_table,
-    render_value,
-    table_ref,
-)
+_postfix_role = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role")
+_postfix_syntax = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax")
 
 
 def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
     try:
         return func()
-    except (PostfixSyntaxError, PostfixValidationError, PostfixRoleError) as exc:
+    except (
+        _postfix_syntax.PostfixSyntaxError,
+        _postfix_syntax.PostfixValidationError,
+        _postfix_role.PostfixRoleError,
+    ) as exc:
         message = str(exc)
         if param and param not in message:
             message = f"parameter {param}: {message}"
@@ -41,34 +39,38 @@ def _wrap(name: str, func: Callable[[], Any], param: str | None = None) -> Any:
 
 def postfix_value(value: Any, param: str | None = None) -> str:
     """Render a Python value (bool, int, str, list) as a Postfix parameter value."""
-    return _wrap("postfix_value", lambda: render_value(value), param)
+    return _wrap("postfix_value", lambda: _postfix_syntax.render_value(value), param)
 
 
 def postfix_table(path: str, table_type: str = "hash", param: str | None = None) -> str:
     """Return ``type:path``."""
-    return _wrap("postfix_table", lambda: table_ref(table_type, path), param)
+    return _wrap("postfix_table", lambda: _postfix_syntax.table_ref(table_type, path), param)
 
 
 def postfix_map(entries: Any) -> str:
     """Render a mapping or [key, value] pairs as the text of a lookup table source file."""
-    return _wrap("postfix_map", lambda: render_table(entries))
+    return _wrap("postfix_map", lambda: _postfix_syntax.render_table(entries))
 
 
 def postfix_cidrs(value: Any, param: str = "mynetworks") -> list[str]:
     """Validate and normalize a list of addresses and networks."""
-    return _wrap("postfix_cidrs", lambda: validate_cidr_list(param, value), param)
+    return _wrap("postfix_cidrs", lambda: _postfix_networks.validate_cidr_list(param, value), param)
 
 
 def postfix_restrictions(
     value: Any, param: str = "smtpd_recipient_restrictions", restriction_classes: list[str] | None = None
 ) -> list[str]:
     """Validate a restriction list and return its normalized entries."""
-    return _wrap("postfix_restrictions", lambda: validate_restrictions(param, value, restriction_classes or ()), param)
+    return _wrap(
+        "postfix_restrictions",
+        lambda: _postfix_restrictions.validate_restrictions(param, value, restriction_classes or ()),
+        param,
+    )
 
 
 def postfix_role_fragment(settings: Any, certificate: Any = None) -> dict[str, Any]:
     """Check the postfix role's variables; return its fragment for postfix_config."""
-    return _wrap("postfix_role_fragment", lambda: fragment(settings, certificate))
+    return _wrap("postfix_role_fragment", lambda: _postfix_role.fragment(settings, certificate))
 
 
 def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) 
     Legitimate choices that must not go unnoticed are shown as warnings (once: not in the
     call with *secrets*, which the role makes after the first).
     """
-    result = _wrap("postfix_role_tables", lambda: tables(settings, header, secrets))
+    result = _wrap("postfix_role_tables", lambda: _postfix_role.tables(settings, header, secrets))
     if not secrets:
         for warning in result["warnings"]:
             Display().warning(f"postfix_role_tables: {warning}")
