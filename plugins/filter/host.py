@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.utils.vars import get_unique_id
 from ansible_collections.postmaster.mailserver.plugins.plugin_utils import host_knowledge
 
 
-def known_host(known: Any) -> dict[str, Any]:
+def known_host(known: Any) -> Mapping[str, Any]:
     """What this run's configuration module calls found on the host (empty when nothing is known).
 
     *known* is the fact ``postmaster_host`` (``ansible_facts.postmaster_host | default(none)``).

@@ -31,7 +31,12 @@ FACT = "postmaster_host"
 
 
 def empty(play: str) -> dict[str, Any]:
-    """Knowledge of a host at the start of play *play*: nothing."""
+    """Knowledge of a host at the start of play *play*: nothing.
+
+    ``packages`` is kept as one string of names separated by spaces (None: not known): a fact reaches the
+    plugins as a lazily templated container, which templates each item on its own, and a host has hundreds
+    of packages.
+    """
     return {"play": play, "packages": None, "postfix": {}, "dovecot": {}, "paths": {}}
 
 
@@ -44,9 +49,15 @@ def current(facts: Any, play: str) -> dict[str, Any]:
     for key in ("postfix", "dovecot", "paths"):
         if isinstance(known.get(key), Mapping):
             result[key] = copy.deepcopy(dict(known[key]))
-    if isinstance(known.get("packages"), (list, tuple)):
-        result["packages"] = list(known["packages"])
+    if isinstance(known.get("packages"), str):
+        result["packages"] = str(known["packages"])
     return result
+
+
+def installed(known: Mapping[str, Any]) -> set[str] | None:
+    """The packages known to be installed, or None."""
+    packages = known.get("packages")
+    return set(packages.split()) if isinstance(packages, str) else None
 
 
 def path_known(known: Mapping[str, Any], path: str) -> bool | None:
@@ -77,10 +88,10 @@ def packages_answer(known: Mapping[str, Any], args: Mapping[str, Any]) -> dict[s
     Every package of ``names`` must be installed, every ``requires`` path exist, no ``conflicts`` path exist,
     and the existence of every ``probe`` path be known. A call listing the host's packages always runs.
     """
-    if args.get("list_installed") or known["packages"] is None:
+    packages = installed(known)
+    if args.get("list_installed") or packages is None:
         return None
-    installed = set(known["packages"])
-    if not all(name in installed for name in args.get("names") or []):
+    if not all(name in packages for name in args.get("names") or []):
         return None
     for key, wanted in (("requires", True), ("conflicts", False)):
         for entry in args.get(key) or []:
@@ -99,10 +110,11 @@ def learn_packages(known: dict[str, Any], args: Mapping[str, Any], result: Mappi
     """Record what a mail_packages call found (its result *result*)."""
     if result.get("failed"):
         return
+    packages = installed(known)
     if isinstance(result.get("host_packages"), list):
-        known["packages"] = sorted(result["host_packages"])
-    elif known["packages"] is not None and not (check_mode and result.get("changed")):
-        known["packages"] = sorted(set(known["packages"]) | set(args.get("names") or []))
+        known["packages"] = " ".join(sorted(str(name) for name in result["host_packages"]))
+    elif packages is not None and not (check_mode and result.get("changed")):
+        known["packages"] = " ".join(sorted(packages | {str(name) for name in args.get("names") or []}))
     if check_mode and result.get("changed"):
         return
     for entry in args.get("requires") or []:
@@ -233,13 +245,14 @@ def learn_dovecot(known: dict[str, Any], args: Mapping[str, Any], result: Mappin
         known["paths"][os.path.normpath(str(path))] = bool(state)
 
 
-def this_run(known: Any, run: str) -> dict[str, Any]:
+def this_run(known: Any, run: str) -> Mapping[str, Any]:
     """The knowledge *known* (the fact) when a play of this run (*run*, a play id without its counter) learned it.
 
     For the checks a role makes on the controller (the fragments of the other roles, Postfix's local
     domains, the packages): what an earlier play of the same run saw still holds for them, as the facts a
-    role set did; a persistent fact cache from another run does not.
+    role set did; a persistent fact cache from another run does not. Not copied: a fact reaches a filter
+    as a lazily templated container, which a deep copy would template whole.
     """
     if not isinstance(known, Mapping) or str(known.get("play", "")).rsplit("-", 1)[0] != run:
         return empty("")
-    return current({FACT: known}, str(known["play"]))
+    return {key: known.get(key, default) for key, default in empty(str(known["play"])).items()}

@@ -116,14 +116,14 @@ def test_a_package_call_teaches_what_it_required_and_installed():
     hk.learn_packages(
         known, {"names": ["nftables"], "requires": [{"path": "/x"}], "conflicts": [{"path": "/y"}]}, {}, False
     )
-    assert "nftables" in known["packages"]
+    assert "nftables" in hk.installed(known)
     assert hk.path_known(known, "/x") is True
     assert hk.path_known(known, "/y") is False
     # In check mode a call that would install teaches nothing; a failed one neither.
     known = knowing()
     hk.learn_packages(known, {"names": ["clamav"], "requires": [{"path": "/z"}]}, {"changed": True}, True)
     hk.learn_packages(known, {"names": ["spamd"]}, {"failed": True}, False)
-    assert "clamav" not in known["packages"] and "spamd" not in known["packages"]
+    assert "clamav" not in hk.installed(known) and "spamd" not in hk.installed(known)
     assert hk.path_known(known, "/z") is None
 
 
@@ -270,7 +270,7 @@ def test_the_package_and_dovecot_actions_call_their_modules(monkeypatch):
         PackagesAction, {"names": ["postfix"], "list_installed": True}, {"host_packages": ["postfix"]}, monkeypatch
     )
     known = action.run(task_vars={})["ansible_facts"][hk.FACT]
-    assert calls[0][0] == "postmaster.mailserver.mail_packages" and known["packages"] == ["postfix"]
+    assert calls[0][0] == "postmaster.mailserver.mail_packages" and known["packages"] == "postfix"
     action, calls = _action(PackagesAction, {"names": ["postfix"]}, {}, monkeypatch)
     assert action.run(task_vars={"ansible_facts": {hk.FACT: known}})["changed"] is False and calls == []
     files = {"conf.d/15-x.conf": "x\n"}
