@@ -15,6 +15,9 @@ from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import 
 _mail_validate = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate")
 _play_conflicts = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.common.play_conflicts")
 _mailboxes = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mailboxes")
+_mailboxes_settings = LazyModule(
+    "ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.mailboxes_settings"
+)
 
 
 def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:
@@ -56,6 +59,15 @@ def virtual_mailboxes(
     return _wrap("virtual_mailboxes", lambda: _mailboxes.plan(domains, base, name, text, local_domains))
 
 
+def mailboxes_settings(planned: Any, settings: Any) -> dict[str, Any]:
+    """Check the mailboxes role's other variables next to the result of virtual_mailboxes; return that result."""
+    try:
+        return _mailboxes_settings.check_settings(planned, settings)
+    except _mailboxes_settings.MailboxesSettingsError as exc:
+        # "from None": ansible-core appends the chained cause, which would repeat the message.
+        raise AnsibleFilterError(f"mailboxes_settings: {exc}") from None
+
+
 def virtual_mailbox_passwd(domains: Any, name: str = "mailboxes_domains") -> list[dict[str, str]]:
     """Check the domains; return the users list of the mail_password module (with the secrets)."""
     return _wrap("virtual_mailbox_passwd", lambda: _mailboxes.passwd_entries(domains, name))
@@ -75,6 +87,7 @@ class FilterModule:
             "mail_addresses": mail_addresses,
             "mail_domain": mail_domain,
             "mail_play_conflicts": mail_play_conflicts,
+            "mailboxes_settings": mailboxes_settings,
             "virtual_mailboxes": virtual_mailboxes,
             "virtual_mailbox_passwd": virtual_mailbox_passwd,
             "virtual_users_domains": virtual_users_domains,

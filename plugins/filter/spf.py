@@ -53,15 +53,19 @@ def policyd_spf_settings(
     rbl_zones: Any = None,
     policy: str = "check_policy_service unix:private/policy-spf",
     after: str = "reject_unauth_destination",
+    time_limit: Any = None,
 ) -> dict[str, Any]:
     """Validate policyd-spf settings; errors name ``<prefix><setting>``.
 
     With the postfix role's *recipient_restrictions* (and *rbl_zones*) visible, the list that the
     merge will build (RBL checks and *policy* inserted *after* the anchor) is judged too: an entry
     before them that permits every outside client is an error naming postfix_recipient_restrictions,
-    one that permits some is a warning.
+    one that permits some is a warning. *time_limit*, when given, is the spawn service's time limit (a
+    Postfix time, ``3600s``).
     """
     result = _wrap("policyd_spf_settings", lambda: _policyd_spf.check_settings(settings, prefix))
+    if time_limit is not None:
+        _wrap("policyd_spf_settings", lambda: _policyd_spf.check_time_limit(time_limit, f"{prefix}time_limit"))
     if recipient_restrictions is None:
         return result
     zones = [zone for zone in (rbl_zones or []) if isinstance(zone, str) and zone.strip()]

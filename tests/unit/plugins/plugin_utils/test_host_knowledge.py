@@ -34,7 +34,9 @@ def knowing(**postfix_texts):
         {"changed": False, "host_packages": ["dovecot-core", "dovecot-imapd", "postfix"]},
         False,
     )
-    texts = {name.lstrip("_").replace("_", "-") + ".json": hk.fragment_text(data) for name, data in postfix_texts.items()}
+    texts = {
+        name.lstrip("_").replace("_", "-") + ".json": hk.fragment_text(data) for name, data in postfix_texts.items()
+    }
     hk.learn_postfix(
         known,
         {"fragment_dir": FDIR, "config_dir": "/etc/postfix", "report_local_domains": True},
