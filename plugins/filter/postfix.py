@@ -19,6 +19,9 @@ _postfix_restrictions = LazyModule(
     "ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_restrictions"
 )
 _postfix_role = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role")
+_postfix_fragment_names = LazyModule(
+    "ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragment_names"
+)
 _postfix_syntax = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax")
 
 
@@ -73,6 +76,15 @@ def postfix_role_fragment(settings: Any, certificate: Any = None) -> dict[str, A
     return _wrap("postfix_role_fragment", lambda: _postfix_role.fragment(settings, certificate))
 
 
+def postfix_fragment_name(role: str) -> str:
+    """The file name of *role*'s Postfix fragment (the one constant of it)."""
+    try:
+        return _postfix_fragment_names.fragment_name(role)
+    except KeyError:
+        known = ", ".join(_postfix_fragment_names.FRAGMENT_NAMES)
+        raise AnsibleFilterError(f"postfix_fragment_name: no fragment for {role!r} (known: {known})") from None
+
+
 def postfix_role_tables(settings: Any, header: str = "", secrets: bool = False) -> dict[str, Any]:
     """Check the postfix role's variables; return the text of the tables it writes.
 
@@ -96,6 +108,7 @@ class FilterModule:
             "postfix_map": postfix_map,
             "postfix_cidrs": postfix_cidrs,
             "postfix_restrictions": postfix_restrictions,
+            "postfix_fragment_name": postfix_fragment_name,
             "postfix_role_fragment": postfix_role_fragment,
             "postfix_role_tables": postfix_role_tables,
         }

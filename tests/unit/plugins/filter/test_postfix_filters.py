@@ -21,6 +21,7 @@ from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == [
         "postfix_cidrs",
+        "postfix_fragment_name",
         "postfix_map",
         "postfix_restrictions",
         "postfix_role_fragment",
@@ -113,3 +114,15 @@ def test_postfix_role_filters_wrap_the_role_errors():
         postfix_role_fragment("nope")
     with pytest.raises(AnsibleFilterError, match=r"^postfix_role_tables: the settings lack postfix_config_dir"):
         postfix_role_tables({}, "#\n", secrets=True)
+
+
+def test_postfix_fragment_name_is_the_one_constant_of_each_fragment():
+    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragment_name
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import FRAGMENT
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role import FRAGMENT_NAME
+
+    assert postfix_fragment_name("amavis") == FRAGMENT == "40-amavis.json"
+    assert postfix_fragment_name("postfix") == FRAGMENT_NAME == "10-postfix.json"
+    assert postfix_fragment_name("saslauthd") == "30-saslauthd-sasl.json"
+    with pytest.raises(AnsibleFilterError, match=r"postfix_fragment_name: no fragment for 'dkim' \(known: postfix,"):
+        postfix_fragment_name("dkim")
