@@ -120,8 +120,8 @@ file_digests:
   description:
     - The SHA-256 of every C(*.conf) file in O(config_dir) and its C(conf.d) after this run (in check mode, as they
       are), by name relative to O(config_dir).
-    - The action plugin in front of this module keeps it for the rest of the play (the fact C(postmaster_host)):
-      a later call whose files all have these digests is answered without a host round trip.
+    - The action plugin in front of this module keeps it for the rest of the play, in the fact C(postmaster_host),
+      and answers a later call whose files all have these digests without a host round trip.
   returned: always
   type: dict
   sample: {conf.d/10-ssl.conf: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8}
