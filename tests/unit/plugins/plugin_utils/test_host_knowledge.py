@@ -208,7 +208,10 @@ def test_dovecot_call_answered_when_every_file_has_its_digest():
     hk.learn_dovecot(
         known, {"config_dir": "/etc/dovecot"}, {"changed": False, "file_digests": {"conf.d/15-x.conf": digest}}, False
     )
-    sha = lambda value: hashlib.sha256(value.encode()).hexdigest()  # noqa: E731
+
+    def sha(value):
+        return hashlib.sha256(value.encode()).hexdigest()
+
     assert (
         hk.dovecot_answer(known, {"config_dir": "/etc/dovecot", "files": {"conf.d/15-x.conf": text}}, sha) is not None
     )
