@@ -50,7 +50,7 @@ def amavis_postfix_fragment(
 ) -> dict[str, Any] | None:
     """The Postfix fragment of normalized settings (None when the role is off, which removes it).
 
-    With *fragment_texts* (the fact postfix_fragment_texts), a fragment among them that touches what
+    With *fragment_texts* (the fragments on the host, as known_host shows them), a fragment among them that touches what
     the amavis fragment owns is an error.
     """
 
