@@ -10,21 +10,16 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import (
-    check_other_fragments,
-    postfix_fragment,
-)
-from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import (
-    AmavisError,
-    check_settings,
-    settings_warnings,
-)
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_amavis_render = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render")
+_amavis_settings = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings")
 
 
 def _wrap(name: str, func: Callable[[], Any]) -> Any:
     try:
         return func()
-    except AmavisError as exc:
+    except _amavis_settings.AmavisError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"{name}: {exc}") from None
 
@@ -41,10 +36,11 @@ def amavis_settings(
     warnings, once: not in the role's second call, which only adds the text of files given by src.
     """
     result = _wrap(
-        "amavis_settings", lambda: check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources)
+        "amavis_settings",
+        lambda: _amavis_settings.check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources),
     )
     if sources is None:
-        for warning in settings_warnings(result, prefix):
+        for warning in _amavis_settings.settings_warnings(result, prefix):
             Display().warning(f"amavis_settings: {warning}")
     return result
 
@@ -54,14 +50,14 @@ def amavis_postfix_fragment(
 ) -> dict[str, Any] | None:
     """The Postfix fragment of normalized settings (None when the role is off, which removes it).
 
-    With *fragment_texts* (the fact postfix_fragment_texts), a fragment among them that touches what
+    With *fragment_texts* (the fragments on the host, as known_host shows them), a fragment among them that touches what
     the amavis fragment owns is an error.
     """
 
     def build() -> dict[str, Any] | None:
-        fragment = postfix_fragment(check_settings(settings))
+        fragment = _amavis_render.postfix_fragment(_amavis_settings.check_settings(settings))
         if fragment is not None and fragment_texts is not None:
-            check_other_fragments(fragment, fragment_texts)
+            _amavis_render.check_other_fragments(fragment, fragment_texts)
         return fragment
 
     return _wrap("amavis_postfix_fragment", build)

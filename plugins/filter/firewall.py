@@ -11,20 +11,15 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.firewall_rules import (
-    VARIABLES,
-    FirewallError,
-    build_rules,
-    config_dir,
-    rules,
-    ufw_plan,
-)
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_firewall_rules = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.firewall_rules")
 
 
 def _wrap(filter_name: str, func: Callable[[], Any]) -> Any:
     try:
         return func()
-    except FirewallError as exc:
+    except _firewall_rules.FirewallError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"{filter_name}: {exc}") from None
 
@@ -55,15 +50,15 @@ def firewall_rules(
         allow_unverified = boolean(allow_unverified, strict=True)
     except TypeError:
         raise AnsibleFilterError(
-            f"firewall_rules: {VARIABLES['unverified']}: must be true or false, got {allow_unverified!r}"
+            f"firewall_rules: {_firewall_rules.VARIABLES['unverified']}: must be true or false, got {allow_unverified!r}"
         ) from None
     warnings: list[str] = []
 
     def run() -> list[dict[str, Any]]:
         for key, value in (("postfix_config_dir", postfix_config_dir), ("dovecot_config_dir", dovecot_config_dir)):
             if value is not None:
-                config_dir(value, VARIABLES[key])
-        return build_rules(
+                _firewall_rules.config_dir(value, _firewall_rules.VARIABLES[key])
+        return _firewall_rules.build_rules(
             found.get("ports") or [],
             ssh_port_value=ssh_port,
             admin_networks=admin_networks or [],
@@ -84,7 +79,9 @@ def firewall_rules(
 
 def firewall_ufw_plan(rule_set: Any, show_added: str) -> dict[str, list[dict[str, str]]]:
     """The ufw rules to add and to delete so that this collection's ufw rules are exactly *rule_set*."""
-    return _wrap("firewall_ufw_plan", lambda: ufw_plan(rules(rule_set), show_added or ""))
+    return _wrap(
+        "firewall_ufw_plan", lambda: _firewall_rules.ufw_plan(_firewall_rules.rules(rule_set), show_added or "")
+    )
 
 
 class FilterModule:

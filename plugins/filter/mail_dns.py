@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import MailDnsError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import mail_dns as build
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_mail_dns = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns")
 
 
 def mail_dns(
@@ -22,8 +23,8 @@ def mail_dns(
 ) -> list[dict[str, Any]]:
     """MX, SPF, DMARC, TLS-RPT and MTA-STS records of each domain."""
     try:
-        return build(domains, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name)
-    except MailDnsError as exc:
+        return _mail_dns.mail_dns(domains, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name)
+    except _mail_dns.MailDnsError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"mail_dns: {exc}") from None
 

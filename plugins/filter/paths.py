@@ -9,17 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
-    PathPolicyError,
-    check_paths,
-)
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_mail_paths = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths")
 
 
 def mail_paths(paths: Any) -> dict[str, str]:
     """Check a role's path variables (name -> value); return them normalised."""
     try:
-        return check_paths(paths)
-    except PathPolicyError as exc:
+        return _mail_paths.check_paths(paths)
+    except _mail_paths.PathPolicyError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"mail_paths: {exc}") from None
 

@@ -9,17 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import (
-    CertificateError,
-    module_args,
-)
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_tls_certificate = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate")
 
 
 def tls_certificate_args(request: Any, prefix: str = "certificate") -> dict[str, Any]:
     """Check a certificate request; return the arguments of the tls_certificate module."""
     try:
-        return module_args(request, prefix)
-    except CertificateError as exc:
+        return _tls_certificate.module_args(request, prefix)
+    except _tls_certificate.CertificateError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"tls_certificate_args: {exc}") from None
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
-from ansible_collections.postmaster.mailserver.plugins.module_utils.client import verify
+from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
+
+_verify = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.client.verify")
 
 
 def verify_probe_plan(
@@ -26,7 +28,7 @@ def verify_probe_plan(
 ) -> dict[str, Any]:
     """The mail_probe options: the services the server offers, the ports that must be closed, what to send."""
     try:
-        return verify.plan(
+        return _verify.plan(
             mail_ports,
             services=services or (),
             ports=ports or {},
@@ -36,7 +38,7 @@ def verify_probe_plan(
             relay_check=relay_check,
             eicar=eicar,
         )
-    except verify.VerifyError as exc:
+    except _verify.VerifyError as exc:
         raise AnsibleFilterError(f"verify_probe_plan: {exc}") from None
 
 
@@ -47,7 +49,7 @@ def verify_problems(
     virus_log: str | None = None,
 ) -> list[str]:
     """What is wrong, one line each."""
-    return verify.problems(probe, queue or None, int(max_age or 0), virus_log)
+    return _verify.problems(probe, queue or None, int(max_age or 0), virus_log)
 
 
 def verify_report(
@@ -63,9 +65,9 @@ def verify_report(
 ) -> str:
     """The human summary as text; a warning when the certificates were not verified (verify_insecure_tls)."""
     if isinstance(probe, Mapping) and probe.get("tls_verified") is False:
-        Display().warning(f"verify_insecure_tls: {verify.trust_line(probe)}")
+        Display().warning(f"verify_insecure_tls: {_verify.trust_line(probe)}")
     return "\n".join(
-        verify.report(
+        _verify.report(
             probe,
             plan=plan,
             mail_ports=mail_ports or None,

@@ -61,6 +61,13 @@ options:
       - Reload (or start) Dovecot after a change and check its health.
     type: bool
     default: true
+  report_paths:
+    description:
+      - Paths whose existence is returned in RV(exists), looked at after the run (Dovecot makes its sockets, such as
+        the LMTP listener in Postfix's spool, when it starts).
+    type: list
+    elements: path
+    default: []
   health_check:
     description:
       - After the reload, require a greeting on O(health_host):O(health_port) and no error in the journal.
@@ -113,11 +120,16 @@ file_digests:
   description:
     - The SHA-256 of every C(*.conf) file in O(config_dir) and its C(conf.d) after this run (in check mode, as they
       are), by name relative to O(config_dir).
-    - The dovecot role keeps it in the fact C(dovecot_host); the mailboxes role skips its own call when its include
-      is already there with the same text.
+    - The action plugin in front of this module keeps it for the rest of the play, in the fact C(postmaster_host),
+      and answers a later call whose files all have these digests without a host round trip.
   returned: always
   type: dict
   sample: {conf.d/10-ssl.conf: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8}
+exists:
+  description: For each path of O(report_paths), whether it exists after this run.
+  returned: always
+  type: dict
+  sample: {/var/spool/postfix/private/dovecot-lmtp: true}
 service:
   description: With O(ensure_running), what was (or in check mode would be) done to the unit.
   returned: when O(ensure_running) is set
@@ -145,6 +157,7 @@ def main() -> None:
             "service": {"type": "str", "default": "dovecot"},
             "ensure_running": {"type": "bool", "default": False},
             "reload": {"type": "bool", "default": True},
+            "report_paths": {"type": "list", "elements": "path", "default": []},
             **health_options(port=143, timeout=30),
         },
         supports_check_mode=True,
@@ -159,6 +172,7 @@ def main() -> None:
         reload=params["reload"],
         service=params["service"],
         ensure_running=params["ensure_running"],
+        report_paths=params["report_paths"],
     )
 
 

@@ -115,8 +115,9 @@ options:
     description:
       - Also return RV(host_packages), every package installed on the host after this run (the same single
         C(dpkg-query), listing all packages instead of O(names)).
-      - The postfix role keeps it in the fact C(postfix_host), so that a role later in the play whose packages are
-        all installed and whose O(requires) the postfix role's run proved skips its own call.
+      - The action plugin in front of this module keeps it for the rest of the play, in the fact C(postmaster_host),
+        and answers a later call whose packages are all installed, and whose O(requires), O(conflicts) and O(probe)
+        paths the play has seen, without a host round trip.
     type: bool
     default: false
   cache_valid_time:

@@ -257,9 +257,8 @@ parameters:
 fragment_texts:
   description:
     - The text of every fragment merged, by file name, as it is after this run (in check mode, as it would be).
-    - The postfix role keeps it as the fact C(postfix_fragment_texts); a role later in the play skips its own
-      postfix_config call when its fragment is already there, unchanged (see the
-      P(postmaster.mailserver.postfix_fragments_unchanged#filter) filter).
+    - The action plugin in front of this module keeps it for the rest of the play, in the fact C(postmaster_host),
+      and answers a later call whose fragments are already there, unchanged, without a host round trip.
   returned: always
   type: dict
   sample: {10-postfix.json: "{\n  \"main\": {}\n}\n"}
@@ -268,9 +267,8 @@ table_states:
     - The lookup tables in O(config_dir) that main.cf refers to and that are current (an indexed table's compiled
       file is not older than its source and has its owner and mode), by path - the SHA-256 of the source text, its
       owner, group and octal mode, as C(sha256:uid:gid:mode), after this run.
-    - The postfix role keeps it as the fact C(postfix_table_states); a role later in the play whose fragment and
-      O(tables) are all already there skips its own call (see the
-      P(postmaster.mailserver.postfix_fragments_unchanged#filter) filter).
+    - The action plugin in front of this module keeps it for the rest of the play, in the fact C(postmaster_host),
+      and answers a later call whose fragments and O(tables) are all already there without a host round trip.
   returned: always
   type: dict
   sample: {/etc/postfix/vmailbox: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08:0:0:644"}

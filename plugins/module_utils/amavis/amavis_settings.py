@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragment_names import fragment_name
 
 ENV = {"LC_ALL": "C"}
 HEADER = "# Managed by Ansible (postmaster.mailserver.amavis_config); do not edit.\n"
@@ -27,7 +28,7 @@ MARK = "# Set by postmaster.mailserver.amavis_config (the lines below); do not e
 LISTEN_HOST = "127.0.0.1"
 LISTEN_PORT = 10024
 REINJECT_PORT = 10025
-FRAGMENT = "40-amavis.json"
+FRAGMENT = fragment_name("amavis")
 #: The main.cf parameters that route mail through a content filter: the amavis fragment owns them.
 OWNED_PARAMS = ("content_filter", "smtpd_proxy_filter")
 POSTFIX_SERVICE = "smtp-amavis"

@@ -138,8 +138,10 @@ class DovecotConfig:
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.time,
         ensure_running: bool = False,
+        report_paths: Sequence[str] = (),
     ) -> None:
         check_names(files)
+        self.report_paths = list(report_paths)
         self.config_dir = config_dir
         self.files = dict(files)
         self._run = run_command
@@ -355,6 +357,7 @@ class DovecotConfig:
             result["service"] = self.start_service()
             result["changed"] = result["changed"] or bool(result["service"])
         result["file_digests"] = file_digests(self.config_dir)
+        result["exists"] = {path: os.path.exists(path) for path in self.report_paths}
         result["warnings"] = list(self.warnings)
         return result
 

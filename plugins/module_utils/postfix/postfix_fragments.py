@@ -40,6 +40,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
     group_restrictions,
     is_restriction_param,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_state_text import fragment_text
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_syntax import (
     MasterService,
     PostfixSyntaxError,
@@ -190,7 +191,7 @@ def render_fragment(name: str, data: Any) -> str:
     if not isinstance(name, str) or not FRAGMENT_NAME_RE.match(name):
         raise FragmentError(f"fragment {name}: file name must look like NN-name.json")
     check_fragment(name, data)
-    return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
+    return fragment_text(data)
 
 
 def load_fragments(directory: str, skip: Iterable[str] = ()) -> list[tuple[str, dict[str, Any]]]:

@@ -30,6 +30,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
     check_paths,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import kind
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragment_names import fragment_name
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
     apply_insert,
@@ -62,7 +63,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
 )
 
 #: The file name of the role's fragment in the fragment directory.
-FRAGMENT_NAME = "10-postfix.json"
+FRAGMENT_NAME = fragment_name("postfix")
 #: Table types of postfix_maps (the postmap module compiles the indexed ones and only writes the rest).
 MAP_TYPES = ("hash", "lmdb", "cdb", "btree", "regexp", "pcre", "cidr", "texthash")
 PATTERN_TYPES = ("regexp", "pcre")

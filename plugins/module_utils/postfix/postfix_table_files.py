@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import hashlib
 import os
 import pwd
 import re
@@ -28,6 +27,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import write_atomically
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_state_text import table_state
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postmap import (
     FLAT_TYPES,
     SUFFIXES,
@@ -165,11 +165,6 @@ def needs_work(table: TableFile) -> bool:
 
 #: A table reference in a main.cf value (``hash:/etc/postfix/vmailbox``, also inside ``proxy:``).
 _TABLE_REF = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join((*SUFFIXES, *FLAT_TYPES)) + r"):(/[^\s,]+)")
-
-
-def table_state(content: str, uid: int = 0, gid: int = 0, mode: int = 0o644) -> str:
-    """The state of a table as ``table_states`` reports it: its text's SHA-256, owner, group and mode."""
-    return f"{hashlib.sha256(content.encode('utf-8')).hexdigest()}:{uid}:{gid}:{mode:o}"
 
 
 def table_states(main_text: str, config_dir: str) -> dict[str, str]:

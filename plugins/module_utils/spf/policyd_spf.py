@@ -187,6 +187,16 @@ def _int(value: Any, bounds: tuple[int, int], where: str) -> int:
     return number
 
 
+TIME_LIMIT_RE = re.compile(r"[0-9]+[smhdw]?\Z")
+
+
+def check_time_limit(value: Any, name: str = "policyd_spf_time_limit") -> str:
+    """Check the policy service's Postfix time limit (``3600s``, ``1h``); return it as text."""
+    if isinstance(value, bool) or not TIME_LIMIT_RE.match(str(value)):
+        raise PolicydSpfError(f"{name} must be a Postfix time such as 3600s or 1h (got {json.dumps(value)}).")
+    return str(value)
+
+
 def check_settings(settings: Any, prefix: str = "settings.") -> dict[str, Any]:
     """Validate *settings* (keys of SETTINGS); return them normalized. Errors name ``<prefix><key>``."""
     if not isinstance(settings, Mapping):

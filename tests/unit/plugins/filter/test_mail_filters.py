@@ -26,6 +26,7 @@ def test_filters_are_registered_and_documented():
         "mail_addresses",
         "mail_domain",
         "mail_play_conflicts",
+        "mailboxes_settings",
         "virtual_mailbox_passwd",
         "virtual_mailboxes",
         "virtual_users_domains",

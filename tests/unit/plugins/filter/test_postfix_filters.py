@@ -21,9 +21,8 @@ from ansible_collections.postmaster.mailserver.plugins.filter.postfix import (
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == [
         "postfix_cidrs",
-        "postfix_fragments_unchanged",
+        "postfix_fragment_name",
         "postfix_map",
-        "postfix_preflight_done",
         "postfix_restrictions",
         "postfix_role_fragment",
         "postfix_role_tables",
@@ -117,98 +116,13 @@ def test_postfix_role_filters_wrap_the_role_errors():
         postfix_role_tables({}, "#\n", secrets=True)
 
 
-def test_postfix_fragments_unchanged_compares_with_what_postfix_config_writes(tmp_path):
-    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
-    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import PostfixConfig
+def test_postfix_fragment_name_is_the_one_constant_of_each_fragment():
+    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragment_name
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import FRAGMENT
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_role import FRAGMENT_NAME
 
-    data = {
-        "main": {"smtpd_sasl_type": "dovecot", "postmaster_mua_sasl_auth_enable": True},
-        "overrides": ["postmaster_mua_sasl_auth_enable"],
-    }
-    backend = PostfixConfig(
-        fragment_dir=str(tmp_path),
-        config_dir=str(tmp_path),
-        run_command=lambda argv, **kw: (0, "", ""),
-        get_bin_path=lambda name: None,
-        fragments={"30-dovecot.json": data},
-    )
-    texts = backend.fragment_texts(["30-dovecot.json"])
-    assert postfix_fragments_unchanged({"30-dovecot.json": data, "31-old.json": None}, texts) is True
-    changed = {"main": {**data["main"], "smtpd_sasl_path": "private/auth"}, "overrides": data["overrides"]}
-    assert postfix_fragments_unchanged({"30-dovecot.json": changed}, texts) is False
-    assert postfix_fragments_unchanged({"30-dovecot.json": None}, texts) is False
-    assert postfix_fragments_unchanged({"30-dovecot.json": data}, None) is False
-    (tmp_path / "40-x.json").write_text('{"main": {}}\n', encoding="utf-8")
-    assert backend.fragment_texts(["40-x.json"]) == {"40-x.json": '{"main": {}}\n'}
-
-
-def test_postfix_fragments_unchanged_refuses_a_bad_fragment():
-    from ansible.errors import AnsibleFilterError
-    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
-
-    with pytest.raises(AnsibleFilterError, match=r"postfix_fragments_unchanged: fragment bad\.json"):
-        postfix_fragments_unchanged({"bad.json": {"main": {}}}, {})
-
-
-HOST = {"fragment_dir": "/etc/postfix/postmaster.d", "packages": ["dovecot-core", "dovecot-imapd", "postfix"]}
-TEXTS = {"10-postfix.json": "{}", "30-dovecot-sasl.json": "{}"}
-
-
-@pytest.mark.parametrize(
-    ("names", "host", "texts", "kwargs", "expected"),
-    [
-        # Everything shown: the call is skipped.
-        (["dovecot-core", "dovecot-imapd"], HOST, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d"}, True),
-        ([], HOST, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d", "present": ["10-postfix.json"]}, True),
-        (
-            ["dovecot-core"],
-            HOST,
-            TEXTS,
-            {"fragment_dir": "/etc/postfix/postmaster.d", "absent": ["30-saslauthd-sasl.json"]},
-            True,
-        ),
-        # A package not installed: the call installs it.
-        (["dovecot-core", "dovecot-pop3d"], HOST, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d"}, False),
-        # Another fragment directory than the postfix role's: the call checks it.
-        (["dovecot-core"], HOST, TEXTS, {"fragment_dir": "/srv/postfix/postmaster.d"}, False),
-        # A required fragment missing, or a conflicting one present: the call fails with its message.
-        ([], HOST, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d", "present": ["10-other.json"]}, False),
-        ([], HOST, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d", "absent": ["30-dovecot-sasl.json"]}, False),
-        (
-            [],
-            HOST,
-            {"10-postfix.json": None},
-            {"fragment_dir": "/etc/postfix/postmaster.d", "present": ["10-postfix.json"]},
-            False,
-        ),
-        # The postfix role not in the play (no facts), or a fact without the package list.
-        (["postfix"], None, TEXTS, {"fragment_dir": "/etc/postfix/postmaster.d"}, False),
-        (["postfix"], HOST, None, {"fragment_dir": "/etc/postfix/postmaster.d"}, False),
-        (
-            ["postfix"],
-            {"fragment_dir": "/etc/postfix/postmaster.d"},
-            TEXTS,
-            {"fragment_dir": "/etc/postfix/postmaster.d"},
-            False,
-        ),
-    ],
-)
-def test_postfix_preflight_done_only_when_the_facts_show_everything(names, host, texts, kwargs, expected):
-    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_preflight_done
-
-    assert postfix_preflight_done(names, host, texts, **kwargs) is expected
-
-
-@pytest.mark.parametrize(
-    ("names", "host", "kwargs", "error"),
-    [
-        ("dovecot-core", HOST, {}, "names must be a list of strings"),
-        (["dovecot-core"], HOST, {"absent": "30-x.json"}, "absent must be a list of strings"),
-        (["dovecot-core"], ["not", "a", "dict"], {}, "expects the facts postfix_host and postfix_fragment_texts"),
-    ],
-)
-def test_postfix_preflight_done_refuses_wrong_types(names, host, kwargs, error):
-    from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_preflight_done
-
-    with pytest.raises(AnsibleFilterError, match=error):
-        postfix_preflight_done(names, host, TEXTS, "/etc/postfix/postmaster.d", **kwargs)
+    assert postfix_fragment_name("amavis") == FRAGMENT == "40-amavis.json"
+    assert postfix_fragment_name("postfix") == FRAGMENT_NAME == "10-postfix.json"
+    assert postfix_fragment_name("saslauthd") == "30-saslauthd-sasl.json"
+    with pytest.raises(AnsibleFilterError, match=r"postfix_fragment_name: no fragment for 'dkim' \(known: postfix,"):
+        postfix_fragment_name("dkim")

@@ -60,3 +60,14 @@ def test_policyd_spf_settings():
     }
     with pytest.raises(AnsibleFilterError, match=r"^policyd_spf_settings: policyd_spf_whitelist\[1\]"):
         policyd_spf_settings({"whitelist": ["192.0.2.0/24", "nonsense"]})
+
+
+@pytest.mark.parametrize("limit", ["3600s", "1h", 3600, "7d"])
+def test_policyd_spf_settings_accepts_a_postfix_time_limit(limit):
+    assert policyd_spf_settings({}, "policyd_spf_", time_limit=limit) == {}
+
+
+@pytest.mark.parametrize("limit", ["3600s\nunix - n n - 0 spawn user=root argv=/bin/sh", "1 h", "1y", True, ""])
+def test_policyd_spf_settings_refuses_a_time_limit_postfix_cannot_read(limit):
+    with pytest.raises(AnsibleFilterError, match=r"policyd_spf_time_limit must be a Postfix time such as 3600s or 1h"):
+        policyd_spf_settings({}, "policyd_spf_", time_limit=limit)

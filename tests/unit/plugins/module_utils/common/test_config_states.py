@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What postfix_config (table_states) and dovecot_config (file_digests) report for the roles later in the play.
 
-A role skips its own call when these show its files as it would write them, so each state must mean exactly
-"a call with this content would change nothing".
+The action plugins in front of the modules answer a later call of the play from these when they show its files
+as it would write them, so each state must mean exactly "a call with this content would change nothing"
+(tests/unit/plugins/plugin_utils/test_host_knowledge.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 
-import pytest
-from ansible_collections.postmaster.mailserver.plugins.filter.postfix import postfix_fragments_unchanged
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import file_digests
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_state_text import table_state
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import (
     TableFile,
     needs_work,
-    table_state,
     table_states,
 )
 
@@ -63,37 +62,6 @@ def test_a_current_state_is_exactly_a_table_that_needs_no_work(tmp_path):
     states = table_states(f"virtual_mailbox_maps = hash:{path}\n", str(tmp_path))
     assert states[path] == table_state(text, UID, GID, 0o640)
     assert not needs_work(TableFile(path, "hash", False, text, 0o640, UID, GID))
-
-
-@pytest.mark.parametrize(
-    ("entry", "expected"),
-    [
-        # The same text (a missing final newline is added, as postfix_config does), owner, group and mode.
-        ({"content": "a@example.test example.test/a/"}, True),
-        ({"content": "a@example.test example.test/a/\n", "owner": UID, "group": str(GID), "mode": "0644"}, True),
-        # Another text, mode or owner: the call must run.
-        ({"content": "c@example.test example.test/c/\n"}, False),
-        ({"content": "a@example.test example.test/a/\n", "mode": "0640"}, False),
-        ({"content": "a@example.test example.test/a/\n", "owner": UID + 1}, False),
-        # An owner by name is resolved on the host only: never taken as unchanged.
-        ({"content": "a@example.test example.test/a/\n", "owner": "root"}, False),
-    ],
-)
-def test_fragments_unchanged_compares_tables_with_their_states(tmp_path, entry, expected):
-    path = make_table(tmp_path, "vmailbox", "a@example.test example.test/a/\n")
-    states = table_states(f"virtual_mailbox_maps = hash:{path}\n", str(tmp_path))
-    if UID != 0 and "owner" not in entry:
-        entry = {**entry, "owner": UID, "group": GID}
-    tables = [{"path": path, **entry}]
-    assert postfix_fragments_unchanged({}, {}, tables, states) is expected
-
-
-def test_fragments_unchanged_without_table_states_runs_the_call(tmp_path):
-    tables = [{"path": str(tmp_path / "vmailbox"), "content": "x\n"}]
-    assert postfix_fragments_unchanged({}, {}, tables, None) is False
-    assert postfix_fragments_unchanged({}, {}, tables, {}) is False
-    # Without tables the states do not matter.
-    assert postfix_fragments_unchanged({}, {}, [], None) is True
 
 
 def test_dovecot_file_digests_cover_the_conf_files_of_both_directories(tmp_path):
