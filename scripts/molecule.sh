@@ -43,8 +43,8 @@ else
   # scenario is rarely quick), and the quick ones last, shortest at the end,
   # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
-  slow=(mailboxes dovecot firewall badinput resilience amavis relay split)
-  quick=(policy saslauthd postfix verify)
+  slow=(mailboxes dovecot firewall badinput verify amavis relay split)
+  quick=(policy saslauthd postfix)
   scenarios=()
   for s in "${slow[@]}"; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
 
-# The shared server fixture, registered by importing it here.
-from fixtures import server
+# The shared server and server_ip fixtures, registered by importing them here.
+from fixtures import server, server_ip
 
-__all__ = ["server"]
+__all__ = ["server", "server_ip"]

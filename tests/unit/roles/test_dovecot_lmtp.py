@@ -4,7 +4,8 @@ Postfix delivers to the LMTP listener with up to lmtp_destination_concurrency_li
 (default_destination_concurrency_limit, 20). Dovecot's own lmtp_user_concurrency_limit (10 by
 default on Dovecot 2.3 and 2.4) answered the eleventh concurrent delivery for one user with
 "451 4.3.0 Too many concurrent deliveries for user", and the message waited for Postfix's next
-retry (5 minutes or more): the resilience scenario saw 45 of 1,000 messages deferred so.
+retry (5 minutes or more): the resilience tests (molecule verify scenario) saw 45 of 1,000
+messages deferred so.
 """
 
 from __future__ import annotations

@@ -178,7 +178,8 @@ def test_error_logged_after_reload_restores_previous_files_and_restarts(conf):
     assert not (conf / "conf.d" / "20-new.conf").exists()
 
 
-# Logged on Dovecot 2.4 by a login that met the reload (the resilience scenario's fresh logins).
+# Logged on Dovecot 2.4 by a login that met the reload (the fresh logins of the verify scenario's
+# resilience tests).
 RACED_LOGIN = (
     "imap-login: Error: master(imap): read() failed: Remote closed connection (destination service "
     "{ process_limit } reached?) (client-pid=4628, client-id=1, rip=192.168.32.3, created 44 msecs ago, "

@@ -8,8 +8,9 @@
 4. After a container restart every service is back, and a message held in the queue before it is
    delivered after it.
 
-The tests run in this order (pytest keeps the file's order); the last one puts the scenario's
-settings back, so that molecule's idempotence step after verify can prove changed=0.
+The tests run in this order (pytest keeps the file's order), after tests/test_verify.py (pytest
+takes the files in name order), which leaves the server as converge made it; the last one puts the
+scenario's settings back, so that molecule's idempotence step after verify can prove changed=0.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ import pytest
 import tls
 
 NAME = "mail.example.test"
-CA = "/usr/local/share/ca-certificates/resilience-test-ca.crt"
-CA_NAME = "postmaster.mailserver resilience scenario CA"
+#: The test CA as prepare.yml gave it to the client (for the verify role), and in the client's
+#: system store, where the module's first fixture puts it.
+CA_FILE = "/usr/local/share/verify-test-ca.pem"
+CA = "/usr/local/share/ca-certificates/verify-test-ca.crt"
+CA_NAME = "postmaster.mailserver verify scenario CA"
 TLS_PORTS = [25, 465, 587, 993, 995]
 VMAIL = "/var/mail/vmail/example.test"
 LOAD = "load@example.test"
@@ -49,6 +53,19 @@ LOAD_CHANGE = {"postfix_smtpd_banner": "$myhostname ESMTP resilience reload"}
 READ_CHANGE = {"dovecot_ssl_cipher_list": "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!PSK:!SRP:!DSS"}
 #: testssl.sh finding ids of the certificate part of its server-defaults section.
 CERT_FINDINGS = ("cert", "OCSP", "DNS_CAA", "intermediate_cert")
+#: The converge runs of these tests leave the verify role out (converge.yml): its probe would add
+#: its own message and logins to the runs under load.
+NO_PROBE = {"converge_verify": False}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def client_trusts_the_ca():
+    """The client trusts the test CA through its system store (openssl, Python's ssl, testssl.sh).
+
+    Done here, not in prepare.yml: tests/test_verify.py runs first, and the verify role must verify
+    the certificate with verify_ca_file alone.
+    """
+    helpers.host("client").run_expect([0], f"cp {CA_FILE} {CA} && update-ca-certificates")
 
 
 # -- the certificate -----------------------------------------------------------
@@ -100,10 +117,10 @@ def test_the_client_resolves_the_name_to_the_server(server_ip):
 
 
 def test_the_certificate_verifies_by_name_on_every_port(server):
-    assert server.check_output("postconf -h smtpd_tls_cert_file") == "/etc/ssl/resilience-test/mail.crt"
+    assert server.check_output("postconf -h smtpd_tls_cert_file") == "/etc/ssl/verify-test/mail.crt"
     # Dovecot 2.4: ssl_server_cert_file = <path>; 2.3: ssl_cert = <<path>.
-    assert server.run_expect([0], "doveconf -n | grep -F /etc/ssl/resilience-test/mail.crt").stdout
-    issuer = server.check_output("openssl x509 -noout -issuer -in /etc/ssl/resilience-test/mail.crt")
+    assert server.run_expect([0], "doveconf -n | grep -F /etc/ssl/verify-test/mail.crt").stdout
+    issuer = server.check_output("openssl x509 -noout -issuer -in /etc/ssl/verify-test/mail.crt")
     assert CA_NAME in issuer
     matrix = verify_matrix()
     for port in TLS_PORTS:
@@ -312,7 +329,7 @@ def load(server):
         time.sleep(0.25)
     converge_start = time.time()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        run = pool.submit(helpers.run_converge, LOAD_CHANGE)
+        run = pool.submit(helpers.run_converge, {**LOAD_CHANGE, **NO_PROBE})
         # Release the held messages once Postfix logged its reload (or when the run ended without one,
         # which the tests then report).
         while not run.done():
@@ -384,7 +401,7 @@ def reading(server):
         time.sleep(0.5)
     time.sleep(1)  # the reader reads before the run starts
     converge_start = time.time()
-    converge = helpers.run_converge(READ_CHANGE)
+    converge = helpers.run_converge({**READ_CHANGE, **NO_PROBE})
     # The reader goes on until Dovecot has ended the previous configuration's processes (some
     # seconds after its reload) and for a few seconds after that.
     sighups = journal(server, converge_start, "dovecot")
@@ -607,8 +624,9 @@ def test_a_container_restart_brings_everything_back(server):
 
 
 def test_the_scenario_settings_come_back(server):
-    # Converge as molecule does (the scenario's own values): the banner is the default again, and
-    # molecule's idempotence step after verify then proves a further run changes nothing.
-    result = helpers.run_converge()
+    # Converge as molecule does (the scenario's own values, without the probe): the banner is the
+    # default again, and molecule's idempotence step after verify then proves a further run, the
+    # verify role's included, changes nothing.
+    result = helpers.run_converge(NO_PROBE)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert server.check_output("postconf -h smtpd_banner") == "$myhostname ESMTP"
