@@ -312,6 +312,9 @@ def render_conf(settings: Mapping[str, Any], table_dir: str, pid_file: str = "/r
         lines.append(("OversignHeaders", ",".join(settings["oversign_headers"])))
     if settings["authserv_id"]:
         lines.append(("AuthservID", settings["authserv_id"]))
+    if settings["mode"] == "sv":
+        # An Authentication-Results header on unsigned mail too (dkim=none).
+        lines.append(("AlwaysAddARHeader", "yes"))
     return HEADER + "".join(f"{name}\t{value}\n" for name, value in lines)
 
 
