@@ -52,7 +52,11 @@ SETTING_KEYS = (
     "canonicalization",
     "mode",
     "oversign_headers",
+    "nameservers",
+    "trust_anchor_file",
 )
+DEFAULT_TRUST_ANCHOR = "/usr/share/dns/root.key"
+_FILE_RE = re.compile(r"^/[A-Za-z0-9._+@=~/-]*\Z")
 
 
 class DkimSettingsError(ValueError):
@@ -231,6 +235,23 @@ def check_settings(settings: Any, prefix: str = "dkim_") -> dict[str, Any]:
         if not isinstance(header, str) or not re.match(r"^[A-Za-z0-9-]+\Z", header):
             raise DkimSettingsError(f"{prefix}oversign_headers[{index}]: {header!r} is not a header name")
     result["oversign_headers"] = list(headers)
+    nameservers = settings.get("nameservers") or []
+    if isinstance(nameservers, str) or not isinstance(nameservers, Sequence):
+        raise DkimSettingsError(f"{prefix}nameservers: must be a list of IP addresses, got {_describe(nameservers)}")
+    result["nameservers"] = []
+    for index, item in enumerate(nameservers):
+        try:
+            result["nameservers"].append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError:
+            raise DkimSettingsError(f"{prefix}nameservers[{index}]: {item!r} is not an IP address") from None
+    anchor = settings.get("trust_anchor_file", DEFAULT_TRUST_ANCHOR)
+    if anchor is None:
+        anchor = ""
+    if not isinstance(anchor, str) or (anchor and (not _FILE_RE.match(anchor) or "/../" in f"{anchor}/")):
+        raise DkimSettingsError(
+            f"{prefix}trust_anchor_file: must be an absolute path of plain characters or empty, got {_describe(anchor)}"
+        )
+    result["trust_anchor_file"] = anchor
     return result
 
 
@@ -306,8 +327,12 @@ def render_conf(settings: Mapping[str, Any], table_dir: str, pid_file: str = "/r
         ("InternalHosts", f"refile:{posixpath.join(table_dir, 'TrustedHosts')}"),
         ("ExternalIgnoreList", f"refile:{posixpath.join(table_dir, 'TrustedHosts')}"),
         ("RequireSafeKeys", "yes"),
-        ("TrustAnchorFile", "/usr/share/dns/root.key"),
     ]
+    if settings.get("trust_anchor_file"):
+        # DNSSEC validation of key records (libunbound), as Debian's own opendkim.conf does.
+        lines.append(("TrustAnchorFile", settings["trust_anchor_file"]))
+    if settings.get("nameservers"):
+        lines.append(("Nameservers", ",".join(settings["nameservers"])))
     if settings["oversign_headers"]:
         lines.append(("OversignHeaders", ",".join(settings["oversign_headers"])))
     if settings["authserv_id"]:
