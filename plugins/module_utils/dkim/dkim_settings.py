@@ -54,6 +54,7 @@ SETTING_KEYS = (
     "oversign_headers",
     "nameservers",
     "trust_anchor_file",
+    "resolver_configuration",
 )
 DEFAULT_TRUST_ANCHOR = "/usr/share/dns/root.key"
 _FILE_RE = re.compile(r"^/[A-Za-z0-9._+@=~/-]*\Z")
@@ -252,6 +253,13 @@ def check_settings(settings: Any, prefix: str = "dkim_") -> dict[str, Any]:
             f"{prefix}trust_anchor_file: must be an absolute path of plain characters or empty, got {_describe(anchor)}"
         )
     result["trust_anchor_file"] = anchor
+    resolver = settings.get("resolver_configuration") or ""
+    if not isinstance(resolver, str) or (resolver and (not _FILE_RE.match(resolver) or "/../" in f"{resolver}/")):
+        raise DkimSettingsError(
+            f"{prefix}resolver_configuration: must be an absolute path of plain characters or empty, "
+            f"got {_describe(resolver)}"
+        )
+    result["resolver_configuration"] = resolver
     return result
 
 
@@ -333,6 +341,9 @@ def render_conf(settings: Mapping[str, Any], table_dir: str, pid_file: str = "/r
         lines.append(("TrustAnchorFile", settings["trust_anchor_file"]))
     if settings.get("nameservers"):
         lines.append(("Nameservers", ",".join(settings["nameservers"])))
+    if settings.get("resolver_configuration"):
+        # An unbound configuration file of the admin's (libunbound's settings).
+        lines.append(("ResolverConfiguration", settings["resolver_configuration"]))
     if settings["oversign_headers"]:
         lines.append(("OversignHeaders", ",".join(settings["oversign_headers"])))
     if settings["authserv_id"]:
