@@ -209,9 +209,10 @@ def check_settings(settings: Any, prefix: str = "dkim_") -> dict[str, Any]:
         "milter_port": check_port(settings.get("milter_port", 8891), f"{prefix}milter_port"),
         "internal_hosts": check_networks(settings.get("internal_hosts") or [], f"{prefix}internal_hosts"),
     }
-    for loopback in ("127.0.0.1", "::1"):
-        if loopback not in result["internal_hosts"]:
-            result["internal_hosts"].insert(0 if loopback == "127.0.0.1" else 1, loopback)
+    # Loopback first, always: mail the host itself sends (sendmail, cron) is signed.
+    result["internal_hosts"] = ["127.0.0.1", "::1"] + [
+        host for host in result["internal_hosts"] if host not in ("127.0.0.1", "::1")
+    ]
     authserv = settings.get("authserv_id") or ""
     if authserv:
         try:
