@@ -19,6 +19,7 @@ def mail_dns(
     ttl: int = 3600,
     resolved: Mapping[str, str] | None = None,
     name: str = "mail_dns_domains",
+    *,
     dkim_keys: Any = None,
 ) -> list[dict[str, Any]]:
     """MX, SPF, DMARC, TLS-RPT, MTA-STS and DKIM records of each domain."""

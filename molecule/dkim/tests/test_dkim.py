@@ -163,8 +163,9 @@ def test_incoming_signed_mail_is_verified(server, server_ip, signed):
     """The message the server signed, sent back to it from outside: dkim=pass; tampered: dkim=fail."""
     original = receiver().file(signed).content_string
     body = original.split("\n\n", 1)
-    keep = [line for line in body[0].replace("\n\t", "\0\t").replace("\n ", "\0 ").splitlines()]
-    head = "\n".join(line.replace("\0", "\n") for line in keep if not line.lower().startswith(("return-path:", "delivered-to:")))
+    keep = body[0].replace("\n\t", "\0\t").replace("\n ", "\0 ").splitlines()
+    dropped = ("return-path:", "delivered-to:")
+    head = "\n".join(line.replace("\0", "\n") for line in keep if not line.lower().startswith(dropped))
     for tamper, verdict in ((False, "dkim=pass"), (True, "dkim=fail")):
         subject = header(original, "Subject")[0]
         text = head + "\n\n" + (body[1].replace("second line", "altered line") if tamper else body[1])

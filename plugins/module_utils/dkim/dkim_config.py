@@ -347,7 +347,9 @@ class DkimConfig:
                 errors = touched.restore()
                 note = f" (restoring failed: {'; '.join(errors)})" if errors else ""
                 message = exc.msg if isinstance(exc, DkimConfigError) else str(exc)
-                raise DkimConfigError(f"creating a DKIM key failed: {message}; the keys created were removed{note}")
+                raise DkimConfigError(
+                    f"creating a DKIM key failed: {message}; the keys created were removed{note}"
+                ) from exc
         result["keys"] = self.key_records(generate)
         if not self.check_mode:
             result.update(self.apply(changed_files, touched, conf_changed=self.conf_path in changed_files))

@@ -87,10 +87,9 @@ def check_selectors(value: Any, where: str) -> list[dict[str, str]]:
         raise DkimSettingsError(f"{where}: must be a non-empty list of {{name, state}}, got {_describe(value)}")
     out: list[dict[str, str]] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(value):
+    for index, entry in enumerate(value):
         at = f"{where}[{index}]"
-        if isinstance(item, str):
-            item = {"name": item, "state": "active"}
+        item = {"name": entry, "state": "active"} if isinstance(entry, str) else entry
         if not isinstance(item, Mapping):
             raise DkimSettingsError(f"{at}: must be a mapping with name and state, got {_describe(item)}")
         unknown = sorted(str(key) for key in item if key not in ("name", "state"))

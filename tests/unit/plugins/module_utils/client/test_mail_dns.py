@@ -340,8 +340,14 @@ def test_no_dkim_keys_no_dkim_records():
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ([{"domain": "example.org", "selector": "a.b", "public": "QUJD"}], "dkim_keys[0].selector: 'a.b' is not one DNS label"),
-        ([{"domain": "example.org", "selector": "s", "public": "not base64!"}], "dkim_keys[0].public: must be the base64"),
+        (
+            [{"domain": "example.org", "selector": "a.b", "public": "QUJD"}],
+            "dkim_keys[0].selector: 'a.b' is not one DNS label",
+        ),
+        (
+            [{"domain": "example.org", "selector": "s", "public": "not base64!"}],
+            "dkim_keys[0].public: must be the base64",
+        ),
         ([{"domain": "bad domain", "selector": "s", "public": "QUJD"}], "dkim_keys[0].domain"),
         ([{"domain": "example.org", "selector": "s", "public": "QUJD", "key_type": "dsa"}], "dkim_keys[0].key_type"),
         (

@@ -140,8 +140,10 @@ def test_first_run_makes_private_keys_and_returns_only_public_halves(host):
     assert len(host.checked) == 1 and "Socket\tinet:8891@127.0.0.1" in host.checked[0]
     assert host.systemctl() == ["is-enabled", "is-active", "restart"]
     assert result["restarted"] is True and result["milter_answer"] == "milter version 6"
-    assert (host.root / "opendkim" / "KeyTable").read_text().endswith(
-        f"s1._domainkey.example.net example.net:s1:{host.root}/keys/example.net/s1.private\n"
+    assert (
+        (host.root / "opendkim" / "KeyTable")
+        .read_text()
+        .endswith(f"s1._domainkey.example.net example.net:s1:{host.root}/keys/example.net/s1.private\n")
     )
 
 
@@ -160,7 +162,9 @@ def test_second_run_changes_nothing_and_never_regenerates(host):
 
 def test_a_larger_key_size_makes_larger_new_keys_only(host):
     host.config(settings(host)).execute()
-    result = host.config(settings(host, [{"name": "s1"}, {"name": "s2", "state": "published"}], key_size=3072)).execute()
+    result = host.config(
+        settings(host, [{"name": "s1"}, {"name": "s2", "state": "published"}], key_size=3072)
+    ).execute()
     bits = {(k["domain"], k["selector"]): k["bits"] for k in result["keys"]}
     assert bits == {("example.org", "s1"): 2048, ("example.org", "s2"): 3072,
                     ("example.net", "s1"): 2048, ("example.net", "s2"): 3072}  # fmt: skip
@@ -248,7 +252,10 @@ def test_a_broken_existing_key_is_an_error_and_is_kept(host):
 def test_bad_settings_fail_before_anything(host):
     with pytest.raises(DkimConfigError) as info:
         host.config(settings(host, [{"name": "a.b"}])).execute()
-    assert info.value.msg == "dkim_selectors[0].name: 'a.b' contains a dot; a selector is one DNS label; nothing was changed"
+    assert (
+        info.value.msg
+        == "dkim_selectors[0].name: 'a.b' contains a dot; a selector is one DNS label; nothing was changed"
+    )
     assert host.calls == []
 
 

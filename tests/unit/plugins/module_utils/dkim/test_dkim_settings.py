@@ -75,7 +75,10 @@ def test_selector_of_63_characters_is_a_label():
 @pytest.mark.parametrize(
     ("selectors", "message"),
     [
-        ([{"name": "a", "state": "published"}], "dkim_selectors: exactly one selector must be active (it signs), got 0"),
+        (
+            [{"name": "a", "state": "published"}],
+            "dkim_selectors: exactly one selector must be active (it signs), got 0",
+        ),
         ([{"name": "a"}, {"name": "b"}], "exactly one selector must be active (it signs), got 2 (a, b)"),
         ([{"name": "a"}, {"name": "A", "state": "retired"}], "dkim_selectors[1].name: a is also dkim_selectors[0]"),
         ([{"name": "a", "state": "old"}], "dkim_selectors[0].state: must be one of active, published, retired"),
