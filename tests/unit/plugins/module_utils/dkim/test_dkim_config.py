@@ -278,7 +278,7 @@ def _serve(answer: bytes):
     seen: list[bytes] = []
 
     def handle():
-        conn, _ = server.accept()
+        conn, _peer = server.accept()
         with conn:
             seen.append(conn.recv(4096))
             conn.sendall(answer)
