@@ -32,7 +32,7 @@ attributes:
     support: full
     details:
       - In check mode a changed candidate is still checked with C(opendkim -n) (when installed); no key is created
-        or deleted, and a key that would be created is returned with RV(keys[].public) null.
+        or deleted, and a key that would be created is returned with RV(public_keys[].public) null.
   diff_mode:
     support: full
 options:
@@ -101,7 +101,7 @@ conf_path:
   returned: always
   type: str
   sample: /etc/opendkim.conf
-keys:
+public_keys:
   description: The public key of each domain and active or published selector, for the DNS records (mail_dns).
   returned: always
   type: list

@@ -272,7 +272,7 @@ def dkim_value(public: str, key_type: str = "rsa") -> str:
 
 
 def check_dkim_keys(value: Any, where: str = "dkim_keys") -> dict[str, list[dict[str, str]]]:
-    """The dkim_config module's ``keys`` (domain, selector, public, key_type), by domain; errors name the entry.
+    """The dkim_config module's ``public_keys`` (domain, selector, public, key_type), by domain; errors name the entry.
 
     A key without ``public`` (check mode, not created yet) is skipped: it has no record to publish.
     """
@@ -427,7 +427,7 @@ def mail_dns(
 ) -> list[dict[str, Any]]:
     """The records of every domain of *domains* (a list, or one domain); domains must not repeat.
 
-    *dkim_keys* is the dkim_config module's ``keys``: each domain of *domains* gets the DKIM records
+    *dkim_keys* is the dkim_config module's ``public_keys``: each domain of *domains* gets the DKIM records
     of its keys (keys of other domains are not published here).
     """
     if isinstance(domains, str | Mapping):

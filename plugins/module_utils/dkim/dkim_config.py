@@ -350,7 +350,7 @@ class DkimConfig:
                 raise DkimConfigError(
                     f"creating a DKIM key failed: {message}; the keys created were removed{note}"
                 ) from exc
-        result["keys"] = self.key_records(generate)
+        result["public_keys"] = self.key_records(generate)
         if not self.check_mode:
             result.update(self.apply(changed_files, touched, conf_changed=self.conf_path in changed_files))
             for item in retire:

@@ -128,7 +128,7 @@ def test_first_run_makes_private_keys_and_returns_only_public_halves(host):
     result = host.config(settings(host)).execute()
     assert result["changed"] is True
     assert result["generated"] == ["example.org/s1", "example.net/s1"]
-    for record in result["keys"]:
+    for record in result["public_keys"]:
         path = host.root / "keys" / record["domain"] / "s1.private"
         assert record["path"] == str(path)
         assert oct(os.stat(path).st_mode & 0o777) == "0o600"
@@ -154,7 +154,7 @@ def test_second_run_changes_nothing_and_never_regenerates(host):
     host.checked.clear()
     again = host.config(settings(host)).execute()
     assert again["changed"] is False and again["generated"] == [] and again["deleted"] == []
-    assert again["keys"] == first["keys"]
+    assert again["public_keys"] == first["public_keys"]
     assert digest(host.root / "keys" / "example.org" / "s1.private") == before
     # Only the look whether OpenDKIM is enabled and runs: no check, no restart, no reload.
     assert host.checked == [] and host.systemctl() == ["is-enabled", "is-active"]
@@ -165,7 +165,7 @@ def test_a_larger_key_size_makes_larger_new_keys_only(host):
     result = host.config(
         settings(host, [{"name": "s1"}, {"name": "s2", "state": "published"}], key_size=3072)
     ).execute()
-    bits = {(k["domain"], k["selector"]): k["bits"] for k in result["keys"]}
+    bits = {(k["domain"], k["selector"]): k["bits"] for k in result["public_keys"]}
     assert bits == {("example.org", "s1"): 2048, ("example.org", "s2"): 3072,
                     ("example.net", "s1"): 2048, ("example.net", "s2"): 3072}  # fmt: skip
 
@@ -174,7 +174,7 @@ def test_check_mode_writes_nothing_and_says_what_it_would_make(host):
     result = host.config(settings(host), check_mode=True).execute()
     assert result["changed"] is True
     assert result["generated"] == ["example.org/s1", "example.net/s1"]
-    assert [k["public"] for k in result["keys"]] == [None, None]
+    assert [k["public"] for k in result["public_keys"]] == [None, None]
     assert not (host.root / "keys").exists() and not (host.root / "opendkim.conf").exists()
     assert len(host.checked) == 1  # the candidate is still checked
     assert "+Socket\tinet:8891@127.0.0.1" not in result["diff"]["before"]
@@ -184,7 +184,7 @@ def test_check_mode_writes_nothing_and_says_what_it_would_make(host):
 def test_check_mode_on_a_converged_host_reports_the_keys(host):
     first = host.config(settings(host)).execute()
     result = host.config(settings(host), check_mode=True).execute()
-    assert result["changed"] is False and result["keys"] == first["keys"]
+    assert result["changed"] is False and result["public_keys"] == first["public_keys"]
 
 
 def test_the_checker_refusing_changes_nothing(host):
@@ -220,7 +220,7 @@ def test_rotation_publishes_then_switches_then_retires(host):
     # 1. s2 published: its key is made, s1 still signs, the tables do not change (no reload).
     result = host.config(settings(host, [{"name": "s1"}, {"name": "s2", "state": "published"}])).execute()
     assert result["generated"] == ["example.org/s2", "example.net/s2"]
-    assert {(k["selector"], k["state"]) for k in result["keys"]} == {("s1", "active"), ("s2", "published")}
+    assert {(k["selector"], k["state"]) for k in result["public_keys"]} == {("s1", "active"), ("s2", "published")}
     assert "s1._domainkey.example.org" in (host.root / "opendkim" / "SigningTable").read_text()
     assert "restart" not in host.systemctl() and "reload" not in host.systemctl()
     # 2. the switch: s2 signs, s1 stays published (overlap); tables changed only, so a reload.
@@ -233,7 +233,7 @@ def test_rotation_publishes_then_switches_then_retires(host):
     result = host.config(settings(host, [{"name": "s2"}, {"name": "s1", "state": "retired"}])).execute()
     assert result["changed"] is True and result["deleted"] == ["example.org/s1", "example.net/s1"]
     assert not (host.root / "keys" / "example.org" / "s1.private").exists()
-    assert [(k["domain"], k["selector"]) for k in result["keys"]] == [("example.org", "s2"), ("example.net", "s2")]
+    assert [(k["domain"], k["selector"]) for k in result["public_keys"]] == [("example.org", "s2"), ("example.net", "s2")]
     again = host.config(settings(host, [{"name": "s2"}, {"name": "s1", "state": "retired"}])).execute()
     assert again["changed"] is False
 
