@@ -233,7 +233,10 @@ def test_rotation_publishes_then_switches_then_retires(host):
     result = host.config(settings(host, [{"name": "s2"}, {"name": "s1", "state": "retired"}])).execute()
     assert result["changed"] is True and result["deleted"] == ["example.org/s1", "example.net/s1"]
     assert not (host.root / "keys" / "example.org" / "s1.private").exists()
-    assert [(k["domain"], k["selector"]) for k in result["public_keys"]] == [("example.org", "s2"), ("example.net", "s2")]
+    assert [(k["domain"], k["selector"]) for k in result["public_keys"]] == [
+        ("example.org", "s2"),
+        ("example.net", "s2"),
+    ]
     again = host.config(settings(host, [{"name": "s2"}, {"name": "s1", "state": "retired"}])).execute()
     assert again["changed"] is False
 
