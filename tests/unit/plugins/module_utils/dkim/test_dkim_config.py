@@ -56,6 +56,7 @@ class Host:
         self.checked: list[str] = []
         self.milter_answers = True
         self.active = True
+        self.reload_rc = 0
 
     def run(self, argv, **_kwargs):
         self.calls.append(list(argv))
@@ -73,6 +74,8 @@ class Host:
                 return 0, "enabled\n", ""
             if argv[1] == "is-active":
                 return (0 if self.active else 3), "", ""
+            if argv[1] == "reload":
+                return self.reload_rc, "", "Job for opendkim.service failed." if self.reload_rc else ""
             return 0, "", ""
         raise AssertionError(f"unexpected command {argv}")
 
@@ -318,3 +321,17 @@ def test_public_from_pem_and_bits():
         public_from_pem("garbage")
     assert bits_from_text("Private-Key: (4096 bit, 2 primes)\nmodulus:\n") == 4096
     assert bits_from_text("nothing") is None
+
+
+def test_a_failing_reload_falls_back_to_a_restart(host):
+    host.config(settings(host)).execute()
+    host.reload_rc = 1
+    host.calls.clear()
+    backend = host.config(settings(host, [{"name": "s2"}, {"name": "s1", "state": "published"}]))
+    result = backend.execute()
+    assert host.systemctl() == ["is-enabled", "is-active", "reload", "restart"]
+    assert result["restarted"] is True and result["reloaded"] is False
+    assert result["warnings"] == [
+        "systemctl reload opendkim failed (rc=1): Job for opendkim.service failed.; OpenDKIM was restarted instead"
+    ]
+    assert "*@example.org s2._domainkey.example.org" in (host.root / "opendkim" / "SigningTable").read_text()
