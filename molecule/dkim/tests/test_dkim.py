@@ -212,7 +212,9 @@ def test_bad_input_fails_before_any_change(server, extra, named):
 
 def _converge(selectors: list[dict]) -> None:
     result = helpers.run_converge({"dkim_selectors": selectors})
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    journal = helpers.host("server").run("journalctl -u opendkim --no-pager -n 30").stdout
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:] + journal
+    assert "OpenDKIM was restarted instead" not in result.stdout + result.stderr, journal
 
 
 def test_rotation_without_a_gap(server, server_ip, signed):
