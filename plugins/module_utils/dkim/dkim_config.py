@@ -411,8 +411,8 @@ class DkimConfig:
                         self._systemctl("reload")
                         result["reloaded"] = True
                     except HealthCheckError as exc:
-                        # Seen on Debian 12: the unit's "kill -USR1 $MAINPID" failed. A restart
-                        # reads the same files; the health check below decides.
+                        # Seen on a Debian 12 without procps: the unit's "/bin/kill -USR1 $MAINPID"
+                        # does not exist. A restart reads the same files; the health check decides.
                         self.warnings.append(f"{exc}; OpenDKIM was restarted instead")
                         self._systemctl("restart")
                         result["restarted"] = True
