@@ -20,10 +20,12 @@ def mail_dns(
     ttl: int = 3600,
     resolved: Mapping[str, str] | None = None,
     name: str = "mail_dns_domains",
+    *,
+    dkim_keys: Any = None,
 ) -> list[dict[str, Any]]:
-    """MX, SPF, DMARC, TLS-RPT and MTA-STS records of each domain."""
+    """MX, SPF, DMARC, TLS-RPT, MTA-STS and DKIM records of each domain."""
     try:
-        return _mail_dns.mail_dns(domains, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name)
+        return _mail_dns.mail_dns(domains, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name, dkim_keys=dkim_keys)
     except _mail_dns.MailDnsError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"mail_dns: {exc}") from None

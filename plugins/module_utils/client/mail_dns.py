@@ -4,8 +4,9 @@
 """The DNS records a mail domain publishes, built and validated as data (the ``mail_dns`` filter).
 
 For each domain: MX, SPF (built and lookup-counted by :mod:`spf`), DMARC (RFC 7489), TLS-RPT
-(RFC 8460) and MTA-STS (RFC 8461: the ``_mta-sts`` TXT record and the policy file served at
-``https://mta-sts.<domain>/.well-known/mta-sts.txt``). Each record is returned as data
+(RFC 8460), MTA-STS (RFC 8461: the ``_mta-sts`` TXT record and the policy file served at
+``https://mta-sts.<domain>/.well-known/mta-sts.txt``) and DKIM (RFC 6376: ``<selector>._domainkey.<domain>``
+for each public key the dkim_config module returned). Each record is returned as data
 (name, type, value, ttl) and as a zone-file line. Errors name the variable and the entry
 (``mail_dns_domains[1].dmarc.policy``) and the domain.
 """
@@ -39,6 +40,12 @@ _MAILTO_RE = re.compile(r"^mailto:([^@\s,;!]+)@([^@\s,;!]+)(![0-9]+[kmgt]?)?$", 
 _HTTPS_RE = re.compile(r"^https://[^\s,;]+$", re.IGNORECASE)
 _STS_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _FO_RE = re.compile(r"^[01ds](:[01ds])*$")
+
+
+#: RFC 6376 3.1: a selector is one or more DNS labels; the dkim role allows one.
+_SELECTOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}\Z")
+DKIM_KEY_TYPES = ("rsa", "ed25519")
 
 
 class MailDnsError(ValueError):
@@ -259,6 +266,43 @@ def zone_line(record: Mapping[str, Any]) -> str:
     return f"{record['name']}\t{record['ttl']}\tIN\t{record['type']}\t{value}"
 
 
+def dkim_value(public: str, key_type: str = "rsa") -> str:
+    """The DKIM TXT record's text (RFC 6376 3.6.1): ``v=DKIM1; k=<type>; p=<base64 public key>``."""
+    return f"v=DKIM1; k={key_type}; p={public}"
+
+
+def check_dkim_keys(value: Any, where: str = "dkim_keys") -> dict[str, list[dict[str, str]]]:
+    """The dkim_config module's ``public_keys`` (domain, selector, public, key_type), by domain; errors name the entry.
+
+    A key without ``public`` (check mode, not created yet) is skipped: it has no record to publish.
+    """
+    by_domain: dict[str, list[dict[str, str]]] = {}
+    for index, item in enumerate(_list(value, where)):
+        at = f"{where}[{index}]"
+        if not isinstance(item, Mapping):
+            raise MailDnsError(f"{at}: must be a mapping with domain, selector and public, got {item!r}")
+        domain = _host(item.get("domain"), f"{at}.domain")
+        selector = item.get("selector")
+        if not isinstance(selector, str) or not _SELECTOR_RE.match(selector.lower()):
+            raise MailDnsError(f"{at}.selector: {selector!r} is not one DNS label")
+        key_type = item.get("key_type", "rsa")
+        if key_type not in DKIM_KEY_TYPES:
+            raise MailDnsError(f"{at}.key_type: must be one of {', '.join(DKIM_KEY_TYPES)}, got {key_type!r}")
+        public = item.get("public")
+        if public is None:
+            continue
+        if not isinstance(public, str) or not _BASE64_RE.match(public):
+            raise MailDnsError(f"{at}.public: must be the base64 public key, got {public!r}")
+        entries = by_domain.setdefault(domain, [])
+        if any(entry["selector"] == selector.lower() for entry in entries):
+            raise MailDnsError(f"{at}: selector {selector} of {domain} is given twice")
+        entries.append(
+            {"selector": selector.lower(), "state": str(item.get("state", "active")), "key_type": key_type,
+             "public": public}
+        )  # fmt: skip
+    return by_domain
+
+
 def _mx(value: Any, default_host: str | None, where: str) -> list[tuple[int, str]]:
     items = _list(value, where) if value is not None else ([default_host] if default_host else [])
     if not items:
@@ -303,6 +347,7 @@ def domain_records(
     ttl: int = 3600,
     resolved: Mapping[str, str] | None = None,
     name: str = "mail_dns_domains",
+    dkim: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """The records of one domain entry (a domain name, or a mapping with the keys of DOMAIN_KEYS)."""
     where = f"{name}[{index}]"
@@ -349,12 +394,26 @@ def domain_records(
                 f"serve the MTA-STS policy at https://mta-sts.{domain}/.well-known/mta-sts.txt with a "
                 f"certificate valid for mta-sts.{domain}; change nothing but the id when the policy changes"
             )
+        result["dkim"] = []
+        for key in dkim:
+            value = dkim_value(key["public"], key["key_type"])
+            record_name = _fqdn(f"{key['selector']}._domainkey.{domain}")
+            records.append({"name": record_name, "type": "TXT", "value": value, "ttl": record_ttl})
+            result["dkim"].append(
+                {"selector": key["selector"], "state": key["state"], "name": record_name, "value": value,
+                 "strings": txt_strings(value)}
+            )  # fmt: skip
     except (MailDnsError, SpfError) as exc:
         raise MailDnsError(f"{domain}: {exc}") from None
     result["records"] = records
     result["zone_lines"] = [zone_line(record) for record in records]
     result["notes"] = notes
     return result
+
+
+def _entry_domain(entry: Any) -> str:
+    name = entry.get("name") if isinstance(entry, Mapping) else entry
+    return name.strip().rstrip(".").lower() if isinstance(name, str) else ""
 
 
 def mail_dns(
@@ -364,8 +423,13 @@ def mail_dns(
     ttl: int = 3600,
     resolved: Mapping[str, str] | None = None,
     name: str = "mail_dns_domains",
+    dkim_keys: Any = None,
 ) -> list[dict[str, Any]]:
-    """The records of every domain of *domains* (a list, or one domain); domains must not repeat."""
+    """The records of every domain of *domains* (a list, or one domain); domains must not repeat.
+
+    *dkim_keys* is the dkim_config module's ``public_keys``: each domain of *domains* gets the DKIM records
+    of its keys (keys of other domains are not published here).
+    """
     if isinstance(domains, str | Mapping):
         domains = [domains]
     if not isinstance(domains, Sequence):
@@ -373,8 +437,17 @@ def mail_dns(
     mx_host = _host(mx_host, "mx_host") if mx_host is not None and mx_host != "" else None
     if resolved is not None and not isinstance(resolved, Mapping):
         raise MailDnsError(f"resolved: must be a mapping of domain to SPF record, got {resolved!r}")
+    by_domain = check_dkim_keys(dkim_keys)
     out = [
-        domain_records(entry, index, mx_host=mx_host, ttl=ttl, resolved=resolved, name=name)
+        domain_records(
+            entry,
+            index,
+            mx_host=mx_host,
+            ttl=ttl,
+            resolved=resolved,
+            name=name,
+            dkim=by_domain.get(_entry_domain(entry), []),
+        )
         for index, entry in enumerate(domains)
     ]
     seen: dict[str, int] = {}

@@ -18,6 +18,7 @@ FRAGMENT_NAMES = {
     "dovecot_lmtp": "31-dovecot-lmtp.json",
     "mailboxes": "40-mailboxes.json",
     "amavis": "40-amavis.json",
+    "dkim": "45-dkim.json",
     "policyd_spf": "50-policyd-spf.json",
 }
 

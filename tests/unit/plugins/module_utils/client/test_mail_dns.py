@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_dns import (
@@ -269,3 +271,93 @@ def test_long_txt_values_are_split_and_escaped():
     assert txt_value('a "quoted" \\ value') == '"a \\"quoted\\" \\\\ value"'
     assert txt_value("x" * 300) == '"' + "x" * 255 + '" "' + "x" * 45 + '"'
     assert txt_value("") == '""'
+
+
+# -- DKIM records ---------------------------------------------------------------------------
+
+
+def _rsa_public(bits: int) -> str:
+    """A real RSA public key as DKIM's p= value (base64 of the DER SubjectPublicKeyInfo)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def _unquote_zone_strings(text: str) -> list[str]:
+    """The strings of a zone-file TXT value (quoted, backslash escapes), as a zone parser reads them."""
+    return [re.sub(r"\\(.)", r"\1", chunk) for chunk in re.findall(r'"((?:[^"\\]|\\.)*)"', text)]
+
+
+@pytest.mark.parametrize(("bits", "strings"), [(2048, 2), (4096, 3)])
+def test_dkim_record_of_a_real_key_is_split_into_strings_that_join_back(bits, strings):
+    public = _rsa_public(bits)
+    keys = [{"domain": "example.org", "selector": "s2026", "public": public, "key_type": "rsa", "state": "active"}]
+    (entry,) = mail_dns(["example.org"], mx_host="mail.example.org", dkim_keys=keys)
+    value = f"v=DKIM1; k=rsa; p={public}"
+    assert entry["dkim"] == [
+        {"selector": "s2026", "state": "active", "name": "s2026._domainkey.example.org.", "value": value,
+         "strings": entry["dkim"][0]["strings"]}
+    ]  # fmt: skip
+    parts = entry["dkim"][0]["strings"]
+    assert len(parts) == strings
+    assert all(len(part.encode()) <= 255 for part in parts)
+    assert all(len(part.encode()) == 255 for part in parts[:-1])
+    assert "".join(parts) == value
+    record = {"name": "s2026._domainkey.example.org.", "type": "TXT", "value": value, "ttl": 3600}
+    assert record in entry["records"]
+    line = entry["zone_lines"][entry["records"].index(record)]
+    name, ttl, klass, rtype, text = line.split("\t", 4)
+    assert (name, ttl, klass, rtype) == ("s2026._domainkey.example.org.", "3600", "IN", "TXT")
+    assert _unquote_zone_strings(text) == parts
+
+
+def test_dkim_keys_go_to_their_own_domain_only_and_pending_keys_are_skipped():
+    keys = [
+        {"domain": "example.org", "selector": "new", "public": "QUJD", "state": "published"},
+        {"domain": "example.org", "selector": "old", "public": "REVG", "state": "active"},
+        {"domain": "example.net", "selector": "s1", "public": "R0hJ"},
+        {"domain": "example.com", "selector": "s1", "public": "SktM"},
+        {"domain": "example.org", "selector": "later", "public": None},
+    ]
+    org, net = mail_dns(["example.org", {"name": "Example.NET"}], mx_host="mail.example.org", dkim_keys=keys)
+    assert [(d["name"], d["value"]) for d in org["dkim"]] == [
+        ("new._domainkey.example.org.", "v=DKIM1; k=rsa; p=QUJD"),
+        ("old._domainkey.example.org.", "v=DKIM1; k=rsa; p=REVG"),
+    ]
+    assert [d["name"] for d in net["dkim"]] == ["s1._domainkey.example.net."]
+    assert not any("example.com" in line for line in org["zone_lines"] + net["zone_lines"])
+
+
+def test_no_dkim_keys_no_dkim_records():
+    (entry,) = mail_dns(["example.org"], mx_host="mail.example.org")
+    assert entry["dkim"] == []
+    assert not any("_domainkey" in record["name"] for record in entry["records"])
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (
+            [{"domain": "example.org", "selector": "a.b", "public": "QUJD"}],
+            "dkim_keys[0].selector: 'a.b' is not one DNS label",
+        ),
+        (
+            [{"domain": "example.org", "selector": "s", "public": "not base64!"}],
+            "dkim_keys[0].public: must be the base64",
+        ),
+        ([{"domain": "bad domain", "selector": "s", "public": "QUJD"}], "dkim_keys[0].domain"),
+        ([{"domain": "example.org", "selector": "s", "public": "QUJD", "key_type": "dsa"}], "dkim_keys[0].key_type"),
+        (
+            [{"domain": "example.org", "selector": "s", "public": "QUJD"}] * 2,
+            "dkim_keys[1]: selector s of example.org is given twice",
+        ),
+        (["s1"], "dkim_keys[0]: must be a mapping"),
+    ],
+)
+def test_dkim_key_errors_name_the_entry(keys, message):
+    with pytest.raises(MailDnsError) as info:
+        mail_dns(["example.org"], mx_host="mail.example.org", dkim_keys=keys)
+    assert message in str(info.value)

@@ -1,0 +1,437 @@
+# Copyright (c) postmaster.mailserver contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The dkim_config backend: OpenDKIM's keys and configuration, checked, swapped, restarted, rolled back.
+
+``DkimConfig.execute``:
+
+1. validates the settings (:mod:`dkim_settings`) and checks every path on the host (mail_paths);
+2. creates each missing private key of an active or published selector ON THE HOST with
+   ``openssl genpkey`` (mode 0600, owner opendkim, in a 0700 directory), never touching an
+   existing key; deletes the key of a retired selector;
+3. reads each key's public half (``openssl pkey -pubout``): the ``p=`` values are returned, the
+   private key never is;
+4. when opendkim.conf or a table differs: writes candidates to a private directory and runs
+   ``opendkim -n`` on them (OpenDKIM parses the file and opens every table), swaps them in
+   atomically, restarts OpenDKIM (a changed opendkim.conf: the socket may have moved) or reloads it
+   (SIGUSR1, tables only), and requires the milter to answer a milter option negotiation on its
+   port; otherwise the previous files come back, the keys created by this run are removed, and
+   OpenDKIM is restarted on the old files.
+
+Every side effect is an injected callable, so that the failure paths are unit tested without a host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import socket
+import struct
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    replace_keeping_mode,
+    set_owner_mode,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
+    HealthCheckError,
+    ServiceStateError,
+    ensure_service,
+    wait_for_answer,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_settings import (
+    DkimSettingsError,
+    check_settings,
+    keys,
+    render_conf,
+    render_files,
+)
+
+ENV = {"LC_ALL": "C"}
+DEFAULT_CONF = "/etc/opendkim.conf"
+DEFAULT_TABLE_DIR = "/etc/opendkim"
+SERVICE = "opendkim"
+USER = "opendkim"
+
+# The milter protocol (libmilter's mfdef.h): option negotiation, version 6.
+SMFIC_OPTNEG = b"O"
+SMFIC_QUIT = b"Q"
+MILTER_VERSION = 6
+MILTER_ACTIONS = 0x1FF
+MILTER_PROTOCOL = 0x1FFFFF
+
+
+class DkimConfigError(ConfigModuleError):
+    """Validation, key handling, the candidate check, the swap or the health check failed."""
+
+
+# -- the milter probe ------------------------------------------------------------------
+
+
+def milter_packet(command: bytes, data: bytes = b"") -> bytes:
+    """One milter packet: a 4-byte length (command and data), the command byte, the data."""
+    return struct.pack(">I", len(data) + 1) + command + data
+
+
+def read_milter_packet(read: Callable[[int], bytes]) -> tuple[bytes, bytes]:
+    """Read one packet with *read* (a socket's recv): return (command, data)."""
+
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = read(count - len(data))
+            if not chunk:
+                raise HealthCheckError("the milter closed the connection before a complete answer")
+            data += chunk
+        return data
+
+    (length,) = struct.unpack(">I", exactly(4))
+    if not 1 <= length <= 65536:
+        raise HealthCheckError(f"the milter answered a packet of length {length}")
+    body = exactly(length)
+    return body[:1], body[1:]
+
+
+def milter_probe(host: str, port: int, timeout: float) -> str:
+    """Negotiate options with the milter at *host*:*port* as Postfix does; return what it offered."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(milter_packet(SMFIC_OPTNEG, struct.pack(">III", MILTER_VERSION, MILTER_ACTIONS, MILTER_PROTOCOL)))
+        command, data = read_milter_packet(sock.recv)
+        if command != SMFIC_OPTNEG or len(data) < 12:
+            raise HealthCheckError(f"the milter on {host}:{port} answered {command!r}, expected an option negotiation")
+        version, actions, protocol = struct.unpack(">III", data[:12])
+        with contextlib.suppress(OSError):
+            sock.sendall(milter_packet(SMFIC_QUIT))
+    return f"milter version {version}, actions 0x{actions:x}, protocol 0x{protocol:x}"
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+def public_from_pem(pem: str) -> str:
+    """The base64 body of a PEM public key: the DER SubjectPublicKeyInfo, DKIM's ``p=`` value for RSA."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    if not lines or lines[0] != "-----BEGIN PUBLIC KEY-----" or lines[-1] != "-----END PUBLIC KEY-----":
+        raise DkimConfigError(f"openssl printed no public key: {pem.strip()[:200]!r}")
+    return "".join(lines[1:-1])
+
+
+def bits_from_text(text: str) -> int | None:
+    """The key size from ``openssl pkey -text -noout``'s first line (``Private-Key: (2048 bit, 2 primes)``)."""
+    for line in text.splitlines():
+        if "Private-Key:" in line and "(" in line:
+            words = line.split("(", 1)[1].split()
+            if words and words[0].isdigit():
+                return int(words[0])
+    return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _account(user: str) -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise DkimConfigError(f"the user {user} does not exist; is opendkim installed?") from None
+    try:
+        gid = grp.getgrnam(user).gr_gid
+    except KeyError:
+        gid = entry.pw_gid
+    return entry.pw_uid, gid
+
+
+class DkimConfig:
+    """Keys, opendkim.conf and its tables, applied safely."""
+
+    def __init__(
+        self,
+        *,
+        settings: Mapping[str, Any],
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        conf_path: str = DEFAULT_CONF,
+        table_dir: str = DEFAULT_TABLE_DIR,
+        atomic_move: Callable[[str, str], Any] | None = None,
+        check_mode: bool = False,
+        health_check: bool = True,
+        health_host: str = "127.0.0.1",
+        health_port: int | None = None,
+        health_timeout: int = 30,
+        account: Callable[[str], tuple[int, int]] = _account,
+        milter: Callable[[str, int, float], str] = milter_probe,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        trust: Any = None,
+    ) -> None:
+        try:
+            self.settings = check_settings(settings)
+        except DkimSettingsError as exc:
+            raise DkimConfigError(f"{exc}; nothing was changed") from None
+        self.conf_path = conf_path
+        self.table_dir = table_dir
+        self.files = render_files(self.settings, table_dir, conf_path)
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self._atomic_move = atomic_move or os.replace
+        self.check_mode = check_mode
+        self.health_check = health_check
+        self.health_host = health_host
+        self.health_port = health_port or self.settings["milter_port"]
+        self.health_timeout = health_timeout
+        self._account = account
+        self._milter = milter
+        self._sleep = sleep
+        self._clock = clock
+        self._trust = trust
+        self.warnings: list[str] = []
+
+    # -- helpers -----------------------------------------------------------------
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
+        return rc, out or "", err or ""
+
+    def _bin(self, name: str) -> str:
+        path = self._get_bin_path(name)
+        if not path:
+            raise DkimConfigError(f"{name} was not found; are opendkim and openssl installed?")
+        return path
+
+    def _guard(self, path: str, name: str, kind: str, owners: Sequence[int] = ()) -> None:
+        options: dict[str, Any] = {"kind": kind, "owners": owners}
+        if self._trust is not None:
+            options["trust"] = self._trust
+        guard(DkimConfigError, path, name, **options)
+
+    # -- keys ----------------------------------------------------------------------
+
+    def public_key(self, path: str) -> tuple[str, int | None]:
+        """The ``p=`` value and size of the private key at *path* (read by openssl on the host)."""
+        openssl = self._bin("openssl")
+        rc, out, err = self.run([openssl, "pkey", "-in", path, "-pubout"])
+        if rc != 0:
+            raise DkimConfigError(
+                f"{path} is not a private key openssl can read (rc={rc}): {err.strip()[-500:]}; "
+                "it was left as it is (a key is never regenerated): move it away to get a new one"
+            )
+        public = public_from_pem(out)
+        rc, out, _err = self.run([openssl, "pkey", "-in", path, "-noout", "-text"])
+        return public, bits_from_text(out) if rc == 0 else None
+
+    def generate_key(self, path: str, bits: int, uid: int, gid: int, touched: Touched) -> None:
+        """A new RSA key at *path*: generated into a 0600 file in its 0700 directory, then moved in place."""
+        directory = os.path.dirname(path)
+        key_dir = self.settings["key_dir"]
+        for folder in (key_dir, directory):
+            if not os.path.isdir(folder):
+                touched.remember_dirs(folder)
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                set_owner_mode(folder, 0o700, uid, gid)
+        touched.remember(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o600)
+            openssl = self._bin("openssl")
+            rc, out, err = self.run(
+                [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}", "-out", tmp]
+            )
+            if rc != 0:
+                raise DkimConfigError(f"openssl genpkey failed for {path} (rc={rc}): {(err or out).strip()[-500:]}")
+            set_owner_mode(tmp, 0o600, uid, gid)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # -- candidate check -------------------------------------------------------------
+
+    def check_candidate(self) -> None:
+        """``opendkim -n`` on candidates in a private directory: the file parses and every table opens."""
+        opendkim = self._get_bin_path("opendkim")
+        if not opendkim:
+            if self.check_mode:
+                self.warnings.append("opendkim not found: only the Python validation ran (check mode)")
+                return
+            raise DkimConfigError("opendkim was not found; is the opendkim package installed?")
+        with tempfile.TemporaryDirectory(prefix="postmaster-opendkim-") as workdir:
+            candidate = render_files(self.settings, workdir, os.path.join(workdir, "opendkim.conf"))
+            for path, text in candidate.items():
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            conf = os.path.join(workdir, "opendkim.conf")
+            rc, out, err = self.run([opendkim, "-n", "-x", conf])
+        if rc != 0:
+            message = (err or out).strip().replace(workdir + "/", "<candidate>/")[-2000:]
+            raise DkimConfigError(
+                f"opendkim -n refused the candidate configuration (rc={rc}); nothing was changed: {message}",
+                checker_rc=rc,
+            )
+
+    # -- apply -------------------------------------------------------------------------
+
+    def _systemctl(self, verb: str) -> None:
+        systemctl = self._bin("systemctl")
+        rc, out, err = self.run([systemctl, verb, SERVICE])
+        if rc != 0:
+            raise HealthCheckError(f"systemctl {verb} {SERVICE} failed (rc={rc}): {(err or out).strip()}")
+
+    def health(self) -> str:
+        return wait_for_answer(
+            f"the OpenDKIM milter on {self.health_host}:{self.health_port} did not answer",
+            lambda timeout: self._milter(self.health_host, self.health_port, timeout),
+            self.health_timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def write_files(self, changed: Sequence[str], touched: Touched) -> None:
+        for path in changed:
+            touched.makedirs(os.path.dirname(path), mode=0o755)
+            replace_keeping_mode(self._atomic_move, path, self.files[path], touched=touched)
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
+        uid, gid = self._account(USER) if not self.check_mode or self._has_user() else (-1, -1)
+        self._guard(self.conf_path, "conf_path", "file")
+        self._guard(self.table_dir, "table_dir", "dir")
+        self._guard(self.settings["key_dir"], "key_dir", "dir", owners=[uid] if uid >= 0 else [])
+        for item in keys(self.settings):
+            self._guard(os.path.dirname(item["path"]), "key_dir", "dir", owners=[uid] if uid >= 0 else [])
+            self._guard(item["path"], "key_dir", "file", owners=[uid] if uid >= 0 else [])
+        previous = {path: _read_text(path) for path in self.files}
+        changed_files = [path for path, text in self.files.items() if previous[path] != text]
+        generate = [
+            item for item in keys(self.settings) if item["state"] != "retired" and not os.path.exists(item["path"])
+        ]
+        retire = [item for item in keys(self.settings) if item["state"] == "retired" and os.path.lexists(item["path"])]
+        changed = bool(changed_files or generate or retire)
+        result: dict[str, Any] = {
+            "changed": changed,
+            "conf_path": self.conf_path,
+            "generated": [f"{item['domain']}/{item['selector']}" for item in generate],
+            "deleted": [f"{item['domain']}/{item['selector']}" for item in retire],
+            "restarted": False,
+            "reloaded": False,
+            "diff": {
+                "before_header": self.conf_path,
+                "after_header": self.conf_path,
+                "before": "".join(f"# {path}\n{previous[path] or ''}" for path in self.files),
+                "after": "".join(f"# {path}\n{text}" for path, text in self.files.items()),
+            },
+        }
+        if changed_files:
+            self.check_candidate()
+        touched = Touched()
+        if not self.check_mode:
+            try:
+                for item in generate:
+                    self.generate_key(item["path"], self.settings["key_size"], uid, gid, touched)
+            except (DkimConfigError, OSError) as exc:
+                errors = touched.restore()
+                note = f" (restoring failed: {'; '.join(errors)})" if errors else ""
+                message = exc.msg if isinstance(exc, DkimConfigError) else str(exc)
+                raise DkimConfigError(
+                    f"creating a DKIM key failed: {message}; the keys created were removed{note}"
+                ) from exc
+        result["public_keys"] = self.key_records(generate)
+        if not self.check_mode:
+            result.update(self.apply(changed_files, touched, conf_changed=self.conf_path in changed_files))
+            for item in retire:
+                os.unlink(item["path"])
+        result["warnings"] = list(self.warnings)
+        return result
+
+    def _has_user(self) -> bool:
+        try:
+            self._account(USER)
+        except DkimConfigError:
+            return False
+        return True
+
+    def key_records(self, generate: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+        """The public half of each active and published key (None in check mode for a key not made yet)."""
+        pending = {item["path"] for item in generate} if self.check_mode else set()
+        records = []
+        for item in keys(self.settings):
+            if item["state"] == "retired":
+                continue
+            record: dict[str, Any] = {
+                "domain": item["domain"],
+                "selector": item["selector"],
+                "state": item["state"],
+                "key_type": "rsa",
+                "path": item["path"],
+            }
+            if item["path"] in pending:
+                record.update(public=None, bits=self.settings["key_size"])
+            else:
+                public, bits = self.public_key(item["path"])
+                if bits is not None and bits < 2048:
+                    self.warnings.append(
+                        f"{item['path']} is a {bits}-bit key: receivers refuse keys under 2048 bits; retire "
+                        f"selector {item['selector']} and publish a new one"
+                    )
+                record.update(public=public, bits=bits)
+            records.append(record)
+        return records
+
+    def apply(self, changed_files: Sequence[str], touched: Touched, conf_changed: bool) -> dict[str, Any]:
+        """Swap the changed files in, restart or reload OpenDKIM, check health; roll back on failure."""
+        result: dict[str, Any] = {"restarted": False, "reloaded": False}
+        try:
+            self.write_files(changed_files, touched)
+        except OSError as exc:
+            touched.restore()
+            raise DkimConfigError(f"writing the OpenDKIM configuration failed: {exc}; nothing was kept") from exc
+        try:
+            actions = ensure_service(self.run, self._get_bin_path, SERVICE)
+            if "started" not in actions and touched:
+                if conf_changed:
+                    self._systemctl("restart")
+                    result["restarted"] = True
+                elif changed_files:
+                    try:
+                        self._systemctl("reload")
+                        result["reloaded"] = True
+                    except HealthCheckError as exc:
+                        # Seen on a Debian 12 without procps: the unit's "/bin/kill -USR1 $MAINPID"
+                        # does not exist. A restart reads the same files; the health check decides.
+                        self.warnings.append(f"{exc}; OpenDKIM was restarted instead")
+                        self._systemctl("restart")
+                        result["restarted"] = True
+            elif "started" in actions:
+                result["restarted"] = True
+            if self.health_check and (touched or actions):
+                result["milter_answer"] = self.health()
+        except (HealthCheckError, ServiceStateError) as exc:
+            errors = touched.restore()
+            rollback = "the previous configuration was restored and the keys created by this run removed"
+            if errors:
+                rollback += f" (but restoring failed: {'; '.join(errors)})"
+            try:
+                self._systemctl("restart")
+                rollback += ", and OpenDKIM restarted"
+            except (HealthCheckError, DkimConfigError) as again:
+                rollback += f", but {again}"
+            raise DkimConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        return result
+
+
+__all__ = ["DkimConfig", "DkimConfigError", "milter_probe", "render_conf"]
