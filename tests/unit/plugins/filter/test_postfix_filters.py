@@ -124,5 +124,8 @@ def test_postfix_fragment_name_is_the_one_constant_of_each_fragment():
     assert postfix_fragment_name("amavis") == FRAGMENT == "40-amavis.json"
     assert postfix_fragment_name("postfix") == FRAGMENT_NAME == "10-postfix.json"
     assert postfix_fragment_name("saslauthd") == "30-saslauthd-sasl.json"
-    with pytest.raises(AnsibleFilterError, match=r"postfix_fragment_name: no fragment for 'dkim' \(known: postfix,"):
-        postfix_fragment_name("dkim")
+    assert postfix_fragment_name("dkim") == "45-dkim.json"
+    with pytest.raises(
+        AnsibleFilterError, match=r"postfix_fragment_name: no fragment for 'opendmarc' \(known: postfix,"
+    ):
+        postfix_fragment_name("opendmarc")
