@@ -49,7 +49,18 @@ MIN_CASES = 40
 #: SHARDS-th case). A case refuses before any change, so they cannot disturb each other; most of a
 #: case's time is spent waiting on the containers, so the shards overlap well.
 SHARDS = 2
-ROLES = ("postfix", "dovecot", "mailboxes", "amavis", "policyd_spf", "firewall", "certificate", "saslauthd", "verify")
+ROLES = (
+    "postfix",
+    "dovecot",
+    "mailboxes",
+    "amavis",
+    "policyd_spf",
+    "dkim",
+    "firewall",
+    "certificate",
+    "saslauthd",
+    "verify",
+)
 ROLE_KEYS = {"id", "role", "vars", "expect"}
 MODULE_KEYS = {"id", "module", "args", "expect"}
 ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
@@ -63,6 +74,9 @@ WATCHED = (
     "/etc/clamav",
     "/var/lib/clamav",  # the signature files the amavis role writes, and its manifest
     "/etc/postfix-policyd-spf-python",
+    "/etc/opendkim.conf",  # the dkim role: OpenDKIM's configuration, its tables and the private keys
+    "/etc/opendkim",
+    "/etc/dkimkeys",
     "/etc/systemd/system",  # units, drop-ins (ClamAV's, Postfix's, Dovecot's) and enablement links
     "/etc/nftables.conf",
     "/etc/ssl/postmaster",
@@ -352,6 +366,8 @@ COVERED = (
     "/etc/clamav/clamd.conf f ",
     "/var/lib/clamav/eicar.hdb f ",
     "/etc/postfix-policyd-spf-python/policyd-spf.conf f ",
+    "/etc/opendkim.conf f ",
+    "/etc/opendkim/KeyTable f ",
     "/etc/systemd/system/clamav-daemon.service.d/postmaster-database.conf f ",
     "/etc/nftables.conf f ",
     "/etc/ssl/postmaster d ",
