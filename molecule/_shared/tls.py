@@ -55,14 +55,15 @@ def testssl_report(target: str, ports: list[int], *, ca_file: str = "") -> dict[
     """Every finding testssl.sh writes for each port (all severities, OK and INFO included).
 
     Without *ca_file*: protocols, cipher categories and server preference (-p -s -P) of an address
-    (--ip one). With *ca_file*: the server-defaults section too (-S: the certificate, its chain of
+    (--ip one). With *ca_file*: the server-defaults section only (-S: the certificate, its chain of
     trust, its name, dates, key and revocation information), with *ca_file* added to testssl's
-    trust stores (--add-ca). *target* is then the certificate's host name, which the client must
-    resolve through /etc/hosts: --nodns none makes no DNS query at all (no CAA lookup leaves the
-    scenario).
+    trust stores (--add-ca); the protocols and ciphers of the same defaults are the dovecot
+    scenario's (the cipher enumeration is testssl's slow part, and one scenario judging it is
+    enough). *target* is then the certificate's host name, which the client must resolve through
+    /etc/hosts: --nodns none makes no DNS query at all (no CAA lookup leaves the scenario).
     """
     client = helpers.host("client")
-    sections = f"-p -s -P -S --nodns none --add-ca {ca_file}" if ca_file else "-p -s -P --ip one"
+    sections = f"-S --nodns none --add-ca {ca_file}" if ca_file else "-p -s -P --ip one"
     commands = []
     for port in ports:
         starttls = f"-t {STARTTLS[port]} " if port in STARTTLS else ""
