@@ -173,6 +173,13 @@ host_packages:
   type: list
   elements: str
   sample: [adduser, apt, postfix]
+memtotal_mb:
+  description:
+    - The host's memory in MiB (C(MemTotal) of C(/proc/meminfo)), as C(ansible_facts.memtotal_mb) gives it.
+    - The play then knows it without gathering the C(hardware) facts.
+  returned: when O(list_installed=true) and C(/proc/meminfo) gives it
+  type: int
+  sample: 2048
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -37,7 +37,7 @@ def empty(play: str) -> dict[str, Any]:
     plugins as a lazily templated container, which templates each item on its own, and a host has hundreds
     of packages.
     """
-    return {"play": play, "packages": None, "postfix": {}, "dovecot": {}, "paths": {}}
+    return {"play": play, "packages": None, "memtotal_mb": None, "postfix": {}, "dovecot": {}, "paths": {}}
 
 
 def current(facts: Any, play: str) -> dict[str, Any]:
@@ -51,6 +51,8 @@ def current(facts: Any, play: str) -> dict[str, Any]:
             result[key] = copy.deepcopy(dict(known[key]))
     if isinstance(known.get("packages"), str):
         result["packages"] = str(known["packages"])
+    if isinstance(known.get("memtotal_mb"), int) and not isinstance(known.get("memtotal_mb"), bool):
+        result["memtotal_mb"] = int(known["memtotal_mb"])
     return result
 
 
@@ -113,6 +115,8 @@ def learn_packages(known: dict[str, Any], args: Mapping[str, Any], result: Mappi
     packages = installed(known)
     if isinstance(result.get("host_packages"), list):
         known["packages"] = " ".join(sorted(str(name) for name in result["host_packages"]))
+    if isinstance(result.get("memtotal_mb"), int) and not isinstance(result.get("memtotal_mb"), bool):
+        known["memtotal_mb"] = result["memtotal_mb"]
     elif packages is not None and not (check_mode and result.get("changed")):
         known["packages"] = " ".join(sorted(packages | {str(name) for name in args.get("names") or []}))
     if check_mode and result.get("changed"):

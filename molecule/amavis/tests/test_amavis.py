@@ -7,6 +7,7 @@ negative control (restored by the role), D_REJECT before the queue, ClamAV off, 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -164,6 +165,58 @@ def test_clean_mail_arrives_with_x_virus_scanned(server, server_ip):
     scanned = re.findall(r"^X-Virus-Scanned: (.*)$", headers(text), re.MULTILINE)
     assert scanned and all(value.endswith(" at example.test") for value in scanned), scanned
     assert "Passed CLEAN" in amavis_log(server, since, token, want="Passed CLEAN")
+
+
+# Run on the client: dkimpy verifies the message on stdin against the records mail_dns built
+# (/etc/dkim-records.json, written by converge.yml), looked up by name as a DNS server would;
+# the message comes base64-encoded as the argument.
+VERIFY = r"""
+import base64, json, sys, dkim
+records = {r["name"].rstrip("."): "".join(r["strings"]).encode() for r in json.load(open("/etc/dkim-records.json"))}
+def txt(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return records.get(name.rstrip("."))
+data = base64.b64decode(sys.argv[1])
+try:
+    ok = dkim.verify(data, dnsfunc=txt)
+except dkim.ValidationError:
+    ok = False
+print(json.dumps({"ok": bool(ok), "names": sorted(records)}))
+"""
+
+
+def dkim_verdict(text: str) -> dict:
+    result = helpers.host("client").run("python3 -c %s %s", VERIFY, base64.b64encode(text.encode()).decode())
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_dkim_signature_made_before_amavis_survives_it(server):
+    """Signed once by OpenDKIM (the client is in mynetworks), scanned by amavis, and still valid.
+
+    The re-injection on 10025 runs no milter (no_milters), so the message is not signed twice; the
+    headers amavis adds (X-Virus-Scanned) are not among the signed ones. dkimpy on the client
+    verifies what was delivered against the records mail_dns built from the server's key, and a
+    changed body fails (the negative control).
+    """
+    token, since = uuid.uuid4().hex, now(server)
+    body = f"Signed before the content filter. {token}\nA second line.\n"
+    steps = [["ehlo", "localhost"], ["mail", "FROM:<tester@example.test>"], ["rcpt", f"TO:<{RCPT}>"],
+             ["data", helpers.message("tester@example.test", RCPT, f"dkim {token}", body=body)]]  # fmt: skip
+    replies = helpers.smtp("server", "127.0.0.1", 25, steps)
+    assert [code for code, _text in replies] == [220, 250, 250, 250, 354, 250], replies
+    text = delivered(server, token)
+    assert text is not None, f"no message with {token} arrived in /home/{USER}/Maildir/new"
+    head = headers(text)
+    assert "\nX-Virus-Scanned: " in head, head
+    assert "Passed CLEAN" in amavis_log(server, since, token, want="Passed CLEAN")
+    unfolded = head.replace("\n\t", " ").replace("\n ", " ")
+    signatures = re.findall(r"^DKIM-Signature: .*$", unfolded, re.MULTILINE)
+    assert len(signatures) == 1, head
+    assert " d=example.test;" in signatures[0] and " s=mail;" in signatures[0], signatures
+    verdict = dkim_verdict(text)
+    assert verdict == {"ok": True, "names": ["mail._domainkey.example.test"]}, verdict
+    assert dkim_verdict(text.replace("A second line.", "A changed line."))["ok"] is False
 
 
 @pytest.mark.parametrize("kind", ["eicar-attachment", "eicar-inline"])

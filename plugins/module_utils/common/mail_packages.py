@@ -30,6 +30,7 @@ UPDATE_STAMPS = ("/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/lis
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
 #: invoke-rc.d asks this script whether a package's maintainer scripts may start a service.
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
+MEMINFO = "/proc/meminfo"
 
 
 @contextlib.contextmanager
@@ -104,6 +105,24 @@ def parse_dpkg_query(output: str) -> set[str]:
     return installed
 
 
+def memtotal_mb(path: str = MEMINFO) -> int | None:
+    """The host's memory in MiB as ``ansible_facts.memtotal_mb`` gives it (MemTotal), or None when unknown.
+
+    Read in the host census call, so that a play that gathers only the ``min`` facts still knows it
+    (the amavis role's ClamAV memory check) without another host call.
+    """
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                key, _colon, value = line.partition(":")
+                if key == "MemTotal":
+                    number, _space, unit = value.strip().partition(" ")
+                    return int(number) // 1024 if unit == "kB" and number.isdigit() else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class MailPackages:
     """Preflight checks, then install what is missing."""
 
@@ -117,6 +136,7 @@ class MailPackages:
         mtime: Callable[[str], float] = os.path.getmtime,
         clock: Callable[[], float] = time.time,
         policy_rc_d: str = POLICY_RC_D,
+        meminfo: str = MEMINFO,
     ) -> None:
         self._run = run_command
         self._bin = get_bin_path
@@ -127,6 +147,7 @@ class MailPackages:
         self.warnings: list[str] = []
         self.acted = False  # debconf or apt ran: a failure after this may have changed the host
         self._policy_rc_d = policy_rc_d
+        self._meminfo = meminfo
 
     def run(self, argv: Sequence[str], data: str | None = None) -> str:
         kwargs: dict[str, Any] = {"environ_update": dict(APT_ENV)}
@@ -215,6 +236,9 @@ class MailPackages:
             if result["installed"]:
                 present = self.installed(wanted, every=True)
             result["host_packages"] = sorted(present)
+            memory = memtotal_mb(self._meminfo)
+            if memory is not None:
+                result["memtotal_mb"] = memory
         return result
 
     def install(

@@ -284,3 +284,19 @@ def test_the_package_and_dovecot_actions_call_their_modules(monkeypatch):
     known = action.run(task_vars={})["ansible_facts"][hk.FACT]
     action, calls = _action(DovecotAction, {"files": files}, {}, monkeypatch)
     assert action.run(task_vars={"ansible_facts": {hk.FACT: known}})["changed"] is False and calls == []
+
+
+def test_the_census_memory_is_known_for_the_play_only():
+    known = hk.empty(PLAY)
+    assert known["memtotal_mb"] is None
+    hk.learn_packages(
+        known, {"names": ["postfix"], "list_installed": True}, {"host_packages": [], "memtotal_mb": 1987}, False
+    )
+    assert known["memtotal_mb"] == 1987
+    assert hk.current({hk.FACT: known}, PLAY)["memtotal_mb"] == 1987
+    assert hk.current({hk.FACT: known}, "another-play")["memtotal_mb"] is None
+    # A later call that does not take the census (or a failed one) keeps what is known.
+    hk.learn_packages(known, {"names": ["dovecot-core"]}, {"changed": False}, False)
+    hk.learn_packages(known, {"names": ["x"], "list_installed": True}, {"failed": True, "memtotal_mb": 1}, False)
+    assert known["memtotal_mb"] == 1987
+    assert hk.current({hk.FACT: {**known, "memtotal_mb": True}}, PLAY)["memtotal_mb"] is None

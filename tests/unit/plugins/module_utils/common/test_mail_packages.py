@@ -13,6 +13,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
     MailPackagesError,
     check_names,
     debconf_lines,
+    memtotal_mb,
     parse_dpkg_query,
 )
 
@@ -279,3 +280,17 @@ def test_an_existing_policy_rc_d_is_put_back(tmp_path):
     backend.execute(["amavisd-new"], hold_services=True)
     assert policy.read_text(encoding="utf-8") == "#!/bin/sh\nexit 0\n"
     assert "--no-install-recommends" not in host.calls[1]
+
+
+def test_list_installed_reports_the_memory_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:        2097152 kB\nMemFree:          123456 kB\n", encoding="ascii")
+    host = FakeHost(installed={"postfix"})
+    backend = MailPackages(host.run, lambda name: f"/usr/bin/{name}", exists=lambda path: False, meminfo=str(meminfo))
+    assert backend.execute(["postfix"], list_installed=True)["memtotal_mb"] == 2048
+    # Only the census call reads it; an unreadable or odd file gives nothing rather than a guess.
+    assert "memtotal_mb" not in backend.execute(["postfix"])
+    for text in ("MemTotal: lots\n", "MemFree: 1 kB\n", "MemTotal: 2048 MB\n"):
+        meminfo.write_text(text, encoding="ascii")
+        assert "memtotal_mb" not in backend.execute(["postfix"], list_installed=True), text
+    assert memtotal_mb(str(tmp_path / "missing")) is None
