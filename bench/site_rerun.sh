@@ -6,8 +6,11 @@
 #   bare      apt-get install of the same packages on another fresh container
 #             (the floor a first converge cannot beat);
 #   first     the first converge of site.yml;
-#   rerun     a re-run without pipelining (must be changed=0; budget 15 s);
-#   piped     a re-run with pipelining (must be changed=0; budget 10 s);
+#   rerun     a re-run as site.yml ships (pipelining on; must be changed=0;
+#             budget 10 s);
+#   nopipe    a re-run with postmaster_pipelining=false, as with a user's
+#             ansible.cfg of defaults before site.yml turned pipelining on
+#             (must be changed=0; budget 15 s, issue 21: 8 s);
 #   check     a check-mode run on the converged host (must be changed=0).
 #
 # Times are the wall clock of the whole command. Both containers use the same
@@ -79,14 +82,14 @@ run() {
 
 echo "==> first converge of playbooks/site.yml"
 first=$(run first)
-echo "==> re-run without pipelining"
+echo "==> re-run (pipelining on, as site.yml ships)"
 rerun=$(run rerun)
-echo "==> re-run with pipelining"
-piped=$(ANSIBLE_PIPELINING=1 run piped)
+echo "==> re-run without pipelining (postmaster_pipelining=false)"
+nopipe=$(run nopipe -e postmaster_pipelining=false)
 echo "==> check mode on the converged host"
 check=$(run check --check --diff)
 
-for label in rerun piped check; do
+for label in rerun nopipe check; do
   [[ $(recap_changed "$work/$label.log") == 0 ]] || die "$label reported changes ($work/$label.log)"
 done
 tasks=$(grep -c '^TASK \[' "$work/rerun.log")
@@ -96,6 +99,6 @@ printf '  %-36s %7s s\n' "bare apt-get install" "$bare"
 printf '  %-36s %7s s\n' "the same, services held" "$held"
 printf '  %-36s %7s s   %s x held, %s x bare (budget 1.5)\n' "first converge" "$first" \
   "$(awk -v a="$first" -v b="$held" 'BEGIN {printf "%.2f", a / b}')" "$(awk -v a="$first" -v b="$bare" 'BEGIN {printf "%.2f", a / b}')"
-printf '  %-36s %7s s   budget 15 s, changed=0, %s tasks\n' "re-run" "$rerun" "$tasks"
-printf '  %-36s %7s s   budget 10 s, changed=0\n' "re-run with pipelining" "$piped"
+printf '  %-36s %7s s   budget 10 s, changed=0, %s tasks\n' "re-run (pipelining, as shipped)" "$rerun" "$tasks"
+printf '  %-36s %7s s   budget 15 s (issue 21: 8 s), changed=0\n' "re-run without pipelining" "$nopipe"
 printf '  %-36s %7s s   changed=0\n' "check mode on the converged host" "$check"

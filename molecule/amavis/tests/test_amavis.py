@@ -202,7 +202,8 @@ def test_a_dkim_signature_made_before_amavis_survives_it(server):
     token, since = uuid.uuid4().hex, now(server)
     body = f"Signed before the content filter. {token}\nA second line.\n"
     steps = [["ehlo", "localhost"], ["mail", "FROM:<tester@example.test>"], ["rcpt", f"TO:<{RCPT}>"],
-             ["data", helpers.message("tester@example.test", RCPT, f"dkim {token}", body=body)]]  # fmt: skip
+             ["data", helpers.message("tester@example.test", RCPT, f"dkim {token}", body=body,
+                                      headers=f"Message-ID: <{token}@example.test>\n")]]  # fmt: skip
     replies = helpers.smtp("server", "127.0.0.1", 25, steps)
     assert [code for code, _text in replies] == [220, 250, 250, 250, 354, 250], replies
     text = delivered(server, token)
