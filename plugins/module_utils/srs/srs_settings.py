@@ -109,7 +109,9 @@ def check_settings(settings: Any, prefix: str = "srs_") -> dict[str, Any]:
     forward = check_int(settings.get("forward_port", 10001), f"{prefix}forward_port", 1, 65535, "a TCP port number")
     reverse = check_int(settings.get("reverse_port", 10002), f"{prefix}reverse_port", 1, 65535, "a TCP port number")
     if forward == reverse:
-        raise SrsSettingsError(f"{prefix}reverse_port: {reverse} is also {prefix}forward_port; postsrsd needs two ports")
+        raise SrsSettingsError(
+            f"{prefix}reverse_port: {reverse} is also {prefix}forward_port; postsrsd needs two ports"
+        )
     separator = settings.get("separator", "=")
     if separator not in SEPARATORS:
         raise SrsSettingsError(f"{prefix}separator: must be one of {' '.join(SEPARATORS)}, got {_describe(separator)}")

@@ -96,7 +96,10 @@ def test_first_run_makes_a_private_secret_and_never_returns_it(host):
     text = (host.root / "default" / "postsrsd").read_text()
     assert "SRS_DOMAIN=example.org\n" in text and "SRS_EXCLUDE_DOMAINS=example.net\n" in text
     assert f"SRS_SECRET={secret}\n" in text
-    assert result["lookup"] == f"{HEALTH_ADDRESS} -> SRS0=HHHH=TT=srs-health.invalid=postmaster-health@example.org -> {HEALTH_ADDRESS}"
+    assert (
+        result["lookup"]
+        == f"{HEALTH_ADDRESS} -> SRS0=HHHH=TT=srs-health.invalid=postmaster-health@example.org -> {HEALTH_ADDRESS}"
+    )
     assert host.systemctl()[-1] == "restart"
 
 

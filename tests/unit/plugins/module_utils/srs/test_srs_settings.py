@@ -83,7 +83,9 @@ def test_rendered_defaults_read_back_by_a_real_shell():
     assert text.startswith("# Managed by Ansible")
     names = list(expected_values(text))
     script = '. "$1"; ' + "; ".join(f'printf "%s=%s\\n" {name} "${{{name}}}"' for name in names)
-    done = subprocess.run(["sh", "-c", script, "sh", "/dev/stdin"], input=text, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", "/dev/stdin"], input=text, capture_output=True, text=True, check=True
+    )
     read = dict(line.split("=", 1) for line in done.stdout.splitlines())
     assert read["SRS_DOMAIN"] == "example.org"
     assert read["SRS_EXCLUDE_DOMAINS"] == "example.net,mail.example.org"
