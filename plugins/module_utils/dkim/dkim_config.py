@@ -334,9 +334,11 @@ class DkimConfig:
 
     def _systemctl(self, verb: str, service: str = SERVICE) -> None:
         systemctl = self._bin("systemctl")
-        rc, out, err = self.run([systemctl, verb, service])
+        # daemon-reload takes no unit ("Too many arguments").
+        argv = [systemctl, verb] if verb == "daemon-reload" else [systemctl, verb, service]
+        rc, out, err = self.run(argv)
         if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {service} failed (rc={rc}): {(err or out).strip()}")
+            raise HealthCheckError(f"systemctl {' '.join(argv[1:])} failed (rc={rc}): {(err or out).strip()}")
 
     def health(self, port: int | None = None, what: str = "the OpenDKIM milter") -> str:
         port = port or self.health_port

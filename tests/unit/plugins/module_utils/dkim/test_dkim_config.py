@@ -71,6 +71,8 @@ class Host:
                 self.checked.append(handle.read())
             return self.checker_rc, "", "configuration error at line 3" if self.checker_rc else ""
         if name == "systemctl":
+            if argv[1] == "daemon-reload" and len(argv) > 2:
+                return 1, "", "Too many arguments."
             if argv[1] == "is-enabled":
                 return 0, "enabled\n", ""
             if argv[1] == "is-active":
