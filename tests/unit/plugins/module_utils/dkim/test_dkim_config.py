@@ -384,8 +384,10 @@ def test_dual_signing_is_idempotent_and_can_be_switched_off(host):
     assert not (host.root / "opendkim-ed25519.conf").exists()
     assert not (host.root / "systemd" / "postmaster-opendkim-ed25519.service").exists()
     assert "(removed)" in off["diff"]["after"]
-    assert ["disable", "stop", "daemon-reload"] == [
-        verb for verb in host.systemctl() if verb in ("disable", "stop", "daemon-reload")
+    assert [verb for verb in host.systemctl() if verb in ("disable", "stop", "daemon-reload")] == [
+        "disable",
+        "stop",
+        "daemon-reload",
     ]
 
 
