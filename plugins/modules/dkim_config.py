@@ -13,8 +13,13 @@ description:
   - Writes C(opendkim.conf), its C(KeyTable), C(SigningTable) (a C(refile:) table) and C(TrustedHosts) from
     O(settings), rendered by the collection, never from free text.
   - Creates the private key of each domain and active or published selector that has none, on the host, with
-    C(openssl genpkey) (RSA, C(key_size) bits), as C(<key_dir>/<domain>/<selector>.private), mode 0600, owned by
-    opendkim, in a 0700 directory. An existing key is never regenerated. The key of a V(retired) selector is deleted.
+    C(openssl genpkey) (RSA, C(key_size) bits, or Ed25519 for a selector with C(algorithm=ed25519)), as
+    C(<key_dir>/<domain>/<selector>.private), mode 0600, owned by opendkim, in a 0700 directory. An existing key is
+    never regenerated. The key of a V(retired) selector is deleted.
+  - OpenDKIM 2.11 signs every key of one process with one algorithm, so an active Ed25519 selector is signed by a
+    second, sign-only OpenDKIM process - C(opendkim-ed25519.conf) next to O(conf_path), its tables in
+    O(table_dir)C(/ed25519), the unit C(/etc/systemd/system/postmaster-opendkim-ed25519.service), the milter on
+    C(ed25519_milter_port). Without an active Ed25519 selector these files are removed and the unit stopped.
   - Only the public halves (the C(p=) values) are returned; a private key never leaves the host.
   - A changed file is first checked with C(opendkim -n) on candidates in a private directory (OpenDKIM parses the
     file and opens every table). Then the files are replaced atomically and OpenDKIM restarted (a changed
@@ -40,10 +45,11 @@ options:
     description:
       - The dkim role's settings without the C(dkim_) prefix, validated as the role validates them.
       - C(domains) (list of domain names), C(selectors) (list of C(name), C(state) V(active), V(published) or
-        V(retired); exactly one active), C(key_size) (2048 to 8192), C(key_dir) (C(/etc/dkimkeys) or
+        V(retired), C(algorithm) V(rsa) or V(ed25519); exactly one RSA selector active, at most one Ed25519),
+        C(key_size) (2048 to 8192), C(key_dir) (C(/etc/dkimkeys) or
         C(/var/lib/postmaster/dkim), or below), C(milter_port), C(internal_hosts) (addresses and networks whose
         mail is signed; loopback is always added), C(authserv_id), C(canonicalization), C(mode) (V(sv) or V(s)),
-        C(oversign_headers).
+        C(oversign_headers), C(ed25519_milter_port).
     type: dict
     required: true
   conf_path:
@@ -117,10 +123,12 @@ public_keys:
       description: V(active) or V(published).
       type: str
     key_type:
-      description: V(rsa).
+      description: V(rsa) or V(ed25519).
       type: str
     public:
-      description: The C(p=) value (base64 of the DER public key); null in check mode for a key not created yet.
+      description:
+        - The C(p=) value - base64 of the DER public key (RSA) or of the bare 32-byte key (Ed25519, RFC 8463); null
+          in check mode for a key not created yet.
       type: str
     bits:
       description: The key size.
@@ -153,6 +161,14 @@ milter_answer:
   description: The milter's option negotiation, from the health check.
   returned: when something changed and was checked
   type: str
+ed25519_milter_answer:
+  description: The Ed25519 signer's option negotiation, from the health check.
+  returned: when its files changed and it was checked
+  type: str
+ed25519_restarted:
+  description: Whether the Ed25519 signer was (re)started.
+  returned: when it was
+  type: bool
 rolled_back:
   description: Present and true when the health check failed and the previous state was restored.
   returned: failure

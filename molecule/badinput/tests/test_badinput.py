@@ -56,6 +56,7 @@ ROLES = (
     "amavis",
     "policyd_spf",
     "dkim",
+    "srs",
     "firewall",
     "certificate",
     "saslauthd",
@@ -77,6 +78,7 @@ WATCHED = (
     "/etc/opendkim.conf",  # the dkim role: OpenDKIM's configuration, its tables and the private keys
     "/etc/opendkim",
     "/etc/dkimkeys",
+    "/etc/postsrsd.secret",  # the srs role: the SRS secret (its settings are in /etc/default)
     "/etc/systemd/system",  # units, drop-ins (ClamAV's, Postfix's, Dovecot's) and enablement links
     "/etc/nftables.conf",
     "/etc/ssl/postmaster",
@@ -368,6 +370,8 @@ COVERED = (
     "/etc/postfix-policyd-spf-python/policyd-spf.conf f ",
     "/etc/opendkim.conf f ",
     "/etc/opendkim/KeyTable f ",
+    "/etc/default/postsrsd f ",
+    "/etc/postsrsd.secret f 600 root:root ",
     "/etc/systemd/system/clamav-daemon.service.d/postmaster-database.conf f ",
     "/etc/nftables.conf f ",
     "/etc/ssl/postmaster d ",

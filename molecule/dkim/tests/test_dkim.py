@@ -30,6 +30,25 @@ print(json.dumps(out))
 """
 
 
+# Run on the receiving host: dkimpy's verdict on every DKIM-Signature of the message on stdin, in order.
+VERIFY_ALL = r"""
+import json, sys, dkim
+data = sys.stdin.buffer.read()
+count = sum(1 for name, _value in dkim.DKIM(data).headers if name.lower() == b"dkim-signature")
+out = []
+for idx in range(count):
+    d = dkim.DKIM(data)
+    try:
+        ok, reason = d.verify(idx=idx), ""
+    except dkim.ValidationError as exc:
+        ok, reason = False, str(exc)
+    fields = d.signature_fields or {}
+    out.append({"ok": bool(ok), "domain": d.domain.decode(), "selector": d.selector.decode(),
+                "algorithm": fields.get(b"a", b"").decode(), **({"reason": reason} if not ok else {})})
+print(json.dumps(out))
+"""
+
+
 def receiver():
     return helpers.host("receiver")
 
@@ -227,3 +246,59 @@ def test_rotation_without_a_gap(server, server_ip, signed):
     subject = f"dkim-after-retire-{time.time_ns()}"
     submit(server_ip, subject)
     assert verify(arrived(receiver(), "/home/bob/Maildir/new", subject))["ok"] is True
+
+
+def verify_all(path: str, edit: str = "") -> list[dict]:
+    """dkimpy's verdict on each signature of the message at *path* on the receiver (after the sed *edit*)."""
+    if edit:
+        result = receiver().run("sed %s %s | python3 -c %s", edit, path, VERIFY_ALL)
+    else:
+        result = receiver().run("python3 -c %s < %s", VERIFY_ALL, path)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ed25519_dual_signing(server, server_ip):
+    """An active rsa and an active ed25519 selector: two signatures, both verify (dkimpy with PyNaCl)."""
+    dual = [
+        {"name": "next", "state": "active"},
+        {"name": "mail", "state": "retired"},
+        {"name": "ed", "state": "active", "algorithm": "ed25519"},
+    ]
+    _converge(dual)
+    key = server.file("/etc/dkimkeys/sender.test/ed.private")
+    assert (key.user, key.mode) == ("opendkim", 0o600)
+    assert "ED25519 Private-Key" in server.check_output(
+        "openssl pkey -in /etc/dkimkeys/sender.test/ed.private -noout -text"
+    )
+    assert server.service("postmaster-opendkim-ed25519").is_running
+    milters = server.check_output("postconf -h smtpd_milters").replace(",", " ").split()
+    assert milters == ["inet:127.0.0.1:8891", "inet:127.0.0.1:8892"]
+    # The record mail_dns built from the key: k=ed25519 and the bare 32-byte key (RFC 8463).
+    raw = server.check_output(
+        "openssl pkey -in /etc/dkimkeys/sender.test/ed.private -pubout -outform DER | tail -c 32 | base64 -w0"
+    )
+    answer = receiver().check_output(
+        "python3 -c %s",
+        "import dns.resolver; print(b''.join(dns.resolver.resolve('ed._domainkey.sender.test', 'TXT')[0].strings).decode())",
+    )
+    assert answer == f"v=DKIM1; k=ed25519; p={raw}"
+
+    subject = f"dkim-dual-{time.time_ns()}"
+    submit(server_ip, subject)
+    path = arrived(receiver(), "/home/bob/Maildir/new", subject)
+    verdicts = verify_all(path)
+    assert sorted((v["algorithm"], v["selector"], v["domain"], v["ok"]) for v in verdicts) == [
+        ("ed25519-sha256", "ed", "sender.test", True),
+        ("rsa-sha256", "next", "sender.test", True),
+    ], verdicts
+    # Negative control: altered after signing, both fail.
+    assert [v["ok"] for v in verify_all(path, "s/second line/altered line/")] == [False, False]
+
+    # Switching Ed25519 off again stops the second signer and removes its unit; mail carries one signature.
+    _converge([dual[0], dual[1], {**dual[2], "state": "retired"}])
+    assert not server.file("/etc/systemd/system/postmaster-opendkim-ed25519.service").exists
+    assert not server.file("/etc/dkimkeys/sender.test/ed.private").exists
+    subject = f"dkim-single-again-{time.time_ns()}"
+    submit(server_ip, subject)
+    assert [v["algorithm"] for v in verify_all(arrived(receiver(), "/home/bob/Maildir/new", subject))] == ["rsa-sha256"]

@@ -13,6 +13,7 @@ for each public key the dkim_config module returned). Each record is returned as
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -293,6 +294,11 @@ def check_dkim_keys(value: Any, where: str = "dkim_keys") -> dict[str, list[dict
             continue
         if not isinstance(public, str) or not _BASE64_RE.match(public):
             raise MailDnsError(f"{at}.public: must be the base64 public key, got {public!r}")
+        if key_type == "ed25519" and len(base64.b64decode(public)) != 32:
+            raise MailDnsError(
+                f"{at}.public: an Ed25519 key is 32 bytes (RFC 8463: the bare key, not its SubjectPublicKeyInfo), "
+                f"got {len(base64.b64decode(public))}"
+            )
         entries = by_domain.setdefault(domain, [])
         if any(entry["selector"] == selector.lower() for entry in entries):
             raise MailDnsError(f"{at}: selector {selector} of {domain} is given twice")

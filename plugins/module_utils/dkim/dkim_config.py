@@ -23,6 +23,8 @@ Every side effect is an injected callable, so that the failure paths are unit te
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import grp
 import os
@@ -48,16 +50,25 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.servi
     wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_settings import (
+    ED25519_DIR,
+    ED25519_SERVICE,
     DkimSettingsError,
+    active_selector,
     check_settings,
+    ed25519_conf_path,
     keys,
     render_conf,
+    render_ed25519_files,
     render_files,
+    render_unit,
 )
 
 ENV = {"LC_ALL": "C"}
 DEFAULT_CONF = "/etc/opendkim.conf"
 DEFAULT_TABLE_DIR = "/etc/opendkim"
+DEFAULT_UNIT_DIR = "/etc/systemd/system"
+#: The DER SubjectPublicKeyInfo of an Ed25519 key is this prefix and the 32-byte key (RFC 8410).
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 SERVICE = "opendkim"
 USER = "opendkim"
 
@@ -116,12 +127,25 @@ def milter_probe(host: str, port: int, timeout: float) -> str:
 # -- keys --------------------------------------------------------------------------------
 
 
-def public_from_pem(pem: str) -> str:
-    """The base64 body of a PEM public key: the DER SubjectPublicKeyInfo, DKIM's ``p=`` value for RSA."""
+def public_from_pem(pem: str, algorithm: str = "rsa") -> str:
+    """DKIM's ``p=`` value of a PEM public key.
+
+    RSA: the base64 body (the DER SubjectPublicKeyInfo). Ed25519 (RFC 8463 3.2): the base64 of the bare
+    32-byte public key, without the SubjectPublicKeyInfo around it.
+    """
     lines = [line.strip() for line in pem.strip().splitlines()]
     if not lines or lines[0] != "-----BEGIN PUBLIC KEY-----" or lines[-1] != "-----END PUBLIC KEY-----":
         raise DkimConfigError(f"openssl printed no public key: {pem.strip()[:200]!r}")
-    return "".join(lines[1:-1])
+    body = "".join(lines[1:-1])
+    if algorithm != "ed25519":
+        return body
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (ValueError, binascii.Error):
+        raise DkimConfigError("openssl printed a public key that is not base64") from None
+    if len(der) != 44 or not der.startswith(ED25519_SPKI_PREFIX):
+        raise DkimConfigError("the key is not an Ed25519 key (its public key is not 32 bytes of RFC 8410)")
+    return base64.b64encode(der[12:]).decode()
 
 
 def bits_from_text(text: str) -> int | None:
@@ -165,6 +189,7 @@ class DkimConfig:
         get_bin_path: Callable[[str], str | None],
         conf_path: str = DEFAULT_CONF,
         table_dir: str = DEFAULT_TABLE_DIR,
+        unit_dir: str = DEFAULT_UNIT_DIR,
         atomic_move: Callable[[str, str], Any] | None = None,
         check_mode: bool = False,
         health_check: bool = True,
@@ -183,7 +208,20 @@ class DkimConfig:
             raise DkimConfigError(f"{exc}; nothing was changed") from None
         self.conf_path = conf_path
         self.table_dir = table_dir
+        self.unit_path = os.path.join(unit_dir, f"{ED25519_SERVICE}.service")
+        # The RSA process's files, then the Ed25519 signer's (with its unit) when an Ed25519 selector is active.
         self.files = render_files(self.settings, table_dir, conf_path)
+        self.ed25519_files = render_ed25519_files(self.settings, table_dir, conf_path)
+        if self.ed25519_files:
+            self.ed25519_files[self.unit_path] = render_unit(conf_path)
+        self.files.update(self.ed25519_files)
+        # Without an active Ed25519 selector, the signer's files of an earlier run are removed.
+        self.ed25519_paths = [
+            ed25519_conf_path(conf_path),
+            os.path.join(table_dir, ED25519_DIR, "KeyTable"),
+            os.path.join(table_dir, ED25519_DIR, "SigningTable"),
+            self.unit_path,
+        ]
         self._run = run_command
         self._get_bin_path = get_bin_path
         self._atomic_move = atomic_move or os.replace
@@ -219,7 +257,7 @@ class DkimConfig:
 
     # -- keys ----------------------------------------------------------------------
 
-    def public_key(self, path: str) -> tuple[str, int | None]:
+    def public_key(self, path: str, algorithm: str = "rsa") -> tuple[str, int | None]:
         """The ``p=`` value and size of the private key at *path* (read by openssl on the host)."""
         openssl = self._bin("openssl")
         rc, out, err = self.run([openssl, "pkey", "-in", path, "-pubout"])
@@ -228,12 +266,16 @@ class DkimConfig:
                 f"{path} is not a private key openssl can read (rc={rc}): {err.strip()[-500:]}; "
                 "it was left as it is (a key is never regenerated): move it away to get a new one"
             )
-        public = public_from_pem(out)
+        public = public_from_pem(out, algorithm)
+        if algorithm == "ed25519":
+            return public, 256
         rc, out, _err = self.run([openssl, "pkey", "-in", path, "-noout", "-text"])
         return public, bits_from_text(out) if rc == 0 else None
 
-    def generate_key(self, path: str, bits: int, uid: int, gid: int, touched: Touched) -> None:
-        """A new RSA key at *path*: generated into a 0600 file in its 0700 directory, then moved in place."""
+    def generate_key(
+        self, path: str, bits: int, uid: int, gid: int, touched: Touched, *, algorithm: str = "rsa"
+    ) -> None:
+        """A new RSA or Ed25519 key at *path*: generated into a 0600 file in its 0700 directory, then moved in place."""
         directory = os.path.dirname(path)
         key_dir = self.settings["key_dir"]
         for folder in (key_dir, directory):
@@ -247,9 +289,11 @@ class DkimConfig:
         try:
             os.chmod(tmp, 0o600)
             openssl = self._bin("openssl")
-            rc, out, err = self.run(
-                [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}", "-out", tmp]
-            )
+            if algorithm == "ed25519":
+                argv = [openssl, "genpkey", "-algorithm", "ED25519", "-out", tmp]
+            else:
+                argv = [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}", "-out", tmp]
+            rc, out, err = self.run(argv)
             if rc != 0:
                 raise DkimConfigError(f"openssl genpkey failed for {path} (rc={rc}): {(err or out).strip()[-500:]}")
             set_owner_mode(tmp, 0o600, uid, gid)
@@ -269,12 +313,16 @@ class DkimConfig:
                 return
             raise DkimConfigError("opendkim was not found; is the opendkim package installed?")
         with tempfile.TemporaryDirectory(prefix="postmaster-opendkim-") as workdir:
-            candidate = render_files(self.settings, workdir, os.path.join(workdir, "opendkim.conf"))
+            conf = os.path.join(workdir, "opendkim.conf")
+            candidate = render_files(self.settings, workdir, conf)
+            candidate.update(render_ed25519_files(self.settings, workdir, conf))
             for path, text in candidate.items():
+                os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "w", encoding="utf-8") as handle:
                     handle.write(text)
-            conf = os.path.join(workdir, "opendkim.conf")
             rc, out, err = self.run([opendkim, "-n", "-x", conf])
+            if rc == 0 and self.ed25519_files:
+                rc, out, err = self.run([opendkim, "-n", "-x", ed25519_conf_path(conf)])
         if rc != 0:
             message = (err or out).strip().replace(workdir + "/", "<candidate>/")[-2000:]
             raise DkimConfigError(
@@ -284,16 +332,19 @@ class DkimConfig:
 
     # -- apply -------------------------------------------------------------------------
 
-    def _systemctl(self, verb: str) -> None:
+    def _systemctl(self, verb: str, service: str = SERVICE) -> None:
         systemctl = self._bin("systemctl")
-        rc, out, err = self.run([systemctl, verb, SERVICE])
+        # daemon-reload takes no unit ("Too many arguments").
+        argv = [systemctl, verb] if verb == "daemon-reload" else [systemctl, verb, service]
+        rc, out, err = self.run(argv)
         if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {SERVICE} failed (rc={rc}): {(err or out).strip()}")
+            raise HealthCheckError(f"systemctl {' '.join(argv[1:])} failed (rc={rc}): {(err or out).strip()}")
 
-    def health(self) -> str:
+    def health(self, port: int | None = None, what: str = "the OpenDKIM milter") -> str:
+        port = port or self.health_port
         return wait_for_answer(
-            f"the OpenDKIM milter on {self.health_host}:{self.health_port} did not answer",
-            lambda timeout: self._milter(self.health_host, self.health_port, timeout),
+            f"{what} on {self.health_host}:{port} did not answer",
+            lambda timeout: self._milter(self.health_host, port, timeout),
             self.health_timeout,
             clock=self._clock,
             sleep=self._sleep,
@@ -311,17 +362,21 @@ class DkimConfig:
         uid, gid = self._account(USER) if not self.check_mode or self._has_user() else (-1, -1)
         self._guard(self.conf_path, "conf_path", "file")
         self._guard(self.table_dir, "table_dir", "dir")
+        # The Ed25519 signer's unit is at a fixed name below systemd's directory (like amavis's drop-ins).
+        for path in self.ed25519_paths[:-1]:
+            self._guard(path, "conf_path", "file")
         self._guard(self.settings["key_dir"], "key_dir", "dir", owners=[uid] if uid >= 0 else [])
         for item in keys(self.settings):
             self._guard(os.path.dirname(item["path"]), "key_dir", "dir", owners=[uid] if uid >= 0 else [])
             self._guard(item["path"], "key_dir", "file", owners=[uid] if uid >= 0 else [])
         previous = {path: _read_text(path) for path in self.files}
         changed_files = [path for path, text in self.files.items() if previous[path] != text]
+        stale = [path for path in self.ed25519_paths if path not in self.files and os.path.lexists(path)]
         generate = [
             item for item in keys(self.settings) if item["state"] != "retired" and not os.path.exists(item["path"])
         ]
         retire = [item for item in keys(self.settings) if item["state"] == "retired" and os.path.lexists(item["path"])]
-        changed = bool(changed_files or generate or retire)
+        changed = bool(changed_files or generate or retire or stale)
         result: dict[str, Any] = {
             "changed": changed,
             "conf_path": self.conf_path,
@@ -332,8 +387,10 @@ class DkimConfig:
             "diff": {
                 "before_header": self.conf_path,
                 "after_header": self.conf_path,
-                "before": "".join(f"# {path}\n{previous[path] or ''}" for path in self.files),
-                "after": "".join(f"# {path}\n{text}" for path, text in self.files.items()),
+                "before": "".join(f"# {path}\n{previous[path] or ''}" for path in self.files)
+                + "".join(f"# {path}\n{_read_text(path) or ''}" for path in stale),
+                "after": "".join(f"# {path}\n{text}" for path, text in self.files.items())
+                + "".join(f"# {path}\n(removed)\n" for path in stale),
             },
         }
         if changed_files:
@@ -342,7 +399,9 @@ class DkimConfig:
         if not self.check_mode:
             try:
                 for item in generate:
-                    self.generate_key(item["path"], self.settings["key_size"], uid, gid, touched)
+                    self.generate_key(
+                        item["path"], self.settings["key_size"], uid, gid, touched, algorithm=item["algorithm"]
+                    )
             except (DkimConfigError, OSError) as exc:
                 errors = touched.restore()
                 note = f" (restoring failed: {'; '.join(errors)})" if errors else ""
@@ -352,7 +411,7 @@ class DkimConfig:
                 ) from exc
         result["public_keys"] = self.key_records(generate)
         if not self.check_mode:
-            result.update(self.apply(changed_files, touched, conf_changed=self.conf_path in changed_files))
+            result.update(self.apply(changed_files, touched, stale))
             for item in retire:
                 os.unlink(item["path"])
         result["warnings"] = list(self.warnings)
@@ -376,14 +435,14 @@ class DkimConfig:
                 "domain": item["domain"],
                 "selector": item["selector"],
                 "state": item["state"],
-                "key_type": "rsa",
+                "key_type": item["algorithm"],
                 "path": item["path"],
             }
             if item["path"] in pending:
-                record.update(public=None, bits=self.settings["key_size"])
+                record.update(public=None, bits=256 if item["algorithm"] == "ed25519" else self.settings["key_size"])
             else:
-                public, bits = self.public_key(item["path"])
-                if bits is not None and bits < 2048:
+                public, bits = self.public_key(item["path"], item["algorithm"])
+                if item["algorithm"] == "rsa" and bits is not None and bits < 2048:
                     self.warnings.append(
                         f"{item['path']} is a {bits}-bit key: receivers refuse keys under 2048 bits; retire "
                         f"selector {item['selector']} and publish a new one"
@@ -392,9 +451,41 @@ class DkimConfig:
             records.append(record)
         return records
 
-    def apply(self, changed_files: Sequence[str], touched: Touched, conf_changed: bool) -> dict[str, Any]:
-        """Swap the changed files in, restart or reload OpenDKIM, check health; roll back on failure."""
+    def _ed25519_service(self, changed_files: Sequence[str], stale: Sequence[str], touched: Touched) -> dict[str, Any]:
+        """Start, restart, reload or stop the Ed25519 signer after the files changed."""
+        result: dict[str, Any] = {}
+        if self.unit_path in changed_files or self.unit_path in stale:
+            if stale:
+                self._systemctl("disable", ED25519_SERVICE)
+                self._systemctl("stop", ED25519_SERVICE)
+                for path in stale:
+                    touched.remember(path)
+                    os.unlink(path)
+            self._systemctl("daemon-reload")
+        if not self.ed25519_files:
+            return result
+        ed_changed = [path for path in changed_files if path in self.ed25519_files]
+        actions = ensure_service(self.run, self._get_bin_path, ED25519_SERVICE)
+        if "started" in actions:
+            result["ed25519_restarted"] = True
+        elif ed_changed:
+            conf = ed25519_conf_path(self.conf_path)
+            if conf in ed_changed or self.unit_path in ed_changed:
+                self._systemctl("restart", ED25519_SERVICE)
+                result["ed25519_restarted"] = True
+            else:
+                self._systemctl("reload", ED25519_SERVICE)
+        if self.health_check and (ed_changed or actions):
+            result["ed25519_milter_answer"] = self.health(
+                self.settings["ed25519_milter_port"], "the OpenDKIM Ed25519 signer"
+            )
+        return result
+
+    def apply(self, changed_files: Sequence[str], touched: Touched, stale: Sequence[str] = ()) -> dict[str, Any]:
+        """Swap the changed files in, restart or reload OpenDKIM (and its Ed25519 signer), check health; roll back."""
         result: dict[str, Any] = {"restarted": False, "reloaded": False}
+        conf_changed = self.conf_path in changed_files
+        rsa_changed = [path for path in changed_files if path not in self.ed25519_files]
         try:
             self.write_files(changed_files, touched)
         except OSError as exc:
@@ -402,11 +493,12 @@ class DkimConfig:
             raise DkimConfigError(f"writing the OpenDKIM configuration failed: {exc}; nothing was kept") from exc
         try:
             actions = ensure_service(self.run, self._get_bin_path, SERVICE)
-            if "started" not in actions and touched:
+            keys_made = any(state.path not in self.files for state in touched.states)
+            if "started" not in actions and (rsa_changed or keys_made):
                 if conf_changed:
                     self._systemctl("restart")
                     result["restarted"] = True
-                elif changed_files:
+                elif rsa_changed:
                     try:
                         self._systemctl("reload")
                         result["reloaded"] = True
@@ -418,15 +510,22 @@ class DkimConfig:
                         result["restarted"] = True
             elif "started" in actions:
                 result["restarted"] = True
-            if self.health_check and (touched or actions):
+            if self.health_check and (rsa_changed or keys_made or actions):
                 result["milter_answer"] = self.health()
+            result.update(self._ed25519_service(changed_files, stale, touched))
         except (HealthCheckError, ServiceStateError) as exc:
             errors = touched.restore()
             rollback = "the previous configuration was restored and the keys created by this run removed"
             if errors:
                 rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
+                if self.unit_path in changed_files or self.unit_path in stale:
+                    self._systemctl("daemon-reload")
                 self._systemctl("restart")
+                if os.path.exists(self.unit_path):
+                    self._systemctl("restart", ED25519_SERVICE)
+                elif self.ed25519_files:
+                    self._systemctl("stop", ED25519_SERVICE)
                 rollback += ", and OpenDKIM restarted"
             except (HealthCheckError, DkimConfigError) as again:
                 rollback += f", but {again}"
@@ -434,4 +533,4 @@ class DkimConfig:
         return result
 
 
-__all__ = ["DkimConfig", "DkimConfigError", "milter_probe", "render_conf"]
+__all__ = ["DkimConfig", "DkimConfigError", "active_selector", "milter_probe", "render_conf"]

@@ -33,7 +33,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
 
 HEADER = "# Managed by Ansible (postmaster.mailserver.dkim_config); do not edit.\n"
 SELECTOR_STATES = ("active", "published", "retired")
-KEY_TYPES = ("rsa",)
+#: Signing algorithms of a selector. OpenDKIM 2.11.0~beta2 (Debian 12 and 13) signs with Ed25519, but one
+#: OpenDKIM process signs every key with its one SignatureAlgorithm (an Ed25519 key in an RSA process fails:
+#: "EVP_PKEY_get1_RSA() failed"), so Ed25519 selectors are signed by a second, sign-only OpenDKIM process.
+KEY_TYPES = ("rsa", "ed25519")
+SELECTOR_KEYS = ("name", "state", "algorithm")
 MIN_KEY_BITS = 2048
 MAX_KEY_BITS = 8192
 CANONICALIZATIONS = ("relaxed/simple", "relaxed/relaxed", "simple/simple", "simple/relaxed", "relaxed", "simple")
@@ -55,6 +59,7 @@ SETTING_KEYS = (
     "nameservers",
     "trust_anchor_file",
     "resolver_configuration",
+    "ed25519_milter_port",
 )
 DEFAULT_TRUST_ANCHOR = "/usr/share/dns/root.key"
 _FILE_RE = re.compile(r"^/[A-Za-z0-9._+@=~/-]*\Z")
@@ -82,7 +87,11 @@ def check_selector(value: Any, where: str) -> str:
 
 
 def check_selectors(value: Any, where: str) -> list[dict[str, str]]:
-    """The selectors with their states; exactly one is active, names do not repeat."""
+    """The selectors with their states and algorithms; names do not repeat.
+
+    Exactly one RSA selector is active (it signs for every receiver); at most one Ed25519 selector is
+    active (it adds a second signature, RFC 8463). Rotation works per algorithm.
+    """
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
         raise DkimSettingsError(f"{where}: must be a non-empty list of {{name, state}}, got {_describe(value)}")
     out: list[dict[str, str]] = []
@@ -92,22 +101,32 @@ def check_selectors(value: Any, where: str) -> list[dict[str, str]]:
         item = {"name": entry, "state": "active"} if isinstance(entry, str) else entry
         if not isinstance(item, Mapping):
             raise DkimSettingsError(f"{at}: must be a mapping with name and state, got {_describe(item)}")
-        unknown = sorted(str(key) for key in item if key not in ("name", "state"))
+        unknown = sorted(str(key) for key in item if key not in SELECTOR_KEYS)
         if unknown:
-            raise DkimSettingsError(f"{at}: unknown keys {', '.join(unknown)} (allowed: name, state)")
+            raise DkimSettingsError(f"{at}: unknown keys {', '.join(unknown)} (allowed: {', '.join(SELECTOR_KEYS)})")
         name = check_selector(item.get("name"), f"{at}.name")
         state = item.get("state", "active")
         if state not in SELECTOR_STATES:
             raise DkimSettingsError(f"{at}.state: must be one of {', '.join(SELECTOR_STATES)}, got {state!r}")
+        algorithm = item.get("algorithm", "rsa")
+        if algorithm not in KEY_TYPES:
+            raise DkimSettingsError(f"{at}.algorithm: must be one of {', '.join(KEY_TYPES)}, got {algorithm!r}")
         if name in seen:
             raise DkimSettingsError(f"{at}.name: {name} is also {where}[{seen[name]}]")
         seen[name] = index
-        out.append({"name": name, "state": state})
-    active = [item["name"] for item in out if item["state"] == "active"]
+        out.append({"name": name, "state": state, "algorithm": algorithm})
+    active = [item["name"] for item in out if item["state"] == "active" and item["algorithm"] == "rsa"]
     if len(active) != 1:
         raise DkimSettingsError(
             f"{where}: exactly one selector must be active (it signs), got {len(active)}"
             + (f" ({', '.join(active)})" if active else "")
+            + ("" if active or not any(item["algorithm"] == "ed25519" for item in out) else
+               "; an Ed25519 signature only adds to an RSA one (receivers without RFC 8463 support need RSA)")
+        )  # fmt: skip
+    ed25519 = [item["name"] for item in out if item["state"] == "active" and item["algorithm"] == "ed25519"]
+    if len(ed25519) > 1:
+        raise DkimSettingsError(
+            f"{where}: at most one ed25519 selector may be active, got {len(ed25519)} ({', '.join(ed25519)})"
         )
     return out
 
@@ -208,6 +227,17 @@ def check_settings(settings: Any, prefix: str = "dkim_") -> dict[str, Any]:
         "milter_port": check_port(settings.get("milter_port", 8891), f"{prefix}milter_port"),
         "internal_hosts": check_networks(settings.get("internal_hosts") or [], f"{prefix}internal_hosts"),
     }
+    # The Ed25519 signer's port: the next one by default.
+    default_ed25519 = result["milter_port"] + 1 if result["milter_port"] < 65535 else 65534
+    ed25519_port = settings.get("ed25519_milter_port")
+    if ed25519_port in (None, "", 0, "0"):
+        ed25519_port = default_ed25519
+    result["ed25519_milter_port"] = check_port(ed25519_port, f"{prefix}ed25519_milter_port")
+    if result["ed25519_milter_port"] == result["milter_port"]:
+        raise DkimSettingsError(
+            f"{prefix}ed25519_milter_port: {result['milter_port']} is also {prefix}milter_port; the Ed25519 signer "
+            "is a second OpenDKIM process"
+        )
     # Loopback first, always: mail the host itself sends (sendmail, cron) is signed.
     result["internal_hosts"] = ["127.0.0.1", "::1"] + [
         host for host in result["internal_hosts"] if host not in ("127.0.0.1", "::1")
@@ -271,17 +301,26 @@ def key_path(key_dir: str, domain: str, selector: str) -> str:
     return posixpath.join(key_dir, domain, f"{selector}.private")
 
 
-def active_selector(settings: Mapping[str, Any]) -> str:
-    return next(item["name"] for item in settings["selectors"] if item["state"] == "active")
+def active_selector(settings: Mapping[str, Any], algorithm: str = "rsa") -> str | None:
+    """The active selector of *algorithm* (always one for RSA; none or one for Ed25519)."""
+    return next(
+        (
+            item["name"]
+            for item in settings["selectors"]
+            if item["state"] == "active" and item.get("algorithm", "rsa") == algorithm
+        ),
+        None,
+    )
 
 
 def keys(settings: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every (domain, selector) pair with its state and private key path, domains first."""
+    """Every (domain, selector) pair with its state, algorithm and private key path, domains first."""
     return [
         {
             "domain": domain,
             "selector": item["name"],
             "state": item["state"],
+            "algorithm": item.get("algorithm", "rsa"),
             "path": key_path(settings["key_dir"], domain, item["name"]),
         }
         for domain in settings["domains"]
@@ -289,9 +328,9 @@ def keys(settings: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def key_table(settings: Mapping[str, Any]) -> str:
+def key_table(settings: Mapping[str, Any], algorithm: str = "rsa") -> str:
     """KeyTable: ``<selector>._domainkey.<domain> <domain>:<selector>:<key path>`` for the active selector."""
-    selector = active_selector(settings)
+    selector = active_selector(settings, algorithm)
     lines = [
         f"{selector}._domainkey.{domain} {domain}:{selector}:{key_path(settings['key_dir'], domain, selector)}\n"
         for domain in settings["domains"]
@@ -299,13 +338,13 @@ def key_table(settings: Mapping[str, Any]) -> str:
     return HEADER + "".join(lines)
 
 
-def signing_table(settings: Mapping[str, Any]) -> str:
+def signing_table(settings: Mapping[str, Any], algorithm: str = "rsa") -> str:
     """SigningTable (a refile: table): mail from ``*@<domain>`` is signed with the active selector's key.
 
     The domain is escaped nowhere: refile patterns treat only ``*`` as special, and a validated
     domain has none.
     """
-    selector = active_selector(settings)
+    selector = active_selector(settings, algorithm)
     lines = [f"*@{domain} {selector}._domainkey.{domain}\n" for domain in settings["domains"]]
     return HEADER + "".join(lines)
 
@@ -315,27 +354,39 @@ def trusted_hosts(settings: Mapping[str, Any]) -> str:
     return HEADER + "".join(f"{host}\n" for host in settings["internal_hosts"])
 
 
-def render_conf(settings: Mapping[str, Any], table_dir: str, pid_file: str = "/run/opendkim/opendkim.pid") -> str:
+def render_conf(
+    settings: Mapping[str, Any],
+    table_dir: str,
+    pid_file: str = "/run/opendkim/opendkim.pid",
+    algorithm: str = "rsa",
+    trusted_hosts_file: str | None = None,
+) -> str:
     """opendkim.conf, naming the tables in *table_dir*.
 
     Mode sv signs mail from InternalHosts and from clients that authenticated (Postfix passes the
     ``{auth_authen}`` macro) and verifies the rest, writing Authentication-Results with AuthservID.
+    The Ed25519 signer (*algorithm* ``ed25519``) only signs (Mode s) on its own port, with
+    ``SignatureAlgorithm ed25519-sha256``; verification stays with the RSA process.
     """
+    ed25519 = algorithm == "ed25519"
+    trusted = trusted_hosts_file or posixpath.join(table_dir, "TrustedHosts")
     lines = [
         ("Syslog", "yes"),
         ("SyslogSuccess", "yes"),
         ("UserID", "opendkim"),
         ("UMask", "007"),
         ("PidFile", pid_file),
-        ("Socket", f"inet:{settings['milter_port']}@127.0.0.1"),
-        ("Mode", settings["mode"]),
+        ("Socket", f"inet:{settings['ed25519_milter_port' if ed25519 else 'milter_port']}@127.0.0.1"),
+        ("Mode", "s" if ed25519 else settings["mode"]),
         ("Canonicalization", settings["canonicalization"]),
         ("KeyTable", f"file:{posixpath.join(table_dir, 'KeyTable')}"),
         ("SigningTable", f"refile:{posixpath.join(table_dir, 'SigningTable')}"),
-        ("InternalHosts", f"refile:{posixpath.join(table_dir, 'TrustedHosts')}"),
-        ("ExternalIgnoreList", f"refile:{posixpath.join(table_dir, 'TrustedHosts')}"),
+        ("InternalHosts", f"refile:{trusted}"),
+        ("ExternalIgnoreList", f"refile:{trusted}"),
         ("RequireSafeKeys", "yes"),
     ]
+    if ed25519:
+        lines.append(("SignatureAlgorithm", "ed25519-sha256"))
     if settings.get("trust_anchor_file"):
         # DNSSEC validation of key records (libunbound), as Debian's own opendkim.conf does.
         lines.append(("TrustAnchorFile", settings["trust_anchor_file"]))
@@ -346,16 +397,48 @@ def render_conf(settings: Mapping[str, Any], table_dir: str, pid_file: str = "/r
         lines.append(("ResolverConfiguration", settings["resolver_configuration"]))
     if settings["oversign_headers"]:
         lines.append(("OversignHeaders", ",".join(settings["oversign_headers"])))
-    if settings["authserv_id"]:
+    if settings["authserv_id"] and not ed25519:
         lines.append(("AuthservID", settings["authserv_id"]))
-    if settings["mode"] == "sv":
+    if settings["mode"] == "sv" and not ed25519:
         # An Authentication-Results header on unsigned mail too (dkim=none).
         lines.append(("AlwaysAddARHeader", "yes"))
     return HEADER + "".join(f"{name}\t{value}\n" for name, value in lines)
 
 
+ED25519_DIR = "ed25519"
+ED25519_PID = "/run/opendkim/opendkim-ed25519.pid"
+#: The Ed25519 signer's unit: Debian's opendkim.service, started on its own configuration file.
+ED25519_SERVICE = "postmaster-opendkim-ed25519"
+
+
+def ed25519_conf_path(conf_path: str) -> str:
+    """``/etc/opendkim.conf`` -> ``/etc/opendkim-ed25519.conf``."""
+    root, ext = posixpath.splitext(conf_path)
+    return f"{root}-ed25519{ext or '.conf'}"
+
+
+def render_unit(conf_path: str) -> str:
+    """The Ed25519 signer's systemd unit (Debian's opendkim.service with its own file and PID)."""
+    return (
+        "# Managed by Ansible (postmaster.mailserver.dkim_config); do not edit.\n"
+        "[Unit]\n"
+        "Description=OpenDKIM Ed25519 signer (postmaster.mailserver)\n"
+        "Documentation=man:opendkim(8) man:opendkim.conf(5)\n"
+        "After=network-online.target nss-lookup.target\n"
+        "Wants=network-online.target\n\n"
+        "[Service]\n"
+        "Type=forking\n"
+        f"PIDFile={ED25519_PID}\n"
+        f"ExecStart=/usr/sbin/opendkim -x {ed25519_conf_path(conf_path)}\n"
+        "ExecReload=/bin/kill -USR1 $MAINPID\n"
+        "Restart=on-failure\n\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+
+
 def render_files(settings: Mapping[str, Any], table_dir: str, conf_path: str) -> dict[str, str]:
-    """Every file the module writes: path -> text."""
+    """The files of the RSA process (always): path -> text."""
     return {
         conf_path: render_conf(settings, table_dir),
         posixpath.join(table_dir, "KeyTable"): key_table(settings),
@@ -364,13 +447,33 @@ def render_files(settings: Mapping[str, Any], table_dir: str, conf_path: str) ->
     }
 
 
+def render_ed25519_files(settings: Mapping[str, Any], table_dir: str, conf_path: str) -> dict[str, str]:
+    """The files of the Ed25519 signer (empty when no Ed25519 selector is active): path -> text.
+
+    Its tables are in ``<table_dir>/ed25519``; it shares the RSA process's TrustedHosts.
+    """
+    if active_selector(settings, "ed25519") is None:
+        return {}
+    directory = posixpath.join(table_dir, ED25519_DIR)
+    trusted = posixpath.join(table_dir, "TrustedHosts")
+    return {
+        ed25519_conf_path(conf_path): render_conf(
+            settings, directory, ED25519_PID, algorithm="ed25519", trusted_hosts_file=trusted
+        ),
+        posixpath.join(directory, "KeyTable"): key_table(settings, "ed25519"),
+        posixpath.join(directory, "SigningTable"): signing_table(settings, "ed25519"),
+    }
+
+
 def postfix_fragment(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The Postfix side: the milter for smtpd and for local submissions, and accept when it is down."""
-    milter = f"inet:127.0.0.1:{settings['milter_port']}"
+    """The Postfix side: the milter(s) for smtpd and for local submissions, and accept when one is down."""
+    milters = [f"inet:127.0.0.1:{settings['milter_port']}"]
+    if active_selector(settings, "ed25519") is not None:
+        milters.append(f"inet:127.0.0.1:{settings['ed25519_milter_port']}")
     return {
         "main": {"milter_default_action": "accept", "milter_protocol": "6"},
         "insert": [
-            {"param": "smtpd_milters", "values": [milter]},
-            {"param": "non_smtpd_milters", "values": [milter]},
+            {"param": "smtpd_milters", "values": milters},
+            {"param": "non_smtpd_milters", "values": milters},
         ],
     }

@@ -19,6 +19,7 @@ FRAGMENT_NAMES = {
     "mailboxes": "40-mailboxes.json",
     "amavis": "40-amavis.json",
     "dkim": "45-dkim.json",
+    "srs": "46-srs.json",
     "policyd_spf": "50-policyd-spf.json",
 }
 

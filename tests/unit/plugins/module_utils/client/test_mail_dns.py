@@ -361,3 +361,19 @@ def test_dkim_key_errors_name_the_entry(keys, message):
     with pytest.raises(MailDnsError) as info:
         mail_dns(["example.org"], mx_host="mail.example.org", dkim_keys=keys)
     assert message in str(info.value)
+
+
+def test_an_ed25519_key_gets_a_k_ed25519_record_of_the_bare_key():
+    raw = base64.b64encode(bytes(range(32))).decode()
+    keys = [
+        {"domain": "example.org", "selector": "r1", "key_type": "rsa", "public": "MIIBIjANBgkq"},
+        {"domain": "example.org", "selector": "e1", "key_type": "ed25519", "public": raw},
+    ]
+    (entry,) = mail_dns(["example.org"], mx_host="mail.example.org", dkim_keys=keys)
+    ed = [record for record in entry["dkim"] if record["selector"] == "e1"]
+    assert ed[0]["value"] == f"v=DKIM1; k=ed25519; p={raw}"
+    assert ed[0]["strings"] == [f"v=DKIM1; k=ed25519; p={raw}"]
+    assert f'e1._domainkey.example.org.\t3600\tIN\tTXT\t"v=DKIM1; k=ed25519; p={raw}"' in entry["zone_lines"]
+    spki = base64.b64encode(bytes.fromhex("302a300506032b6570032100") + bytes(range(32))).decode()
+    with pytest.raises(MailDnsError, match=r"dkim_keys\[0\].public: an Ed25519 key is 32 bytes .* got 44"):
+        mail_dns(["example.org"], mx_host="m.example.org", dkim_keys=[{**keys[1], "public": spki}])

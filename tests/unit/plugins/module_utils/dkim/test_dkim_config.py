@@ -55,6 +55,7 @@ class Host:
         self.checker_rc = 0
         self.checked: list[str] = []
         self.milter_answers = True
+        self.milter_ports: list[int] = []
         self.active = True
         self.reload_rc = 0
 
@@ -70,6 +71,8 @@ class Host:
                 self.checked.append(handle.read())
             return self.checker_rc, "", "configuration error at line 3" if self.checker_rc else ""
         if name == "systemctl":
+            if argv[1] == "daemon-reload" and len(argv) > 2:
+                return 1, "", "Too many arguments."
             if argv[1] == "is-enabled":
                 return 0, "enabled\n", ""
             if argv[1] == "is-active":
@@ -83,6 +86,7 @@ class Host:
         return OPENSSL if name == "openssl" else f"/usr/bin/{name}"
 
     def milter(self, host, port, timeout):
+        self.milter_ports.append(port)
         if not self.milter_answers:
             raise ConnectionRefusedError("nothing listens")
         return "milter version 6"
@@ -94,6 +98,7 @@ class Host:
             get_bin_path=self.bin,
             conf_path=str(self.root / "opendkim.conf"),
             table_dir=str(self.root / "opendkim"),
+            unit_dir=str(self.root / "systemd"),
             account=lambda user: (os.getuid(), os.getgid()),
             milter=self.milter,
             sleep=lambda seconds: None,
@@ -335,3 +340,80 @@ def test_a_failing_reload_falls_back_to_a_restart(host):
         "systemctl reload opendkim failed (rc=1): Job for opendkim.service failed.; OpenDKIM was restarted instead"
     ]
     assert "*@example.org s2._domainkey.example.org" in (host.root / "opendkim" / "SigningTable").read_text()
+
+
+# -- Ed25519 dual signing: a second, sign-only OpenDKIM process ----------------------------
+
+DUAL = [{"name": "s1", "state": "active"}, {"name": "e1", "state": "active", "algorithm": "ed25519"}]
+
+
+def test_dual_signing_makes_an_ed25519_key_and_a_second_signer(host):
+    result = host.config(settings(host, DUAL)).execute()
+    assert result["generated"] == ["example.org/s1", "example.org/e1", "example.net/s1", "example.net/e1"]
+    ed = [record for record in result["public_keys"] if record["key_type"] == "ed25519"]
+    assert [record["selector"] for record in ed] == ["e1", "e1"]
+    for record in ed:
+        path = host.root / "keys" / record["domain"] / "e1.private"
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        with open(path, "rb") as handle:
+            key = serialization.load_pem_private_key(handle.read(), password=None)
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        # RFC 8463: p= is the bare 32-byte key, not the SubjectPublicKeyInfo.
+        assert (record["public"], record["bits"]) == (base64.b64encode(raw).decode(), 256)
+    conf = (host.root / "opendkim-ed25519.conf").read_text()
+    assert "SignatureAlgorithm\ted25519-sha256\n" in conf and "Mode\ts\n" in conf
+    assert (host.root / "opendkim" / "ed25519" / "KeyTable").read_text().count("e1._domainkey") == 2
+    unit = (host.root / "systemd" / "postmaster-opendkim-ed25519.service").read_text()
+    assert f"ExecStart=/usr/sbin/opendkim -x {host.root}/opendkim-ed25519.conf" in unit
+    assert "s1" not in (host.root / "opendkim" / "ed25519" / "SigningTable").read_text()
+    assert "e1" not in (host.root / "opendkim" / "SigningTable").read_text()
+    # Both candidates were checked by opendkim -n; both milters had to answer.
+    assert len(host.checked) == 2 and "SignatureAlgorithm" in host.checked[1]
+    assert host.milter_ports == [8891, 8892]
+    assert "daemon-reload" in host.systemctl()
+    assert result["ed25519_milter_answer"] == "milter version 6"
+
+
+def test_dual_signing_is_idempotent_and_can_be_switched_off(host):
+    host.config(settings(host, DUAL)).execute()
+    host.calls.clear()
+    again = host.config(settings(host, DUAL)).execute()
+    assert again["changed"] is False and host.systemctl() == ["is-enabled", "is-active", "is-enabled", "is-active"]
+    off = host.config(settings(host, [DUAL[0], {**DUAL[1], "state": "retired"}])).execute()
+    assert off["changed"] is True and off["deleted"] == ["example.org/e1", "example.net/e1"]
+    assert not (host.root / "opendkim-ed25519.conf").exists()
+    assert not (host.root / "systemd" / "postmaster-opendkim-ed25519.service").exists()
+    assert "(removed)" in off["diff"]["after"]
+    assert [verb for verb in host.systemctl() if verb in ("disable", "stop", "daemon-reload")] == [
+        "disable",
+        "stop",
+        "daemon-reload",
+    ]
+
+
+def test_an_ed25519_signer_that_does_not_answer_rolls_back(host):
+    host.config(settings(host)).execute()
+    before = (host.root / "opendkim" / "KeyTable").read_text()
+
+    def milter(address, port, timeout):
+        if port == 8892:
+            raise ConnectionRefusedError("nothing listens")
+        return "milter version 6"
+
+    host.milter = milter
+    with pytest.raises(DkimConfigError) as error:
+        host.config(settings(host, DUAL)).execute()
+    assert "the OpenDKIM Ed25519 signer on 127.0.0.1:8892 did not answer" in error.value.msg
+    assert error.value.details == {"rolled_back": True}
+    assert not (host.root / "opendkim-ed25519.conf").exists()
+    assert not (host.root / "keys" / "example.org" / "e1.private").exists()
+    assert (host.root / "opendkim" / "KeyTable").read_text() == before
+
+
+def test_ed25519_public_key_from_pem():
+    der = bytes.fromhex("302a300506032b6570032100") + bytes(range(32))
+    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n"
+    assert public_from_pem(pem, "ed25519") == base64.b64encode(bytes(range(32))).decode()
+    rsa_like = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(DkimConfigError, match="not an Ed25519 key"):
+        public_from_pem(rsa_like, "ed25519")

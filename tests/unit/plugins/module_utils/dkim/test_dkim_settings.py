@@ -13,7 +13,9 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_se
     keys,
     postfix_fragment,
     render_conf,
+    render_ed25519_files,
     render_files,
+    render_unit,
     signing_table,
     trusted_hosts,
 )
@@ -30,10 +32,11 @@ def test_defaults_are_filled_in_and_loopback_is_always_internal():
     result = settings(internal_hosts=["192.0.2.0/24", "[::1]/128", "[2001:db8::]/32"])
     assert result == {
         "domains": ["example.org"],
-        "selectors": [{"name": "s1", "state": "active"}],
+        "selectors": [{"name": "s1", "state": "active", "algorithm": "rsa"}],
         "key_size": 2048,
         "key_dir": "/etc/dkimkeys",
         "milter_port": 8891,
+        "ed25519_milter_port": 8892,
         "internal_hosts": ["127.0.0.1", "::1", "192.0.2.0/24", "2001:db8::/32"],
         "authserv_id": "",
         "canonicalization": "relaxed/simple",
@@ -69,7 +72,9 @@ def test_a_selector_is_one_dns_label(name, message):
 
 
 def test_selector_of_63_characters_is_a_label():
-    assert settings(selectors=[{"name": "a" * 63}])["selectors"] == [{"name": "a" * 63, "state": "active"}]
+    assert settings(selectors=[{"name": "a" * 63}])["selectors"] == [
+        {"name": "a" * 63, "state": "active", "algorithm": "rsa"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -258,3 +263,74 @@ def test_postfix_fragment_adds_the_milter_next_to_others_once():
         apply_insert("45-dkim.json", main, insert)  # idempotent
     assert main["smtpd_milters"] == ["inet:127.0.0.1:11332", "inet:127.0.0.1:8892"]
     assert main["non_smtpd_milters"] == ["inet:127.0.0.1:8892"]
+
+
+# -- Ed25519 dual signing ------------------------------------------------------------------
+
+DUAL = [{"name": "r1", "state": "active"}, {"name": "e1", "state": "active", "algorithm": "ed25519"}]
+
+
+@pytest.mark.parametrize(
+    ("selectors", "message"),
+    [
+        (
+            [{"name": "e1", "state": "active", "algorithm": "ed25519"}],
+            "dkim_selectors: exactly one selector must be active (it signs), got 0; an Ed25519 signature only adds "
+            "to an RSA one",
+        ),
+        (
+            [*DUAL, {"name": "e2", "state": "active", "algorithm": "ed25519"}],
+            "dkim_selectors: at most one ed25519 selector may be active, got 2 (e1, e2)",
+        ),
+        ([{"name": "r1", "algorithm": "dsa"}], "dkim_selectors[0].algorithm: must be one of rsa, ed25519, got 'dsa'"),
+        ([{"name": "r1", "algo": "rsa"}], "dkim_selectors[0]: unknown keys algo (allowed: name, state, algorithm)"),
+    ],
+)
+def test_ed25519_selectors_are_checked(selectors, message):
+    with pytest.raises(DkimSettingsError) as error:
+        settings(selectors=selectors)
+    assert message in str(error.value)
+
+
+def test_the_ed25519_port_is_the_next_one_and_not_the_rsa_one():
+    assert settings(milter_port=9000)["ed25519_milter_port"] == 9001
+    with pytest.raises(DkimSettingsError, match=r"dkim_ed25519_milter_port: 9000 is also dkim_milter_port"):
+        settings(milter_port=9000, ed25519_milter_port=9000)
+
+
+def test_dual_signing_renders_a_sign_only_ed25519_process():
+    result = settings(selectors=DUAL, authserv_id="mail.example.org")
+    rsa = render_files(result, "/etc/opendkim", "/etc/opendkim.conf")
+    assert (
+        rsa["/etc/opendkim/KeyTable"]
+        == HEADER + "r1._domainkey.example.org example.org:r1:/etc/dkimkeys/example.org/r1.private\n"
+    )
+    ed = render_ed25519_files(result, "/etc/opendkim", "/etc/opendkim.conf")
+    assert sorted(ed) == [
+        "/etc/opendkim-ed25519.conf",
+        "/etc/opendkim/ed25519/KeyTable",
+        "/etc/opendkim/ed25519/SigningTable",
+    ]
+    assert ed["/etc/opendkim/ed25519/SigningTable"] == HEADER + "*@example.org e1._domainkey.example.org\n"
+    conf = ed["/etc/opendkim-ed25519.conf"]
+    for line in (
+        "Socket\tinet:8892@127.0.0.1\n",
+        "Mode\ts\n",
+        "SignatureAlgorithm\ted25519-sha256\n",
+        "KeyTable\tfile:/etc/opendkim/ed25519/KeyTable\n",
+        "InternalHosts\trefile:/etc/opendkim/TrustedHosts\n",
+        "PidFile\t/run/opendkim/opendkim-ed25519.pid\n",
+    ):
+        assert line in conf
+    assert "AuthservID" not in conf and "AlwaysAddARHeader" not in conf  # the RSA process verifies
+    assert "SignatureAlgorithm" not in rsa["/etc/opendkim.conf"]
+    assert "ExecStart=/usr/sbin/opendkim -x /etc/opendkim-ed25519.conf\n" in render_unit("/etc/opendkim.conf")
+    assert [item["algorithm"] for item in keys(result)] == ["rsa", "ed25519"]
+    fragment = postfix_fragment(result)
+    assert fragment["insert"][0]["values"] == ["inet:127.0.0.1:8891", "inet:127.0.0.1:8892"]
+
+
+def test_a_published_ed25519_selector_needs_no_second_process():
+    result = settings(selectors=[{"name": "r1"}, {"name": "e1", "state": "published", "algorithm": "ed25519"}])
+    assert render_ed25519_files(result, "/etc/opendkim", "/etc/opendkim.conf") == {}
+    assert postfix_fragment(result)["insert"][0]["values"] == ["inet:127.0.0.1:8891"]
