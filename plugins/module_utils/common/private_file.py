@@ -17,6 +17,19 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+def read_text(path: str) -> str | None:
+    """A file's text, or None when it does not exist.
+
+    Bytes that are not UTF-8 read as U+FFFD, so a corrupt file shows in a diff and can still be
+    replaced, instead of failing the module with a traceback.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def set_owner_mode(path: str, mode: int, uid: int = -1, gid: int = -1) -> None:
     """Give the file at *path* (never through a symlink) *mode*, and *uid*/*gid* unless -1.
 

@@ -38,14 +38,15 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.confi
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
     replace_keeping_mode,
     set_owner_mode,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_settings import (
     DkimSettingsError,
@@ -134,14 +135,6 @@ def bits_from_text(text: str) -> int | None:
     return None
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _account(user: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(user)
@@ -154,7 +147,7 @@ def _account(user: str) -> tuple[int, int]:
     return entry.pw_uid, gid
 
 
-class DkimConfig:
+class DkimConfig(ServiceBackend):
     """Keys, opendkim.conf and its tables, applied safely."""
 
     def __init__(
@@ -200,10 +193,6 @@ class DkimConfig:
         self.warnings: list[str] = []
 
     # -- helpers -----------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str) -> str:
         path = self._get_bin_path(name)
@@ -284,19 +273,10 @@ class DkimConfig:
 
     # -- apply -------------------------------------------------------------------------
 
-    def _systemctl(self, verb: str) -> None:
-        systemctl = self._bin("systemctl")
-        rc, out, err = self.run([systemctl, verb, SERVICE])
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {SERVICE} failed (rc={rc}): {(err or out).strip()}")
-
     def health(self) -> str:
-        return wait_for_answer(
+        return self._wait(
             f"the OpenDKIM milter on {self.health_host}:{self.health_port} did not answer",
             lambda timeout: self._milter(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def write_files(self, changed: Sequence[str], touched: Touched) -> None:
@@ -315,7 +295,7 @@ class DkimConfig:
         for item in keys(self.settings):
             self._guard(os.path.dirname(item["path"]), "key_dir", "dir", owners=[uid] if uid >= 0 else [])
             self._guard(item["path"], "key_dir", "file", owners=[uid] if uid >= 0 else [])
-        previous = {path: _read_text(path) for path in self.files}
+        previous = {path: read_text(path) for path in self.files}
         changed_files = [path for path, text in self.files.items() if previous[path] != text]
         generate = [
             item for item in keys(self.settings) if item["state"] != "retired" and not os.path.exists(item["path"])
@@ -404,17 +384,17 @@ class DkimConfig:
             actions = ensure_service(self.run, self._get_bin_path, SERVICE)
             if "started" not in actions and touched:
                 if conf_changed:
-                    self._systemctl("restart")
+                    self._systemctl("restart", SERVICE)
                     result["restarted"] = True
                 elif changed_files:
                     try:
-                        self._systemctl("reload")
+                        self._systemctl("reload", SERVICE)
                         result["reloaded"] = True
                     except HealthCheckError as exc:
                         # Seen on a Debian 12 without procps: the unit's "/bin/kill -USR1 $MAINPID"
                         # does not exist. A restart reads the same files; the health check decides.
                         self.warnings.append(f"{exc}; OpenDKIM was restarted instead")
-                        self._systemctl("restart")
+                        self._systemctl("restart", SERVICE)
                         result["restarted"] = True
             elif "started" in actions:
                 result["restarted"] = True
@@ -426,7 +406,7 @@ class DkimConfig:
             if errors:
                 rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
-                self._systemctl("restart")
+                self._systemctl("restart", SERVICE)
                 rollback += ", and OpenDKIM restarted"
             except (HealthCheckError, DkimConfigError) as again:
                 rollback += f", but {again}"
