@@ -21,14 +21,19 @@ from typing import Any
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
     logged_errors,
+    restart_postfix,
+    run_checked,
     smtp_probe,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
@@ -67,7 +72,6 @@ HEADER_TEMPLATE = (
 )
 #: Files and directories of the live config directory that a candidate needs.
 CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d", "postfix-files", "postfix-files.d")
-ENV = {"LC_ALL": "C"}
 #: How far into the past a freshly written main.cf or master.cf is dated (see settle()).
 SETTLE_SECONDS = 2
 #: Table files larger than this are not read for a catch-all entry (the relay check).
@@ -104,16 +108,7 @@ def removed_inet_services(old_master: str | None, new_master: str | None) -> lis
     return sorted(old - new)
 
 
-def _read_text(path: str) -> str | None:
-    """A file's text (bytes that are not UTF-8 shown as U+FFFD, so a corrupt file can still be replaced)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-class PostfixConfig:
+class PostfixConfig(ServiceBackend):
     """Assemble main.cf/master.cf from fragments and apply them safely."""
 
     def __init__(
@@ -151,29 +146,25 @@ class PostfixConfig:
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
         self.fragments = dict(fragments or {})
         self.config_dir = config_dir
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
+        self._keep(
+            run_command=run_command,
+            get_bin_path=get_bin_path,
+            atomic_move=atomic_move,
+            check_mode=check_mode,
+            health_check=health_check,
+            health_host=health_host,
+            health_port=health_port,
+            health_timeout=health_timeout,
+            sleep=sleep,
+            clock=clock,
+        )
         self.reload = reload
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
         self._probe = probe
-        self._sleep = sleep
-        self._clock = clock
         self._exists = exists
-        self.warnings: list[str] = []
         self.main_cf = os.path.join(config_dir, "main.cf")
         self.master_cf = os.path.join(config_dir, "master.cf")
 
     # -- helpers -------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str, required: bool) -> str | None:
         path = self._get_bin_path(name)
@@ -199,7 +190,7 @@ class PostfixConfig:
             except FragmentError as exc:
                 raise PostfixConfigError(f"fragments: {exc}") from exc
             path = os.path.join(self.fragment_dir, name)
-            before = _read_text(path)
+            before = read_text(path)
             if before != text:
                 changes[path] = (before, text)
         return changes
@@ -295,7 +286,7 @@ class PostfixConfig:
         """The services whose -o overrides are judged: the assembled ones, or else the live master.cf's."""
         if services:
             return list(services)
-        text = _read_text(self.master_cf)
+        text = read_text(self.master_cf)
         if text is None:
             return []
         try:
@@ -372,9 +363,7 @@ class PostfixConfig:
         return rc == 0
 
     def _reload(self, postfix: str) -> None:
-        rc, out, err = self.run([postfix, "reload"])
-        if rc != 0:
-            raise HealthCheckError(f"postfix reload failed (rc={rc}): {(err or out).strip()}")
+        run_checked(self.run, [postfix, "reload"])
 
     def _restart(self, postfix: str) -> None:
         """Restart Postfix (through systemd when present).
@@ -384,20 +373,12 @@ class PostfixConfig:
         would stay silent for process_throttle_delay (60 s) after the good
         configuration is back. A restart clears it.
         """
-        systemctl = self._get_bin_path("systemctl")
-        commands = [[systemctl, "restart", "postfix"]] if systemctl else [[postfix, "stop"], [postfix, "start"]]
-        for argv in commands:
-            rc, out, err = self.run(argv)
-            if rc != 0:
-                raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+        restart_postfix(self.run, self._get_bin_path, postfix)
 
     def _wait_for_smtp(self) -> None:
-        wait_for_answer(
+        self._wait(
             f"no SMTP 220 greeting from {self.health_host}:{self.health_port}",
             lambda timeout: self._probe(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:
@@ -546,7 +527,7 @@ class PostfixConfig:
                 "warnings": [f"{self.fragment_dir} does not exist: there was no fragment to remove"],
             }
         assembled = self.assemble()
-        live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
+        live = {self.main_cf: read_text(self.main_cf), self.master_cf: read_text(self.master_cf)}
         texts = {}
         if assembled["main_text"] != live[self.main_cf]:
             texts[self.main_cf] = assembled["main_text"]
@@ -589,7 +570,7 @@ class PostfixConfig:
                 {
                     "before_header": table.path,
                     "after_header": table.path,
-                    "before": _read_text(table.path) or "",
+                    "before": read_text(table.path) or "",
                     "after": table.content,
                 }
                 for table in table_work
@@ -639,7 +620,7 @@ class PostfixConfig:
         for name in names:
             data = self.fragments.get(name)
             texts[name] = (
-                render_fragment(name, data) if data is not None else _read_text(os.path.join(self.fragment_dir, name))
+                render_fragment(name, data) if data is not None else read_text(os.path.join(self.fragment_dir, name))
             )
         return texts
 

@@ -36,12 +36,17 @@ from typing import Any
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     logged_errors,
+    restart_postfix,
+    run_checked,
     smtp_probe,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_relay import cover_everything
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf import is_domain
@@ -313,18 +318,10 @@ def policy_probe(path: str, timeout: float) -> str:
     return _policy_answer(data.decode("utf-8", "replace"), f"the policy service at {path}")
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 # -- backend -----------------------------------------------------------------------
 
 
-class PolicydSpfConfig:
+class PolicydSpfConfig(ServiceBackend):
     """Check, write and apply policyd-spf.conf, with Postfix reloaded and health-checked."""
 
     def __init__(
@@ -357,21 +354,22 @@ class PolicydSpfConfig:
         self.path = path
         self.daemon = daemon
         self.policy_socket = policy_socket
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
+        self._keep(
+            run_command=run_command,
+            get_bin_path=get_bin_path,
+            atomic_move=atomic_move,
+            check_mode=check_mode,
+            health_check=health_check,
+            health_host=health_host,
+            health_port=health_port,
+            health_timeout=health_timeout,
+            sleep=sleep,
+            clock=clock,
+        )
         self.reload = reload
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
         self._smtp = smtp
         self._policy = policy
         self._exists = exists
-        self._sleep = sleep
-        self._clock = clock
-        self.warnings: list[str] = []
 
     # -- helpers -------------------------------------------------------------
 
@@ -469,24 +467,12 @@ class PolicydSpfConfig:
         """
         postfix = self._postfix()
         if verb == "reload":
-            commands = [[postfix, "reload"]]
+            run_checked(self.run, [postfix, "reload"])
         else:
-            systemctl = self._get_bin_path("systemctl")
-            commands = [[systemctl, "restart", "postfix"]] if systemctl else [[postfix, "stop"], [postfix, "start"]]
-        for argv in commands:
-            rc, out, err = self.run(argv)
-            if rc != 0:
-                raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+            restart_postfix(self.run, self._get_bin_path, postfix)
 
     def _retry(self, what: str, probe: Callable[[float], str]) -> str:
-        return wait_for_answer(
-            f"{what} did not answer",
-            probe,
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
-            attempt_timeout=30.0,
-        )
+        return self._wait(f"{what} did not answer", probe, attempt_timeout=30.0)
 
     def _wait_for_smtp(self) -> str:
         return self._retry(
@@ -575,7 +561,7 @@ class PolicydSpfConfig:
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
         guard(PolicydSpfError, self.path, "path", kind="file")
-        previous = _read_text(self.path)
+        previous = read_text(self.path)
         changed = previous != self.text
         result: dict[str, Any] = {
             "changed": changed,
