@@ -228,6 +228,8 @@ class NftablesConfig(ServiceBackend):
         )
         self._read = read_text
         self.ufw_conf = ufw_conf
+        #: What rules_from_services read from the host (its ``ports`` and ``warnings`` join the result).
+        self.services_read: dict[str, Any] = {}
 
     # -- helpers -------------------------------------------------------------
 
@@ -447,5 +449,30 @@ class NftablesConfig(ServiceBackend):
             raise NftablesConfigError(str(exc)) from None
         except OSError as exc:
             raise NftablesConfigError(f"writing {exc.filename or self.path} failed: {exc}") from exc
-        result["warnings"] = list(self.warnings)
+        result["warnings"] = list(self.warnings) + list(self.services_read.get("warnings", []))
+        if self.services_read:
+            result["ports"] = self.services_read["ports"]
         return result
+
+
+def module_backend(
+    *,
+    rules: Sequence[Any],
+    services: Mapping[str, Any] | None,
+    ssh_port: Any,
+    state: str,
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    **arguments: Any,
+) -> NftablesConfig:
+    """The nftables_config module's backend: *rules*, or (with *services*) the rules read from the host."""
+    read: dict[str, Any] = {}
+    if services is not None and state == "present":
+        rules, read = rules_from_services(
+            services, ssh_port=ssh_port, run_command=run_command, get_bin_path=get_bin_path
+        )
+    backend = NftablesConfig(
+        rules=rules, ssh_port=ssh_port, state=state, run_command=run_command, get_bin_path=get_bin_path, **arguments
+    )
+    backend.services_read = read
+    return backend
