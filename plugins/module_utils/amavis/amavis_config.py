@@ -31,7 +31,6 @@ import re
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -142,10 +141,6 @@ class AmavisConfig(ServiceBackend):
         *,
         state: str = "present",
         settings: Mapping[str, Any] | None = None,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         conf_path: str = DEFAULT_CONF,
         debian_conf_dir: str = DEBIAN_CONF_DIR,
         clamd_conf: str = DEFAULT_CLAMD_CONF,
@@ -153,16 +148,11 @@ class AmavisConfig(ServiceBackend):
         database_dir: str = DEFAULT_DATABASE_DIR,
         clamd_socket: str = DEFAULT_CLAMD_SOCKET,
         systemd_dir: str = DEFAULT_SYSTEMD_DIR,
-        health_check: bool = True,
-        health_host: str = LISTEN_HOST,
-        health_port: int = LISTEN_PORT,
-        health_timeout: int = 120,
         smtp: Callable[[str, int, float], str] = smtp_probe,
         ping: Callable[[str, float], str] = clamd_ping,
         members: Callable[[str], list[str] | None] = group_members,
         chown: Callable[[str, str, str], Any] | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        **common: Any,
     ) -> None:
         if state not in ("present", "absent"):
             raise AmavisError(f"state must be present or absent, got {state!r}")
@@ -190,18 +180,7 @@ class AmavisConfig(ServiceBackend):
         self.database_dir = database_dir
         self.clamd_socket = clamd_socket
         self.systemd_dir = systemd_dir
-        self._keep(
-            run_command=run_command,
-            get_bin_path=get_bin_path,
-            atomic_move=atomic_move,
-            check_mode=check_mode,
-            health_check=health_check,
-            health_host=health_host,
-            health_port=health_port,
-            health_timeout=health_timeout,
-            sleep=sleep,
-            clock=clock,
-        )
+        self._keep(**{"health_host": LISTEN_HOST, "health_port": LISTEN_PORT, "health_timeout": 120, **common})
         self._smtp = smtp
         self._ping = ping
         self._members = members

@@ -236,8 +236,9 @@ def restart_postfix(
 class ServiceBackend:
     """The part of a configuration backend that every daemon's has: side effects, check mode, health options.
 
-    A backend calls :meth:`_keep` from its ``__init__`` with the keyword arguments of
-    ``config_module.backend_arguments`` (plus its clock and sleep), then uses :meth:`run`,
+    A backend's ``__init__`` takes its own options and ``**common``, the keywords of :meth:`_keep`
+    (what ``config_module.backend_arguments`` gives, plus a clock and sleep for tests), and calls
+    ``self._keep(**{"health_port": <its port>, **common})``; then it uses :meth:`run`,
     :meth:`_systemctl` and :meth:`_wait`.
     """
 

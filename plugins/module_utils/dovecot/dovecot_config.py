@@ -22,7 +22,6 @@ import re
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -118,38 +117,18 @@ class DovecotConfig(ServiceBackend):
         *,
         config_dir: str,
         files: Mapping[str, str | None],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
         service: str = "dovecot",
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 143,
-        health_timeout: int = 30,
         probe: Callable[[str, int, float], str] = greeting_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         ensure_running: bool = False,
         report_paths: Sequence[str] = (),
+        **common: Any,
     ) -> None:
         check_names(files)
         self.report_paths = list(report_paths)
         self.config_dir = config_dir
         self.files = dict(files)
-        self._keep(
-            run_command=run_command,
-            get_bin_path=get_bin_path,
-            atomic_move=atomic_move,
-            check_mode=check_mode,
-            health_check=health_check,
-            health_host=health_host,
-            health_port=health_port,
-            health_timeout=health_timeout,
-            sleep=sleep,
-            clock=clock,
-        )
+        self._keep(**{"health_port": 143, **common})
         self.reload = reload
         self.service = service
         self._probe = probe

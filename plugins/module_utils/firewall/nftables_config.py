@@ -193,18 +193,14 @@ class NftablesConfig(ServiceBackend):
         self,
         *,
         rules: Any,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         path: str = "/etc/nftables.conf",
         table: str = "postmaster",
         ssh_port: Any = 22,
         state: str = "present",
         service: str = "nftables",
-        health_check: bool = True,
-        check_mode: bool = False,
-        atomic_move: Callable[[str, str], Any] | None = None,
         read_text: Callable[[str], str | None] = read_text,
         ufw_conf: str = "/etc/ufw/ufw.conf",
+        **common: Any,
     ) -> None:
         if not re.fullmatch(TABLE_RE, table or ""):
             raise NftablesConfigError(f"table: {table!r} must be a lower-case name (letters, digits, _)")
@@ -219,13 +215,7 @@ class NftablesConfig(ServiceBackend):
             raise NftablesConfigError(str(exc)) from None
         self.path = path
         self.service = service
-        self._keep(
-            run_command=run_command,
-            get_bin_path=get_bin_path,
-            atomic_move=atomic_move,
-            check_mode=check_mode,
-            health_check=health_check,
-        )
+        self._keep(**common)
         self._read = read_text
         self.ufw_conf = ufw_conf
         #: What rules_from_services read from the host (its ``ports`` and ``warnings`` join the result).

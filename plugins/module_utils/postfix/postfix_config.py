@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -116,23 +115,14 @@ class PostfixConfig(ServiceBackend):
         *,
         fragment_dir: str,
         config_dir: str,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 25,
-        health_timeout: int = 30,
         probe: Callable[[str, int, float], str] = smtp_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         exists: Callable[[str], bool] = os.path.exists,
         fragments: Mapping[str, Any] | None = None,
         ensure_running: bool = False,
         report_local_domains: bool = False,
         tables: Sequence[Mapping[str, Any]] | None = None,
+        **common: Any,
     ) -> None:
         self.fragment_dir = fragment_dir
         try:
@@ -146,18 +136,7 @@ class PostfixConfig(ServiceBackend):
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
         self.fragments = dict(fragments or {})
         self.config_dir = config_dir
-        self._keep(
-            run_command=run_command,
-            get_bin_path=get_bin_path,
-            atomic_move=atomic_move,
-            check_mode=check_mode,
-            health_check=health_check,
-            health_host=health_host,
-            health_port=health_port,
-            health_timeout=health_timeout,
-            sleep=sleep,
-            clock=clock,
-        )
+        self._keep(**{"health_port": 25, **common})
         self.reload = reload
         self._probe = probe
         self._exists = exists

@@ -29,7 +29,6 @@ import os
 import re
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -328,23 +327,14 @@ class PolicydSpfConfig(ServiceBackend):
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         path: str = DEFAULT_PATH,
         daemon: str = DEFAULT_DAEMON,
         policy_socket: str = DEFAULT_SOCKET,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 25,
-        health_timeout: int = 30,
         smtp: Callable[[str, int, float], str] = smtp_probe,
         policy: Callable[[str, float], str] = policy_probe,
         exists: Callable[[str], bool] = os.path.exists,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -354,18 +344,7 @@ class PolicydSpfConfig(ServiceBackend):
         self.path = path
         self.daemon = daemon
         self.policy_socket = policy_socket
-        self._keep(
-            run_command=run_command,
-            get_bin_path=get_bin_path,
-            atomic_move=atomic_move,
-            check_mode=check_mode,
-            health_check=health_check,
-            health_host=health_host,
-            health_port=health_port,
-            health_timeout=health_timeout,
-            sleep=sleep,
-            clock=clock,
-        )
+        self._keep(**{"health_port": 25, **common})
         self.reload = reload
         self._smtp = smtp
         self._policy = policy
