@@ -87,14 +87,16 @@ def test_saslauthd_role_alone_refuses_an_existing_dovecot_fragment(server):
         server.run(f"rm -f {FRAGMENT}")
 
 
-SASL_FILES = ("/etc/default/saslauthd", "/etc/postfix/sasl", "/etc/tmpfiles.d", "/var/spool/postfix/var/run")
+SASL_FILES = ("/etc/default/saslauthd", "/etc/postfix/sasl", "/etc/tmpfiles.d")
+#: The socket directory and the link (the pid file and socket inside are saslauthd's, new at each start).
+SASL_PATHS = "stat -c '%n %F %a %U:%G %N' /var/spool/postfix/var/run/saslauthd /run/saslauthd"
 
 
 def test_candidate_saslauthd_dies_with_is_rolled_back(server):
     """rimap is a mechanism saslauthd -v lists, so the candidate passes its checks; without a host (-O) saslauthd
     exits when it starts. saslauthd_config must restore every file, restart the old saslauthd and fail."""
     before = helpers.snapshot(server, *SASL_FILES, mtimes=False)
-    owners = helpers.owners(server, *SASL_FILES, "/run/saslauthd")
+    owners = helpers.owners(server, *SASL_FILES) + server.check_output(SASL_PATHS)
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
     settings = {
         "mechanisms": "rimap",
@@ -124,7 +126,7 @@ def test_candidate_saslauthd_dies_with_is_rolled_back(server):
     assert "the previous files were restored and saslauthd restarted" in output, output[-3000:]
     assert "restoring also failed" not in output, output[-3000:]
     assert helpers.snapshot(server, *SASL_FILES, mtimes=False) == before
-    assert helpers.owners(server, *SASL_FILES, "/run/saslauthd") == owners
+    assert helpers.owners(server, *SASL_FILES) + server.check_output(SASL_PATHS) == owners
     assert 'MECHANISMS="pam"' in server.file("/etc/default/saslauthd").content_string
     services_answer(server)
     rerun = helpers.run_converge()

@@ -48,13 +48,41 @@ def problems(settings: Mapping[str, Any]) -> list[str]:
 
 
 def check_settings(settings: Any) -> dict[str, Any]:
-    """Check the saslauthd role's variables; return them, or raise naming every problem."""
+    """Check the saslauthd role's variables; return them, or raise naming every problem.
+
+    With ``postfix_config_dir`` and ``smtpd_sasl_auth_enable`` given, the result also holds
+    ``fragment``, the role's Postfix fragment (:func:`postfix_fragment`).
+    """
     if not isinstance(settings, Mapping):
         raise SaslauthdSettingsError("the saslauthd settings must be a mapping")
     found = problems(settings)
+    auth = settings.get("smtpd_sasl_auth_enable", False)
+    if not isinstance(auth, bool):
+        found.append(f"saslauthd_postfix_smtpd_sasl_auth_enable must be true or false (got {json.dumps(auth)}).")
     if found:
         raise SaslauthdSettingsError(" ".join(found))
-    return dict(settings)
+    checked = dict(settings)
+    if "postfix_config_dir" in settings:
+        checked["fragment"] = postfix_fragment(settings["postfix_config_dir"], auth)
+    return checked
+
+
+def postfix_fragment(config_dir: str, auth_on_25: bool) -> dict[str, Any]:
+    """The saslauthd role's fragment for postfix_config: Cyrus SASL through smtpd.conf, AUTH on submission/smtps.
+
+    ``cyrus_sasl_config_path`` names where smtpd.conf is read from: Debian 12's Postfix had it compiled
+    in, Debian 13's sets it in its stock main.cf, which the assembled main.cf replaces. *auth_on_25*
+    also offers AUTH on port 25 (``smtpd_sasl_auth_enable``).
+    """
+    main: dict[str, Any] = {
+        "smtpd_sasl_type": "cyrus",
+        "smtpd_sasl_path": "smtpd",
+        "cyrus_sasl_config_path": f"{config_dir.rstrip('/')}/sasl",
+        "postmaster_mua_sasl_auth_enable": True,
+    }
+    if auth_on_25:
+        main["smtpd_sasl_auth_enable"] = True
+    return {"main": main, "overrides": ["postmaster_mua_sasl_auth_enable"]}
 
 
 # -- the saslauthd_config module's settings and the files built from them -----------------------
