@@ -103,7 +103,7 @@ def test_systemctl_runs_the_verb_and_names_it_when_it_fails():
         systemctl(run, lambda name: f"/bin/{name}", "restart", "opendkim")
     with pytest.raises(HealthCheckError, match="systemctl was not found"):
         systemctl(run, lambda name: None, "restart", "opendkim")
-    assert [argv for argv, _ in run.calls] == [
+    assert [call[0] for call in run.calls] == [
         ["/bin/systemctl", "reload", "opendkim"],
         ["/bin/systemctl", "restart", "opendkim"],
     ]
@@ -118,10 +118,10 @@ def test_run_checked_names_the_command_and_its_error():
 def test_restart_postfix_goes_through_systemd_or_stops_and_starts_without_it():
     run = Runner()
     restart_postfix(run, lambda name: f"/bin/{name}", "/usr/sbin/postfix")
-    assert [argv for argv, _ in run.calls] == [["/bin/systemctl", "restart", "postfix"]]
+    assert [call[0] for call in run.calls] == [["/bin/systemctl", "restart", "postfix"]]
     run = Runner()
     restart_postfix(run, lambda name: None, "/usr/sbin/postfix")
-    assert [argv for argv, _ in run.calls] == [["/usr/sbin/postfix", "stop"], ["/usr/sbin/postfix", "start"]]
+    assert [call[0] for call in run.calls] == [["/usr/sbin/postfix", "stop"], ["/usr/sbin/postfix", "start"]]
     run = Runner({"/usr/sbin/postfix start": (1, "", "cannot start\n")})
     with pytest.raises(HealthCheckError, match="postfix start failed"):
         restart_postfix(run, lambda name: None, "/usr/sbin/postfix")
