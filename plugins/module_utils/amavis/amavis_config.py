@@ -73,7 +73,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.priva
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
     ServiceBackend,
-    logged_errors,
     smtp_probe,
 )
 
@@ -532,11 +531,9 @@ class AmavisConfig(ServiceBackend):
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run, self._bin, since, self.warnings, identifiers=("amavis", "clamd"), prefixes=BAD_PREFIXES
+        self._check_journal_for(
+            "amavis or clamd logged errors after the restart", since, ("amavis", "clamd"), BAD_PREFIXES
         )
-        if errors:
-            raise HealthCheckError("amavis or clamd logged errors after the restart:\n" + "\n".join(errors[:20]))
 
     def start_services(
         self,

@@ -288,6 +288,20 @@ class ServiceBackend:
     def _systemctl(self, *args: str) -> str:
         return systemctl(self.run, self._get_bin_path, *args)
 
+    def _logged_errors(self, since: float, identifiers: Sequence[str], prefixes: Sequence[str] = ()) -> list[str]:
+        """:func:`logged_errors` since *since*, with the backend's commands and warnings."""
+        return logged_errors(
+            self.run, self._get_bin_path, since, self.warnings, identifiers=identifiers, prefixes=prefixes
+        )
+
+    def _check_journal_for(
+        self, what: str, since: float, identifiers: Sequence[str], prefixes: Sequence[str] = ()
+    ) -> None:
+        """Raise HealthCheckError (``"<what>:"`` and the first 20 entries) when errors were logged since *since*."""
+        errors = self._logged_errors(since, identifiers, prefixes)
+        if errors:
+            raise HealthCheckError(f"{what}:\n" + "\n".join(errors[:20]))
+
     def _wait(self, what: str, probe: Callable[[float], Any], attempt_timeout: float = 10.0) -> Any:
         """``wait_for_answer`` for *health_timeout* seconds on the backend's clock."""
         return wait_for_answer(

@@ -37,7 +37,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.servi
     ServiceBackend,
     ServiceStateError,
     ensure_service,
-    logged_errors,
 )
 
 #: File names a set may hold: below the configuration directory, no ``..``, no control characters.
@@ -220,7 +219,7 @@ class DovecotConfig(ServiceBackend):
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(self.run, self._get_bin_path, since, self.warnings, identifiers=("dovecot",))
+        errors = self._logged_errors(since, ("dovecot",))
         raced = [error for error in errors if RELOAD_RACE.match(error)]
         if raced:
             self.warnings.append(

@@ -29,7 +29,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.servi
     ServiceBackend,
     ServiceStateError,
     ensure_service,
-    logged_errors,
     restart_postfix,
     run_checked,
     smtp_probe,
@@ -361,11 +360,7 @@ class PostfixConfig(ServiceBackend):
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run, self._get_bin_path, since, self.warnings, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES
-        )
-        if errors:
-            raise HealthCheckError("postfix logged errors after the reload:\n" + "\n".join(errors[:20]))
+        self._check_journal_for("postfix logged errors after the reload", since, ("postfix",), POSTFIX_BAD_PREFIXES)
 
     def health(self, since: float) -> None:
         """Raise HealthCheckError unless smtpd answers and no error was logged since *since*."""

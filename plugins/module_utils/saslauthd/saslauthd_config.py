@@ -36,7 +36,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.servi
     ServiceBackend,
     ServiceStateError,
     ensure_service,
-    logged_errors,
     restart_postfix,
     run_checked,
     smtp_probe,
@@ -267,9 +266,7 @@ class SaslauthdConfig(ServiceBackend):
                 lambda timeout: self._smtp(self.health_host, self.health_port, timeout),
             )
         self._sleep(1)  # give journald a moment to receive what the restart logged
-        errors = logged_errors(self.run, self._get_bin_path, since, self.warnings, identifiers=("saslauthd",))
-        if errors:
-            raise HealthCheckError("saslauthd logged errors after the restart:\n" + "\n".join(errors[:20]))
+        self._check_journal_for("saslauthd logged errors after the restart", since, ("saslauthd",))
         return answer
 
     def apply(self, files: Mapping[str, tuple[str | None, str]], join_group: bool) -> dict[str, Any]:

@@ -42,7 +42,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.priva
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
     ServiceBackend,
-    logged_errors,
     restart_postfix,
     run_checked,
     smtp_probe,
@@ -477,16 +476,7 @@ class PolicydSpfConfig(ServiceBackend):
         return _policy_answer(out, self.daemon)
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run,
-            self._get_bin_path,
-            since,
-            self.warnings,
-            identifiers=("postfix", "policyd-spf"),
-            prefixes=BAD_PREFIXES,
-        )
-        if errors:
-            raise HealthCheckError("errors were logged after the reload:\n" + "\n".join(errors[:20]))
+        self._check_journal_for("errors were logged after the reload", since, ("postfix", "policyd-spf"), BAD_PREFIXES)
 
     def health(self, since: float, running: bool) -> str:
         """Raise HealthCheckError unless smtpd (when running) and the policy service answer, with no error logged."""
