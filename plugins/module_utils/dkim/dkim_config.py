@@ -30,7 +30,6 @@ import pwd
 import socket
 import struct
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -154,21 +153,12 @@ class DkimConfig(ServiceBackend):
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         conf_path: str = DEFAULT_CONF,
         table_dir: str = DEFAULT_TABLE_DIR,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int | None = None,
-        health_timeout: int = 30,
         account: Callable[[str], tuple[int, int]] = _account,
         milter: Callable[[str, int, float], str] = milter_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         trust: Any = None,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -177,20 +167,11 @@ class DkimConfig(ServiceBackend):
         self.conf_path = conf_path
         self.table_dir = table_dir
         self.files = render_files(self.settings, table_dir, conf_path)
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port or self.settings["milter_port"]
-        self.health_timeout = health_timeout
+        self._keep(**common)
+        self.health_port = self.health_port or self.settings["milter_port"]
         self._account = account
         self._milter = milter
-        self._sleep = sleep
-        self._clock = clock
         self._trust = trust
-        self.warnings: list[str] = []
 
     # -- helpers -----------------------------------------------------------------
 
