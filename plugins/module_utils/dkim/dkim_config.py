@@ -55,7 +55,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_se
     render_files,
 )
 
-ENV = {"LC_ALL": "C"}
 DEFAULT_CONF = "/etc/opendkim.conf"
 DEFAULT_TABLE_DIR = "/etc/opendkim"
 SERVICE = "opendkim"
