@@ -182,6 +182,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import AmavisError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 
@@ -202,19 +203,11 @@ def main() -> None:
         required_if=[("state", "present", ("settings",))],
         supports_check_mode=True,
     )
-    params = module.params
     run_backend(
         module,
         AmavisConfig,
         AmavisError,
-        state=params["state"],
-        settings=params["settings"],
-        conf_path=params["conf_path"],
-        clamd_conf=params["clamd_conf"],
-        freshclam_conf=params["freshclam_conf"],
-        database_dir=params["database_dir"],
-        clamd_socket=params["clamd_socket"],
-        systemd_dir=params["systemd_dir"],
+        **module_options(module),
     )
 
 

@@ -178,6 +178,7 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_config import (
@@ -196,14 +197,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    params = module.params
     run_backend(
         module,
         DkimConfig,
         DkimConfigError,
-        settings=params["settings"],
-        conf_path=params["conf_path"],
-        table_dir=params["table_dir"],
+        **module_options(module),
     )
 
 

@@ -141,6 +141,7 @@ service:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot.dovecot_config import (
@@ -162,17 +163,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    params = module.params
     run_backend(
         module,
         DovecotConfig,
         DovecotConfigError,
-        config_dir=params["config_dir"],
-        files=params["files"],
-        reload=params["reload"],
-        service=params["service"],
-        ensure_running=params["ensure_running"],
-        report_paths=params["report_paths"],
+        **module_options(module),
     )
 
 

@@ -182,10 +182,13 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    module_options,
+    run_backend,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.nftables_config import (
-    NftablesConfig,
     NftablesConfigError,
-    rules_from_services,
+    module_backend,
 )
 
 
@@ -224,40 +227,7 @@ def main() -> None:
         supports_check_mode=True,
         mutually_exclusive=[("rules", "services")],
     )
-    params = module.params
-    read: dict = {}
-    try:
-        rule_set = params["rules"]
-        if params["services"] is not None and params["state"] == "present":
-            rule_set, read = rules_from_services(
-                params["services"],
-                ssh_port=params["ssh_port"],
-                run_command=module.run_command,
-                get_bin_path=module.get_bin_path,
-            )
-        result = NftablesConfig(
-            rules=rule_set,
-            run_command=module.run_command,
-            get_bin_path=module.get_bin_path,
-            path=params["path"],
-            table=params["table"],
-            ssh_port=params["ssh_port"],
-            state=params["state"],
-            service=params["service"],
-            health_check=params["health_check"],
-            check_mode=module.check_mode,
-            atomic_move=module.atomic_move,
-        ).execute()
-    except NftablesConfigError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    for warning in result.pop("warnings") + read.pop("warnings", []):
-        module.warn(warning)
-    if read:
-        result["ports"] = read["ports"]
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_backend(module, module_backend, NftablesConfigError, **module_options(module))
 
 
 if __name__ == "__main__":

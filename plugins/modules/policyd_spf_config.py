@@ -139,6 +139,7 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.policyd_spf import (
@@ -159,16 +160,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    params = module.params
     run_backend(
         module,
         PolicydSpfConfig,
         PolicydSpfError,
-        settings=params["settings"],
-        path=params["path"],
-        daemon=params["daemon"],
-        policy_socket=params["policy_socket"],
-        reload=params["reload"],
+        **module_options(module),
     )
 
 

@@ -314,6 +314,7 @@ backup_files:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import (
@@ -366,13 +367,7 @@ def main() -> None:
         PostfixConfig,
         PostfixConfigError,
         extra={"invocation": invocation},
-        fragment_dir=params["fragment_dir"],
-        config_dir=params["config_dir"],
-        reload=params["reload"],
-        fragments=params["fragments"],
-        ensure_running=params["ensure_running"],
-        report_local_domains=params["report_local_domains"],
-        tables=params["tables"],
+        **module_options(module),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -84,3 +85,49 @@ def test_saslauthd_role_alone_refuses_an_existing_dovecot_fragment(server):
         )
     finally:
         server.run(f"rm -f {FRAGMENT}")
+
+
+SASL_FILES = ("/etc/default/saslauthd", "/etc/postfix/sasl", "/etc/tmpfiles.d")
+#: The socket directory and the link (the pid file and socket inside are saslauthd's, new at each start).
+SASL_PATHS = "stat -c '%n %F %a %U:%G %N' /var/spool/postfix/var/run/saslauthd /run/saslauthd"
+
+
+def test_candidate_saslauthd_dies_with_is_rolled_back(server):
+    """rimap is a mechanism saslauthd -v lists, so the candidate passes its checks; without a host (-O) saslauthd
+    exits when it starts. saslauthd_config must restore every file, restart the old saslauthd and fail."""
+    before = helpers.snapshot(server, *SASL_FILES, mtimes=False)
+    owners = helpers.owners(server, *SASL_FILES) + server.check_output(SASL_PATHS)
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    settings = {
+        "mechanisms": "rimap",
+        "threads": 5,
+        "mech_list": ["plain", "login"],
+        "socket_dir": "/var/spool/postfix/var/run/saslauthd",
+    }
+    args = json.dumps({"settings": settings, "health_timeout": 10})
+    result = subprocess.run(
+        [
+            "ansible",
+            "-i",
+            inventory,
+            helpers.instance("server"),
+            "-m",
+            "postmaster.mailserver.saslauthd_config",
+            "-a",
+            args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert '"rolled_back": true' in output, output[-3000:]
+    assert "the previous files were restored and saslauthd restarted" in output, output[-3000:]
+    assert "restoring also failed" not in output, output[-3000:]
+    assert helpers.snapshot(server, *SASL_FILES, mtimes=False) == before
+    assert helpers.owners(server, *SASL_FILES) + server.check_output(SASL_PATHS) == owners
+    assert 'MECHANISMS="pam"' in server.file("/etc/default/saslauthd").content_string
+    services_answer(server)
+    rerun = helpers.run_converge()
+    assert rerun.returncode == 0 and "changed=0" in rerun.stdout, rerun.stdout[-3000:]

@@ -31,8 +31,7 @@ import re
 import shutil
 import socket
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import (
@@ -56,7 +55,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
     DEFAULT_FRESHCLAM_CONF,
     DEFAULT_SYSTEMD_DIR,
     DROPIN_NAME,
-    ENV,
     FRESHCLAM_UNIT,
     FRESHCLAM_UNITS,
     LISTEN_HOST,
@@ -68,12 +66,14 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
-    logged_errors,
+    ServiceBackend,
     smtp_probe,
-    wait_for_answer,
 )
 
 # -- probes ------------------------------------------------------------------------
@@ -95,14 +95,6 @@ def clamd_ping(path: str, timeout: float) -> str:
     if answer != "PONG":
         raise HealthCheckError(f"clamd at {path} answered PING with {answer!r}, expected PONG")
     return answer
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def group_members(group: str) -> list[str] | None:
@@ -140,7 +132,7 @@ class UnitState:
 # -- backend -----------------------------------------------------------------------
 
 
-class AmavisConfig:
+class AmavisConfig(ServiceBackend):
     """Check, write and apply amavis's and ClamAV's configuration, then health-check; roll back on failure."""
 
     def __init__(
@@ -148,10 +140,6 @@ class AmavisConfig:
         *,
         state: str = "present",
         settings: Mapping[str, Any] | None = None,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         conf_path: str = DEFAULT_CONF,
         debian_conf_dir: str = DEBIAN_CONF_DIR,
         clamd_conf: str = DEFAULT_CLAMD_CONF,
@@ -159,16 +147,11 @@ class AmavisConfig:
         database_dir: str = DEFAULT_DATABASE_DIR,
         clamd_socket: str = DEFAULT_CLAMD_SOCKET,
         systemd_dir: str = DEFAULT_SYSTEMD_DIR,
-        health_check: bool = True,
-        health_host: str = LISTEN_HOST,
-        health_port: int = LISTEN_PORT,
-        health_timeout: int = 120,
         smtp: Callable[[str, int, float], str] = smtp_probe,
         ping: Callable[[str, float], str] = clamd_ping,
         members: Callable[[str], list[str] | None] = group_members,
         chown: Callable[[str, str, str], Any] | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        **common: Any,
     ) -> None:
         if state not in ("present", "absent"):
             raise AmavisError(f"state must be present or absent, got {state!r}")
@@ -196,28 +179,13 @@ class AmavisConfig:
         self.database_dir = database_dir
         self.clamd_socket = clamd_socket
         self.systemd_dir = systemd_dir
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
+        self._keep(**{"health_host": LISTEN_HOST, "health_port": LISTEN_PORT, "health_timeout": 120, **common})
         self._smtp = smtp
         self._ping = ping
         self._members = members
         self._chown = chown or shutil.chown
-        self._sleep = sleep
-        self._clock = clock
-        self.warnings: list[str] = []
 
     # -- helpers -------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str) -> str | None:
         return self._get_bin_path(name)
@@ -246,14 +214,14 @@ class AmavisConfig:
         files[self.conf_path] = render_amavis_conf(self.settings, self.clamd_socket)
         if not self.clamav:
             return files
-        clamd = _read_text(self.clamd_conf)
+        clamd = read_text(self.clamd_conf)
         if clamd is None:
             self._missing(self.clamd_conf, "clamav-daemon")
         else:
             reload = "yes" if self.settings["clamav_concurrent_database_reload"] else "no"
             files[self.clamd_conf] = set_directives(clamd, {"ConcurrentDatabaseReload": [reload]})
         files_mode = self.settings["signatures"] == "files"
-        freshclam = _read_text(self.freshclam_conf)
+        freshclam = read_text(self.freshclam_conf)
         if freshclam is None:
             if not files_mode:
                 self._missing(self.freshclam_conf, "clamav-freshclam")
@@ -279,13 +247,13 @@ class AmavisConfig:
 
     def _previous_signatures(self) -> list[str]:
         """Names this module wrote last time (its manifest), so that files taken off the list are removed."""
-        text = _read_text(self.manifest) or ""
+        text = read_text(self.manifest) or ""
         return [name for name in text.split() if NAME_RE.match(name)]
 
     def file_changes(self) -> dict[str, tuple[str | None, str | None]]:
         changes = {}
         for path, text in self.desired_files().items():
-            before = _read_text(path)
+            before = read_text(path)
             if before != text:
                 changes[path] = (before, text)
         return changes
@@ -478,14 +446,6 @@ class AmavisConfig:
         touched.makedirs(os.path.dirname(path), mode=0o755)
         replace_keeping_mode(self._atomic_move, path, text, touched=touched)
 
-    def _systemctl(self, *args: str) -> None:
-        systemctl = self._bin("systemctl")
-        if not systemctl:
-            raise HealthCheckError("systemctl was not found")
-        rc, out, err = self.run([systemctl, *args])
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
-
     def _set_group(self, member: bool) -> None:
         if member:
             argv = [self._bin("usermod") or "usermod", "-a", "-G", "amavis", "clamav"]
@@ -556,32 +516,24 @@ class AmavisConfig:
 
     def _wait_for_clamd(self, condition: str | None) -> None:
         try:
-            wait_for_answer(
+            self._wait(
                 f"clamd did not answer PING on {self.clamd_socket}",
                 lambda timeout: self._ping(self.clamd_socket, timeout),
-                self.health_timeout,
-                clock=self._clock,
-                sleep=self._sleep,
             )
         except HealthCheckError as exc:
             hint = f" (its units start only when {condition} exists)" if condition else ""
             raise HealthCheckError(f"{exc}{hint}") from None
 
     def _wait_for_amavis(self) -> None:
-        wait_for_answer(
+        self._wait(
             f"amavis did not greet with SMTP 220 on {self.health_host}:{self.health_port}",
             lambda timeout: self._smtp(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run, self._bin, since, self.warnings, identifiers=("amavis", "clamd"), prefixes=BAD_PREFIXES
+        self._check_journal_for(
+            "amavis or clamd logged errors after the restart", since, ("amavis", "clamd"), BAD_PREFIXES
         )
-        if errors:
-            raise HealthCheckError("amavis or clamd logged errors after the restart:\n" + "\n".join(errors[:20]))
 
     def start_services(
         self,

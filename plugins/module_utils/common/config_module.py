@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The part every configuration module shares: its health options, and running its backend.
 
-postfix_config, dovecot_config, amavis_config and policyd_spf_config follow one pattern (validate,
+postfix_config, dovecot_config, amavis_config, policyd_spf_config, dkim_config, nftables_config and
+saslauthd_config follow one pattern (validate,
 write a candidate, check it with the daemon's own checker, swap it in atomically, reload, check
 health, roll back on failure). Each backend takes the module's side effects as callables and
 returns a result with ``warnings`` and ``diff``; failures raise an error with ``msg`` and
@@ -25,6 +26,9 @@ class ConfigModuleError(Exception):
         self.details = details
 
 
+HEALTH_OPTIONS = ("health_check", "health_host", "health_port", "health_timeout")
+
+
 def health_options(port: int, timeout: int = 30, host: str = "127.0.0.1") -> dict[str, dict[str, Any]]:
     """The argument spec of the health options (documented in each module)."""
     return {
@@ -36,18 +40,23 @@ def health_options(port: int, timeout: int = 30, host: str = "127.0.0.1") -> dic
 
 
 def backend_arguments(module: Any) -> dict[str, Any]:
-    """The keyword arguments every backend takes from the module: side effects, check mode and health."""
+    """The keyword arguments every backend takes from the module: side effects, check mode and health.
+
+    A health option the module does not have (nftables_config has only ``health_check``) is not passed.
+    """
     params = module.params
     return {
         "run_command": module.run_command,
         "get_bin_path": module.get_bin_path,
         "atomic_move": module.atomic_move,
         "check_mode": module.check_mode,
-        "health_check": params["health_check"],
-        "health_host": params["health_host"],
-        "health_port": params["health_port"],
-        "health_timeout": params["health_timeout"],
+        **{name: params[name] for name in HEALTH_OPTIONS if name in params},
     }
+
+
+def module_options(module: Any, *leave_out: str) -> dict[str, Any]:
+    """The module's own options, as the backend takes them: every parameter but the health options and *leave_out*."""
+    return {name: value for name, value in module.params.items() if name not in HEALTH_OPTIONS + leave_out}
 
 
 def run_backend(

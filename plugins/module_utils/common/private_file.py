@@ -17,6 +17,30 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+def read_text(path: str) -> str | None:
+    """A file's text, or None when it does not exist.
+
+    Bytes that are not UTF-8 read as U+FFFD, so a corrupt file shows in a diff and can still be
+    replaced, instead of failing the module with a traceback.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _before_write(path: str, touched: Touched | None) -> tuple[str, os.stat_result | None]:
+    """Remember *path* in *touched*; return its directory and its stat (None when it does not exist)."""
+    if touched is not None:
+        touched.remember(path)
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    return os.path.dirname(path) or ".", st
+
+
 def set_owner_mode(path: str, mode: int, uid: int = -1, gid: int = -1) -> None:
     """Give the file at *path* (never through a symlink) *mode*, and *uid*/*gid* unless -1.
 
@@ -44,13 +68,7 @@ def write_atomically(
     file keeps its mode and owner. *touched* remembers the previous state for a rollback; a
     failed write removes the empty file it created.
     """
-    if touched is not None:
-        touched.remember(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        st: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        st = None
+    directory, st = _before_write(path, touched)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix)
     created = False
     try:
@@ -83,16 +101,11 @@ def replace_keeping_mode(
 ) -> None:
     """Replace *path* with *text* atomically, keeping an existing file's mode and owner (a new file gets *default_mode*).
 
-    Shared by the configuration backends (postfix_config, dovecot_config, policyd_spf_config, amavis_config).
+    Shared by the configuration backends (postfix_config, dovecot_config, policyd_spf_config, amavis_config,
+    dkim_config, saslauthd_config).
     *touched* remembers the previous state of *path* for a rollback.
     """
-    if touched is not None:
-        touched.remember(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        st: os.stat_result | None = os.stat(path)
-    except FileNotFoundError:
-        st = None
+    directory, st = _before_write(path, touched)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -5,9 +5,12 @@
 
 - ``smtp_probe``: an SMTP (or LMTP-style ESMTP) listener greets 220 and answers EHLO 250;
 - ``wait_for_answer``: retry a probe until it answers or a deadline passes;
-- ``logged_errors``: the error entries a daemon logged to the journal since a reload.
+- ``logged_errors``: the error entries a daemon logged to the journal since a reload;
+- ``systemctl``, ``restart_postfix``: the service commands, failing with ``HealthCheckError``;
+- ``ServiceBackend``: the side effects and health options every configuration backend keeps, with
+  ``run`` (LC_ALL=C), ``_systemctl`` and ``_wait`` (``wait_for_answer`` on the backend's clock).
 
-Every configuration backend (postfix_config, dovecot_config, policyd_spf, amavis) raises and
+Every configuration backend (postfix_config, dovecot_config, policyd_spf, amavis, dkim, saslauthd) raises and
 catches the one ``HealthCheckError`` defined here, so a probe's refusal is retried like a
 refused connection, whichever module the probe came from.
 """
@@ -15,7 +18,9 @@ refused connection, whichever module the probe came from.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -190,3 +195,115 @@ def ensure_service(
             if rc != 0:
                 raise ServiceStateError(f"systemctl {verb} {service} failed (rc={rc}): {(err or out).strip()}")
     return actions
+
+
+def run_checked(run: Callable[[Sequence[str]], tuple[int, str, str]], argv: Sequence[str]) -> str:
+    """Run *argv* with *run*; raise HealthCheckError naming the command unless it exits 0; return its output."""
+    rc, out, err = run(list(argv))
+    if rc != 0:
+        raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+    return out
+
+
+def systemctl(
+    run: Callable[[Sequence[str]], tuple[int, str, str]], get_bin_path: Callable[[str], str | None], *args: str
+) -> str:
+    """Run ``systemctl *args*``; raise HealthCheckError when systemctl is missing or fails (naming the verb)."""
+    path = get_bin_path("systemctl")
+    if not path:
+        raise HealthCheckError("systemctl was not found")
+    rc, out, err = run([path, *args])
+    if rc != 0:
+        raise HealthCheckError(f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
+    return out
+
+
+def restart_postfix(
+    run: Callable[[Sequence[str]], tuple[int, str, str]], get_bin_path: Callable[[str], str | None], postfix: str
+) -> None:
+    """Restart Postfix through systemd when present, else ``postfix stop`` and ``postfix start``.
+
+    Used for a rollback: a candidate that made a service die leaves it throttled in the master
+    daemon, and a reload keeps that state, so the service would stay silent for
+    process_throttle_delay (60 s) after the good configuration is back. A restart clears it.
+    """
+    path = get_bin_path("systemctl")
+    commands = [[path, "restart", "postfix"]] if path else [[postfix, "stop"], [postfix, "start"]]
+    for argv in commands:
+        run_checked(run, argv)
+
+
+class ServiceBackend:
+    """The part of a configuration backend that every daemon's has: side effects, check mode, health options.
+
+    A backend's ``__init__`` takes its own options and ``**common``, the keywords of :meth:`_keep`
+    (what ``config_module.backend_arguments`` gives, plus a clock and sleep for tests), and calls
+    ``self._keep(**{"health_port": <its port>, **common})``; then it uses :meth:`run`,
+    :meth:`_systemctl` and :meth:`_wait`.
+    """
+
+    _run: Callable[..., Any]
+    _get_bin_path: Callable[[str], str | None]
+    _atomic_move: Callable[[str, str], Any]
+    _sleep: Callable[[float], Any]
+    _clock: Callable[[], float]
+    check_mode: bool
+    health_check: bool
+    health_host: str
+    health_port: int
+    health_timeout: float
+    warnings: list[str]
+
+    def _keep(
+        self,
+        *,
+        run_command: Callable[..., Any],
+        get_bin_path: Callable[[str], str | None],
+        atomic_move: Callable[[str, str], Any] | None = None,
+        check_mode: bool = False,
+        health_check: bool = True,
+        health_host: str = "127.0.0.1",
+        health_port: int = 0,
+        health_timeout: float = 30,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._run = run_command
+        self._get_bin_path = get_bin_path
+        self._atomic_move = atomic_move or os.replace
+        self.check_mode = check_mode
+        self.health_check = health_check
+        self.health_host = health_host
+        self.health_port = health_port
+        self.health_timeout = health_timeout
+        self._sleep = sleep
+        self._clock = clock
+        self.warnings = []
+
+    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """Run *argv* (a list, never a shell string) with LC_ALL=C; missing output is ``""``."""
+        rc, out, err = self._run(list(argv), environ_update={"LC_ALL": "C"})
+        return rc, out or "", err or ""
+
+    def _systemctl(self, *args: str) -> str:
+        return systemctl(self.run, self._get_bin_path, *args)
+
+    def _logged_errors(self, since: float, identifiers: Sequence[str], prefixes: Sequence[str] = ()) -> list[str]:
+        """:func:`logged_errors` since *since*, with the backend's commands and warnings."""
+        return logged_errors(
+            self.run, self._get_bin_path, since, self.warnings, identifiers=identifiers, prefixes=prefixes
+        )
+
+    def _check_journal_for(
+        self, what: str, since: float, identifiers: Sequence[str], prefixes: Sequence[str] = ()
+    ) -> None:
+        """Raise HealthCheckError (``"<what>:"`` and the first 20 entries) when errors were logged since *since*."""
+        errors = self._logged_errors(since, identifiers, prefixes)
+        if errors:
+            raise HealthCheckError(f"{what}:\n" + "\n".join(errors[:20]))
+
+    def _wait(self, what: str, probe: Callable[[float], Any], attempt_timeout: float = 10.0) -> Any:
+        """``wait_for_answer`` for *health_timeout* seconds on the backend's clock."""
+        return wait_for_answer(
+            what, probe, self.health_timeout, clock=self._clock, sleep=self._sleep, attempt_timeout=attempt_timeout
+        )

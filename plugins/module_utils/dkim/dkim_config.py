@@ -32,7 +32,6 @@ import pwd
 import socket
 import struct
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -40,14 +39,15 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.confi
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
     replace_keeping_mode,
     set_owner_mode,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_settings import (
     ED25519_DIR,
@@ -63,7 +63,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_se
     render_unit,
 )
 
-ENV = {"LC_ALL": "C"}
 DEFAULT_CONF = "/etc/opendkim.conf"
 DEFAULT_TABLE_DIR = "/etc/opendkim"
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
@@ -158,14 +157,6 @@ def bits_from_text(text: str) -> int | None:
     return None
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _account(user: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(user)
@@ -178,29 +169,20 @@ def _account(user: str) -> tuple[int, int]:
     return entry.pw_uid, gid
 
 
-class DkimConfig:
+class DkimConfig(ServiceBackend):
     """Keys, opendkim.conf and its tables, applied safely."""
 
     def __init__(
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         conf_path: str = DEFAULT_CONF,
         table_dir: str = DEFAULT_TABLE_DIR,
         unit_dir: str = DEFAULT_UNIT_DIR,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int | None = None,
-        health_timeout: int = 30,
         account: Callable[[str], tuple[int, int]] = _account,
         milter: Callable[[str, int, float], str] = milter_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         trust: Any = None,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -222,26 +204,13 @@ class DkimConfig:
             os.path.join(table_dir, ED25519_DIR, "SigningTable"),
             self.unit_path,
         ]
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port or self.settings["milter_port"]
-        self.health_timeout = health_timeout
+        self._keep(**common)
+        self.health_port = self.health_port or self.settings["milter_port"]
         self._account = account
         self._milter = milter
-        self._sleep = sleep
-        self._clock = clock
         self._trust = trust
-        self.warnings: list[str] = []
 
     # -- helpers -----------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str) -> str:
         path = self._get_bin_path(name)
@@ -332,22 +301,15 @@ class DkimConfig:
 
     # -- apply -------------------------------------------------------------------------
 
-    def _systemctl(self, verb: str, service: str = SERVICE) -> None:
-        systemctl = self._bin("systemctl")
+    def _systemctl(self, verb: str, service: str = SERVICE) -> str:  # type: ignore[override]
         # daemon-reload takes no unit ("Too many arguments").
-        argv = [systemctl, verb] if verb == "daemon-reload" else [systemctl, verb, service]
-        rc, out, err = self.run(argv)
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {' '.join(argv[1:])} failed (rc={rc}): {(err or out).strip()}")
+        return super()._systemctl(verb) if verb == "daemon-reload" else super()._systemctl(verb, service)
 
     def health(self, port: int | None = None, what: str = "the OpenDKIM milter") -> str:
         port = port or self.health_port
-        return wait_for_answer(
+        return self._wait(
             f"{what} on {self.health_host}:{port} did not answer",
             lambda timeout: self._milter(self.health_host, port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def write_files(self, changed: Sequence[str], touched: Touched) -> None:
@@ -369,7 +331,7 @@ class DkimConfig:
         for item in keys(self.settings):
             self._guard(os.path.dirname(item["path"]), "key_dir", "dir", owners=[uid] if uid >= 0 else [])
             self._guard(item["path"], "key_dir", "file", owners=[uid] if uid >= 0 else [])
-        previous = {path: _read_text(path) for path in self.files}
+        previous = {path: read_text(path) for path in self.files}
         changed_files = [path for path, text in self.files.items() if previous[path] != text]
         stale = [path for path in self.ed25519_paths if path not in self.files and os.path.lexists(path)]
         generate = [
@@ -388,7 +350,7 @@ class DkimConfig:
                 "before_header": self.conf_path,
                 "after_header": self.conf_path,
                 "before": "".join(f"# {path}\n{previous[path] or ''}" for path in self.files)
-                + "".join(f"# {path}\n{_read_text(path) or ''}" for path in stale),
+                + "".join(f"# {path}\n{read_text(path) or ''}" for path in stale),
                 "after": "".join(f"# {path}\n{text}" for path, text in self.files.items())
                 + "".join(f"# {path}\n(removed)\n" for path in stale),
             },
@@ -496,17 +458,17 @@ class DkimConfig:
             keys_made = any(state.path not in self.files for state in touched.states)
             if "started" not in actions and (rsa_changed or keys_made):
                 if conf_changed:
-                    self._systemctl("restart")
+                    self._systemctl("restart", SERVICE)
                     result["restarted"] = True
                 elif rsa_changed:
                     try:
-                        self._systemctl("reload")
+                        self._systemctl("reload", SERVICE)
                         result["reloaded"] = True
                     except HealthCheckError as exc:
                         # Seen on a Debian 12 without procps: the unit's "/bin/kill -USR1 $MAINPID"
                         # does not exist. A restart reads the same files; the health check decides.
                         self.warnings.append(f"{exc}; OpenDKIM was restarted instead")
-                        self._systemctl("restart")
+                        self._systemctl("restart", SERVICE)
                         result["restarted"] = True
             elif "started" in actions:
                 result["restarted"] = True

@@ -22,23 +22,23 @@ import re
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    logged_errors,
-    wait_for_answer,
 )
 
-ENV = {"LC_ALL": "C"}
 #: File names a set may hold: below the configuration directory, no ``..``, no control characters.
 _BAD_CHARS = set("\n\r\t\0")
 
@@ -83,14 +83,6 @@ def check_names(files: Mapping[str, Any]) -> None:
             raise DovecotConfigError(f"files: the content of {name} must be a string or null")
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def file_digests(config_dir: str) -> dict[str, str]:
     """SHA-256 of every regular ``*.conf`` file in *config_dir* and its ``conf.d``, by name relative to it.
 
@@ -116,7 +108,7 @@ def file_digests(config_dir: str) -> dict[str, str]:
     return digests
 
 
-class DovecotConfig:
+class DovecotConfig(ServiceBackend):
     """Check, write, reload and health-check a set of Dovecot configuration files."""
 
     def __init__(
@@ -124,50 +116,26 @@ class DovecotConfig:
         *,
         config_dir: str,
         files: Mapping[str, str | None],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
         service: str = "dovecot",
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 143,
-        health_timeout: int = 30,
         probe: Callable[[str, int, float], str] = greeting_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         ensure_running: bool = False,
         report_paths: Sequence[str] = (),
+        **common: Any,
     ) -> None:
         check_names(files)
         self.report_paths = list(report_paths)
         self.config_dir = config_dir
         self.files = dict(files)
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
+        self._keep(**{"health_port": 143, **common})
         self.reload = reload
         self.service = service
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
         self._probe = probe
-        self._sleep = sleep
-        self._clock = clock
         self.ensure_running = ensure_running
-        self.warnings: list[str] = []
         #: Whether the checked candidate has a passdb; without one Dovecot cannot greet (see health).
         self.has_passdb = True
 
     # -- helpers -------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str) -> str:
         path = self._get_bin_path(name)
@@ -184,7 +152,7 @@ class DovecotConfig:
         """Return {name: (text now, new text)} for the files that differ (None: no file)."""
         found = {}
         for name, text in sorted(self.files.items()):
-            before = _read_text(self.path(name))
+            before = read_text(self.path(name))
             if before != text:
                 found[name] = (before, text)
         return found
@@ -244,25 +212,14 @@ class DovecotConfig:
         else:
             self.write_file(path, text, touched)
 
-    def _systemctl(self, verb: str) -> None:
-        systemctl = self._get_bin_path("systemctl")
-        if not systemctl:
-            raise HealthCheckError("systemctl was not found")
-        rc, out, err = self.run([systemctl, verb, self.service])
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {self.service} failed (rc={rc}): {(err or out).strip()}")
-
     def _wait_for_greeting(self) -> str:
-        return wait_for_answer(
+        return self._wait(
             f"Dovecot did not answer on {self.health_host}:{self.health_port}",
             lambda timeout: self._probe(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(self.run, self._get_bin_path, since, self.warnings, identifiers=("dovecot",))
+        errors = self._logged_errors(since, ("dovecot",))
         raced = [error for error in errors if RELOAD_RACE.match(error)]
         if raced:
             self.warnings.append(
@@ -282,7 +239,7 @@ class DovecotConfig:
         if self.has_passdb:
             self._wait_for_greeting()
         else:
-            self._systemctl("is-active")
+            self._systemctl("is-active", self.service)
             self.warnings.append(
                 "the configuration has no passdb yet: Dovecot runs, but logins fail until one is added "
                 "(the mailboxes role adds the virtual users' passdb)"
@@ -306,7 +263,7 @@ class DovecotConfig:
         since = self._clock()
         try:
             # Starts Dovecot when it does not run, so a broken set is caught on a first run too.
-            self._systemctl("reload-or-restart")
+            self._systemctl("reload-or-restart", self.service)
             result["reloaded"] = True
             # Dovecot 2.4's master rewrites /run/dovecot/config on a reload; a login process that
             # starts in that moment fails with "stat(/run/dovecot/config) failed". Let it settle.
@@ -319,7 +276,7 @@ class DovecotConfig:
             if errors:
                 rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
-                self._systemctl("restart")
+                self._systemctl("restart", self.service)
                 if self.health_check:
                     self._wait_for_greeting()
             except HealthCheckError as again:

@@ -35,11 +35,14 @@ from typing import Any
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import set_owner_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import read_text, set_owner_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
+    HealthCheckError,
+    ServiceBackend,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall import firewall_rules as fw
 from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall.mail_ports import MailPorts, MailPortsError
 
-ENV = {"LC_ALL": "C"}
 #: The first line after the shebang of every file this module writes; it marks the file as ours.
 MARKER = "# Managed by postmaster.mailserver.nftables_config"
 TABLE_RE = r"[a-z][a-z0-9_]{0,31}"
@@ -47,10 +50,6 @@ TABLE_RE = r"[a-z][a-z0-9_]{0,31}"
 
 class NftablesConfigError(ConfigModuleError):
     """Validation, apply or health check failed."""
-
-
-class HealthCheckError(Exception):
-    """The loaded table is missing, or would not keep SSH open."""
 
 
 def _family_sources(sources: Sequence[str]) -> list[tuple[str, list[str]]]:
@@ -146,14 +145,6 @@ def check_live(listing: str, table: str, ssh: int) -> None:
     raise HealthCheckError(f"table inet {table} has no rule accepting SSH (tcp/{ssh})")
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def rules_from_services(
     services: Mapping[str, Any],
     *,
@@ -195,25 +186,21 @@ def rules_from_services(
     return rule_set, {key: found[key] for key in ("ports", "ssh_ports", "found", "warnings")}
 
 
-class NftablesConfig:
+class NftablesConfig(ServiceBackend):
     """Check, write, load and health-check the table; restore the previous file and table on failure."""
 
     def __init__(
         self,
         *,
         rules: Any,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         path: str = "/etc/nftables.conf",
         table: str = "postmaster",
         ssh_port: Any = 22,
         state: str = "present",
         service: str = "nftables",
-        health_check: bool = True,
-        check_mode: bool = False,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        read_text: Callable[[str], str | None] = _read_text,
+        read_text: Callable[[str], str | None] = read_text,
         ufw_conf: str = "/etc/ufw/ufw.conf",
+        **common: Any,
     ) -> None:
         if not re.fullmatch(TABLE_RE, table or ""):
             raise NftablesConfigError(f"table: {table!r} must be a lower-case name (letters, digits, _)")
@@ -228,21 +215,13 @@ class NftablesConfig:
             raise NftablesConfigError(str(exc)) from None
         self.path = path
         self.service = service
-        self.health_check = health_check
-        self.check_mode = check_mode
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
+        self._keep(**common)
         self._read = read_text
         self.ufw_conf = ufw_conf
-        self.warnings: list[str] = []
+        #: What rules_from_services read from the host (its ``ports`` and ``warnings`` join the result).
+        self.services_read: dict[str, Any] = {}
 
     # -- helpers -------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def live_listing(self, nft: str, json_output: bool) -> str | None:
         """The live table (``nft [-j] list table``), or None when it does not exist."""
@@ -460,5 +439,30 @@ class NftablesConfig:
             raise NftablesConfigError(str(exc)) from None
         except OSError as exc:
             raise NftablesConfigError(f"writing {exc.filename or self.path} failed: {exc}") from exc
-        result["warnings"] = list(self.warnings)
+        result["warnings"] = list(self.warnings) + list(self.services_read.get("warnings", []))
+        if self.services_read:
+            result["ports"] = self.services_read["ports"]
         return result
+
+
+def module_backend(
+    *,
+    rules: Sequence[Any],
+    services: Mapping[str, Any] | None,
+    ssh_port: Any,
+    state: str,
+    run_command: Callable[..., Any],
+    get_bin_path: Callable[[str], str | None],
+    **arguments: Any,
+) -> NftablesConfig:
+    """The nftables_config module's backend: *rules*, or (with *services*) the rules read from the host."""
+    read: dict[str, Any] = {}
+    if services is not None and state == "present":
+        rules, read = rules_from_services(
+            services, ssh_port=ssh_port, run_command=run_command, get_bin_path=get_bin_path
+        )
+    backend = NftablesConfig(
+        rules=rules, ssh_port=ssh_port, state=state, run_command=run_command, get_bin_path=get_bin_path, **arguments
+    )
+    backend.services_read = read
+    return backend

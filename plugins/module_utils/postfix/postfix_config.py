@@ -14,21 +14,24 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    logged_errors,
+    restart_postfix,
+    run_checked,
     smtp_probe,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
@@ -67,7 +70,6 @@ HEADER_TEMPLATE = (
 )
 #: Files and directories of the live config directory that a candidate needs.
 CANDIDATE_FILES = ("main.cf", "master.cf", "dynamicmaps.cf", "dynamicmaps.cf.d", "postfix-files", "postfix-files.d")
-ENV = {"LC_ALL": "C"}
 #: How far into the past a freshly written main.cf or master.cf is dated (see settle()).
 SETTLE_SECONDS = 2
 #: Table files larger than this are not read for a catch-all entry (the relay check).
@@ -104,16 +106,7 @@ def removed_inet_services(old_master: str | None, new_master: str | None) -> lis
     return sorted(old - new)
 
 
-def _read_text(path: str) -> str | None:
-    """A file's text (bytes that are not UTF-8 shown as U+FFFD, so a corrupt file can still be replaced)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-class PostfixConfig:
+class PostfixConfig(ServiceBackend):
     """Assemble main.cf/master.cf from fragments and apply them safely."""
 
     def __init__(
@@ -121,23 +114,14 @@ class PostfixConfig:
         *,
         fragment_dir: str,
         config_dir: str,
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 25,
-        health_timeout: int = 30,
         probe: Callable[[str, int, float], str] = smtp_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         exists: Callable[[str], bool] = os.path.exists,
         fragments: Mapping[str, Any] | None = None,
         ensure_running: bool = False,
         report_local_domains: bool = False,
         tables: Sequence[Mapping[str, Any]] | None = None,
+        **common: Any,
     ) -> None:
         self.fragment_dir = fragment_dir
         try:
@@ -151,29 +135,14 @@ class PostfixConfig:
         #: Fragments to write (name -> data) or remove (name -> None) as part of this run.
         self.fragments = dict(fragments or {})
         self.config_dir = config_dir
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
+        self._keep(**{"health_port": 25, **common})
         self.reload = reload
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
         self._probe = probe
-        self._sleep = sleep
-        self._clock = clock
         self._exists = exists
-        self.warnings: list[str] = []
         self.main_cf = os.path.join(config_dir, "main.cf")
         self.master_cf = os.path.join(config_dir, "master.cf")
 
     # -- helpers -------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        """Run *argv* (a list, never a shell string) with LC_ALL=C."""
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str, required: bool) -> str | None:
         path = self._get_bin_path(name)
@@ -199,7 +168,7 @@ class PostfixConfig:
             except FragmentError as exc:
                 raise PostfixConfigError(f"fragments: {exc}") from exc
             path = os.path.join(self.fragment_dir, name)
-            before = _read_text(path)
+            before = read_text(path)
             if before != text:
                 changes[path] = (before, text)
         return changes
@@ -295,7 +264,7 @@ class PostfixConfig:
         """The services whose -o overrides are judged: the assembled ones, or else the live master.cf's."""
         if services:
             return list(services)
-        text = _read_text(self.master_cf)
+        text = read_text(self.master_cf)
         if text is None:
             return []
         try:
@@ -372,9 +341,7 @@ class PostfixConfig:
         return rc == 0
 
     def _reload(self, postfix: str) -> None:
-        rc, out, err = self.run([postfix, "reload"])
-        if rc != 0:
-            raise HealthCheckError(f"postfix reload failed (rc={rc}): {(err or out).strip()}")
+        run_checked(self.run, [postfix, "reload"])
 
     def _restart(self, postfix: str) -> None:
         """Restart Postfix (through systemd when present).
@@ -384,28 +351,16 @@ class PostfixConfig:
         would stay silent for process_throttle_delay (60 s) after the good
         configuration is back. A restart clears it.
         """
-        systemctl = self._get_bin_path("systemctl")
-        commands = [[systemctl, "restart", "postfix"]] if systemctl else [[postfix, "stop"], [postfix, "start"]]
-        for argv in commands:
-            rc, out, err = self.run(argv)
-            if rc != 0:
-                raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+        restart_postfix(self.run, self._get_bin_path, postfix)
 
     def _wait_for_smtp(self) -> None:
-        wait_for_answer(
+        self._wait(
             f"no SMTP 220 greeting from {self.health_host}:{self.health_port}",
             lambda timeout: self._probe(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run, self._get_bin_path, since, self.warnings, identifiers=("postfix",), prefixes=POSTFIX_BAD_PREFIXES
-        )
-        if errors:
-            raise HealthCheckError("postfix logged errors after the reload:\n" + "\n".join(errors[:20]))
+        self._check_journal_for("postfix logged errors after the reload", since, ("postfix",), POSTFIX_BAD_PREFIXES)
 
     def health(self, since: float) -> None:
         """Raise HealthCheckError unless smtpd answers and no error was logged since *since*."""
@@ -546,7 +501,7 @@ class PostfixConfig:
                 "warnings": [f"{self.fragment_dir} does not exist: there was no fragment to remove"],
             }
         assembled = self.assemble()
-        live = {self.main_cf: _read_text(self.main_cf), self.master_cf: _read_text(self.master_cf)}
+        live = {self.main_cf: read_text(self.main_cf), self.master_cf: read_text(self.master_cf)}
         texts = {}
         if assembled["main_text"] != live[self.main_cf]:
             texts[self.main_cf] = assembled["main_text"]
@@ -589,7 +544,7 @@ class PostfixConfig:
                 {
                     "before_header": table.path,
                     "after_header": table.path,
-                    "before": _read_text(table.path) or "",
+                    "before": read_text(table.path) or "",
                     "after": table.content,
                 }
                 for table in table_work
@@ -639,7 +594,7 @@ class PostfixConfig:
         for name in names:
             data = self.fragments.get(name)
             texts[name] = (
-                render_fragment(name, data) if data is not None else _read_text(os.path.join(self.fragment_dir, name))
+                render_fragment(name, data) if data is not None else read_text(os.path.join(self.fragment_dir, name))
             )
         return texts
 

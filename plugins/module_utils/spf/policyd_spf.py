@@ -29,19 +29,22 @@ import os
 import re
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
-    logged_errors,
+    ServiceBackend,
+    restart_postfix,
+    run_checked,
     smtp_probe,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_relay import cover_everything
 from ansible_collections.postmaster.mailserver.plugins.module_utils.spf.spf import is_domain
@@ -313,41 +316,24 @@ def policy_probe(path: str, timeout: float) -> str:
     return _policy_answer(data.decode("utf-8", "replace"), f"the policy service at {path}")
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 # -- backend -----------------------------------------------------------------------
 
 
-class PolicydSpfConfig:
+class PolicydSpfConfig(ServiceBackend):
     """Check, write and apply policyd-spf.conf, with Postfix reloaded and health-checked."""
 
     def __init__(
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         path: str = DEFAULT_PATH,
         daemon: str = DEFAULT_DAEMON,
         policy_socket: str = DEFAULT_SOCKET,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
         reload: bool = True,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int = 25,
-        health_timeout: int = 30,
         smtp: Callable[[str, int, float], str] = smtp_probe,
         policy: Callable[[str, float], str] = policy_probe,
         exists: Callable[[str], bool] = os.path.exists,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -357,21 +343,11 @@ class PolicydSpfConfig:
         self.path = path
         self.daemon = daemon
         self.policy_socket = policy_socket
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
+        self._keep(**{"health_port": 25, **common})
         self.reload = reload
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port
-        self.health_timeout = health_timeout
         self._smtp = smtp
         self._policy = policy
         self._exists = exists
-        self._sleep = sleep
-        self._clock = clock
-        self.warnings: list[str] = []
 
     # -- helpers -------------------------------------------------------------
 
@@ -469,24 +445,12 @@ class PolicydSpfConfig:
         """
         postfix = self._postfix()
         if verb == "reload":
-            commands = [[postfix, "reload"]]
+            run_checked(self.run, [postfix, "reload"])
         else:
-            systemctl = self._get_bin_path("systemctl")
-            commands = [[systemctl, "restart", "postfix"]] if systemctl else [[postfix, "stop"], [postfix, "start"]]
-        for argv in commands:
-            rc, out, err = self.run(argv)
-            if rc != 0:
-                raise HealthCheckError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
+            restart_postfix(self.run, self._get_bin_path, postfix)
 
     def _retry(self, what: str, probe: Callable[[float], str]) -> str:
-        return wait_for_answer(
-            f"{what} did not answer",
-            probe,
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
-            attempt_timeout=30.0,
-        )
+        return self._wait(f"{what} did not answer", probe, attempt_timeout=30.0)
 
     def _wait_for_smtp(self) -> str:
         return self._retry(
@@ -512,16 +476,7 @@ class PolicydSpfConfig:
         return _policy_answer(out, self.daemon)
 
     def _check_journal(self, since: float) -> None:
-        errors = logged_errors(
-            self.run,
-            self._get_bin_path,
-            since,
-            self.warnings,
-            identifiers=("postfix", "policyd-spf"),
-            prefixes=BAD_PREFIXES,
-        )
-        if errors:
-            raise HealthCheckError("errors were logged after the reload:\n" + "\n".join(errors[:20]))
+        self._check_journal_for("errors were logged after the reload", since, ("postfix", "policyd-spf"), BAD_PREFIXES)
 
     def health(self, since: float, running: bool) -> str:
         """Raise HealthCheckError unless smtpd (when running) and the policy service answer, with no error logged."""
@@ -575,7 +530,7 @@ class PolicydSpfConfig:
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
         guard(PolicydSpfError, self.path, "path", kind="file")
-        previous = _read_text(self.path)
+        previous = read_text(self.path)
         changed = previous != self.text
         result: dict[str, Any] = {
             "changed": changed,

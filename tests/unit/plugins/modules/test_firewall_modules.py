@@ -115,3 +115,14 @@ def test_nftables_rollback_is_reported(tmp_path, host, run_module):
     assert rc == 1
     assert result["rolled_back"] is True
     assert "does not drop by default" in result["msg"]
+
+
+def test_nftables_with_services_reports_the_ports_it_read_and_opens_them(tmp_path, host, config_dirs, run_module):
+    path = tmp_path / "nftables.conf"
+    args = {"services": config_dirs, "path": str(path), "_ansible_check_mode": True}
+    rc, result = run_module(nftables_module.main, args)
+    assert (rc, result["changed"]) == (0, True)
+    assert [p["port"] for p in result["ports"]] == [25, 143, 465, 587, 993, 12345]
+    opened = [rule["port"] for rule in result["rules"]]
+    assert opened[0] == 22 and {25, 143, 465, 587, 993} <= set(opened)
+    assert not path.exists()

@@ -1,7 +1,7 @@
 # Copyright (c) postmaster.mailserver contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""config_module: the one runner of postfix_config, dovecot_config, amavis_config and policyd_spf_config."""
+"""config_module: the one runner of every configuration module (postfix, dovecot, amavis, policyd_spf, dkim, nftables, saslauthd)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     backend_arguments,
     health_options,
+    module_options,
     run_backend,
 )
 
@@ -100,3 +101,32 @@ def test_failure_shows_the_backend_warnings_and_its_details():
         run_backend(module, Backend, BackendError, fail=True)
     assert module.fail == {"msg": "doveconf refused the candidate", "rolled_back": True}
     assert module.warnings == ["seen before the failure"]
+
+
+def test_a_module_without_health_options_passes_none_to_its_backend():
+    module = FakeModule()
+    module.params = {"health_check": False, "rules": [], "state": "present"}
+    arguments = backend_arguments(module)
+    assert arguments["health_check"] is False
+    assert not {"health_host", "health_port", "health_timeout"} & set(arguments)
+
+
+def test_module_options_are_every_parameter_but_the_health_ones_and_those_left_out():
+    module = FakeModule()
+    module.params.update({"settings": {"a": 1}, "conf_path": "/etc/x.conf", "echo": True})
+    assert module_options(module) == {"settings": {"a": 1}, "conf_path": "/etc/x.conf", "echo": True}
+    assert module_options(module, "echo") == {"settings": {"a": 1}, "conf_path": "/etc/x.conf"}
+
+
+def test_the_module_options_reach_the_backend_by_name():
+    module = FakeModule()
+    module.params["settings"] = {"mech_list": ["pam"]}
+    seen = {}
+
+    def make(**kwargs):
+        seen.update(kwargs)
+        return Backend(**kwargs)
+
+    with pytest.raises(Exited):
+        run_backend(module, make, BackendError, **module_options(module))
+    assert seen["settings"] == {"mech_list": ["pam"]} and seen["health_port"] == 10024

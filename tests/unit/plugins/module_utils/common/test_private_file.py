@@ -8,7 +8,10 @@ import os
 import stat
 
 import pytest
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import write_atomically
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    write_atomically,
+)
 
 
 def test_new_file_is_0600_when_moved_into_place_and_no_temporary_file_is_left(tmp_path):
@@ -37,3 +40,23 @@ def test_existing_file_keeps_its_place_and_a_failed_move_leaves_no_temporary_fil
         write_atomically(failing_move, str(path), "new\n", ".test.")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table"]
+
+
+def test_read_text_is_none_for_a_missing_file_and_shows_bytes_that_are_not_utf8(tmp_path):
+    assert read_text(str(tmp_path / "absent")) is None
+    path = tmp_path / "main.cf"
+    path.write_bytes(b"myhostname = mx\xff.example\n")
+    assert read_text(str(path)) == "myhostname = mx\ufffd.example\n"
+
+
+def test_every_backend_reads_its_files_with_the_one_read_text():
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import amavis_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim import dkim_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.dovecot import dovecot_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.firewall import nftables_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix import postfix_config
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.spf import policyd_spf
+
+    for module in (amavis_config, dkim_config, dovecot_config, nftables_config, postfix_config, policyd_spf):
+        assert module.read_text is read_text
+        assert not hasattr(module, "_read_text")

@@ -50,3 +50,18 @@ def test_each_problem_names_its_variable(change, message):
 def test_not_a_mapping():
     with pytest.raises(SaslauthdSettingsError, match="must be a mapping"):
         check_settings("x")
+
+
+@pytest.mark.parametrize("auth_on_25", [False, True])
+def test_the_postfix_fragment_is_built_with_the_settings(auth_on_25):
+    checked = check_settings({**GOOD, "postfix_config_dir": "/etc/postfix", "smtpd_sasl_auth_enable": auth_on_25})
+    main = checked["fragment"]["main"]
+    assert main["smtpd_sasl_type"] == "cyrus" and main["cyrus_sasl_config_path"] == "/etc/postfix/sasl"
+    assert main["postmaster_mua_sasl_auth_enable"] is True
+    assert ("smtpd_sasl_auth_enable" in main) is auth_on_25
+    assert checked["fragment"]["overrides"] == ["postmaster_mua_sasl_auth_enable"]
+
+
+def test_auth_on_port_25_must_be_a_boolean():
+    with pytest.raises(SaslauthdSettingsError, match="saslauthd_postfix_smtpd_sasl_auth_enable must be true or false"):
+        check_settings({**GOOD, "postfix_config_dir": "/etc/postfix", "smtpd_sasl_auth_enable": "yes"})
