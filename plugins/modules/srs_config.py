@@ -123,6 +123,7 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.srs.srs_config import (
@@ -141,15 +142,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    params = module.params
-    run_backend(
-        module,
-        SrsConfig,
-        SrsConfigError,
-        settings=params["settings"],
-        defaults_path=params["defaults_path"],
-        secret_path=params["secret_path"],
-    )
+    run_backend(module, SrsConfig, SrsConfigError, **module_options(module))
 
 
 if __name__ == "__main__":

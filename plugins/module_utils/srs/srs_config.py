@@ -29,8 +29,7 @@ import os
 import socket
 import stat
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -38,15 +37,16 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.confi
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
     replace_keeping_mode,
     set_owner_mode,
     write_atomically,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.srs.srs_settings import (
     SrsSettingsError,
@@ -56,7 +56,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.srs.srs_sett
     render_defaults,
 )
 
-ENV = {"LC_ALL": "C"}
 DEFAULT_DEFAULTS = "/etc/default/postsrsd"
 DEFAULT_SECRET = "/etc/postsrsd.secret"
 SERVICE = "postsrsd"
@@ -98,36 +97,19 @@ def tcp_table_lookup(host: str, port: int, key: str, timeout: float) -> tuple[in
     return parse_reply(data.decode("utf-8", "replace"))
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-class SrsConfig:
+class SrsConfig(ServiceBackend):
     """postsrsd's secret and settings, applied safely."""
 
     def __init__(
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         defaults_path: str = DEFAULT_DEFAULTS,
         secret_path: str = DEFAULT_SECRET,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int | None = None,
-        health_timeout: int = 30,
         lookup: Callable[[str, int, str, float], tuple[int, str]] = tcp_table_lookup,
         random_bytes: Callable[[int], bytes] = os.urandom,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         trust: Any = None,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -138,25 +120,12 @@ class SrsConfig:
             self.expected = expected_values(self.text)
         except SrsSettingsError as exc:
             raise SrsConfigError(f"{exc}; nothing was changed") from None
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
-        self.health_check = health_check
-        self.health_host = health_host
+        self._keep(**common)
         # health_port is the forward table's port; the reverse table's comes from the settings.
-        self.health_port = health_port or self.settings["forward_port"]
-        self.health_timeout = health_timeout
+        self.health_port = self.health_port or self.settings["forward_port"]
         self._lookup = lookup
         self._random = random_bytes
-        self._sleep = sleep
-        self._clock = clock
         self._trust = trust
-        self.warnings: list[str] = []
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _bin(self, name: str) -> str:
         path = self._get_bin_path(name)
@@ -216,19 +185,9 @@ class SrsConfig:
         return f"{HEALTH_ADDRESS} -> {forward} -> {back}"
 
     def health(self) -> str:
-        return wait_for_answer(
-            f"postsrsd on {self.health_host}:{self.health_port} did not rewrite and reverse an address",
-            self._probe,
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
+        return self._wait(
+            f"postsrsd on {self.health_host}:{self.health_port} did not rewrite and reverse an address", self._probe
         )
-
-    def _systemctl(self, verb: str) -> None:
-        systemctl = self._bin("systemctl")
-        rc, out, err = self.run([systemctl, verb, SERVICE])
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {SERVICE} failed (rc={rc}): {(err or out).strip()}")
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -236,7 +195,7 @@ class SrsConfig:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
         self._guard(self.defaults_path, "defaults_path", "file")
         self._guard(self.secret_path, "secret_path", "file")
-        previous = _read_text(self.defaults_path)
+        previous = read_text(self.defaults_path)
         conf_changed = previous != self.text
         make_secret = not os.path.lexists(self.secret_path)
         # An existing secret readable by others is made private (its content is kept).
@@ -288,7 +247,7 @@ class SrsConfig:
             if "started" in actions:
                 result["restarted"] = True
             elif touched:
-                self._systemctl("restart")
+                self._systemctl("restart", SERVICE)
                 result["restarted"] = True
             if self.health_check and (touched or actions):
                 result["lookup"] = self.health()
@@ -298,7 +257,7 @@ class SrsConfig:
             if errors:
                 rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
-                self._systemctl("restart")
+                self._systemctl("restart", SERVICE)
                 rollback += ", and postsrsd restarted"
             except (HealthCheckError, SrsConfigError) as again:
                 rollback += f", but {again}"
