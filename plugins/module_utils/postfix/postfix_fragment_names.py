@@ -19,6 +19,8 @@ FRAGMENT_NAMES = {
     "mailboxes": "40-mailboxes.json",
     "amavis": "40-amavis.json",
     "dkim": "45-dkim.json",
+    # OpenDMARC after OpenDKIM (its milter is inserted after OpenDKIM's): the dkim role's DMARC enforcement.
+    "dmarc": "46-dmarc.json",
     "policyd_spf": "50-policyd-spf.json",
 }
 
