@@ -136,9 +136,7 @@ def ignore_hosts(settings: Mapping[str, Any]) -> str:
     return HEADER + "".join(f"{host}\n" for host in settings["ignore_hosts"])
 
 
-def render_conf(
-    settings: Mapping[str, Any], ignore_file: str, pid_file: str = "/run/opendmarc/opendmarc.pid"
-) -> str:
+def render_conf(settings: Mapping[str, Any], ignore_file: str, pid_file: str = "/run/opendmarc/opendmarc.pid") -> str:
     """opendmarc.conf: reject what fails a p=reject policy, add Authentication-Results to the rest."""
     lines = [
         ("Syslog", "true"),

@@ -36,8 +36,10 @@ class Host:
             self.checked.append(text)
             ignore = next(line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("IgnoreHosts "))
             assert os.path.dirname(ignore) == os.path.dirname(argv[3])  # the candidate's own IgnoreHosts file
-            return self.checker_rc, "", "opendmarc: x.conf: configuration error at line 4: illegal value" * bool(
-                self.checker_rc
+            return (
+                self.checker_rc,
+                "",
+                "opendmarc: x.conf: configuration error at line 4: illegal value" * bool(self.checker_rc),
             )
         if name == "systemctl":
             if argv[1] == "is-enabled":
@@ -147,7 +149,7 @@ def test_check_mode_writes_nothing_but_checks(host):
 
 def test_a_missing_public_suffix_list_is_an_error_before_any_change(host):
     host.psl = False
-    with pytest.raises(DmarcConfigError, match="dkim_dmarc_public_suffix_list: .* does not exist"):
+    with pytest.raises(DmarcConfigError, match=r"dkim_dmarc_public_suffix_list: .* does not exist"):
         host.config().execute()
     assert not (host.root / "opendmarc.conf").exists()
     # In check mode (the package may not be installed yet) it is a warning.
@@ -156,6 +158,8 @@ def test_a_missing_public_suffix_list_is_an_error_before_any_change(host):
 
 
 def test_bad_settings_fail_before_anything(host):
-    with pytest.raises(DmarcConfigError, match=r"dkim_dmarc_milter_port: 8891 is also dkim_milter_port; .*; nothing was changed"):
+    with pytest.raises(
+        DmarcConfigError, match=r"dkim_dmarc_milter_port: 8891 is also dkim_milter_port; .*; nothing was changed"
+    ):
         host.config({**SETTINGS, "milter_port": 8891}).execute()
     assert host.calls == []
