@@ -18,7 +18,7 @@ mail_dns built from the dkim role's public keys: the ``p=`` (and ``k=``) must be
 
 from __future__ import annotations
 
-import random
+import secrets
 import socket
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -123,6 +123,7 @@ def _ask_tcp(server: str, port: int, query: bytes, timeout: float) -> bytes:
 def txt_lookup(
     name: str,
     servers: Sequence[str],
+    *,
     timeout: float = 3.0,
     port: int = 53,
     udp: Callable[[str, int, bytes, float], bytes] = _ask_udp,
@@ -133,7 +134,7 @@ def txt_lookup(
         raise DnsNoAnswer("no DNS server to ask")
     errors = []
     for server in servers:
-        qid = random.randint(0, 0xFFFF)  # noqa: S311 - a query id, not a secret
+        qid = secrets.randbelow(0x10000)
         query = build_query(name, qid)
         try:
             rcode, truncated, values = parse_answer(udp(server, port, query, timeout), qid)
