@@ -75,6 +75,34 @@ def _domain(value: Any, where: str) -> str:
         raise DmarcSettingsError(str(exc)) from None
 
 
+def check_ignore_hosts(value: Any, where: str) -> list[str]:
+    """Addresses and networks whose mail is not judged; every address (``/0``) is refused."""
+    if isinstance(value, str):
+        value = [item for item in re.split(r"[\s,]+", value) if item]
+    if not isinstance(value, list | tuple):
+        raise DmarcSettingsError(f"{where}: must be a list of addresses or networks, got {_describe(value)}")
+    out: list[str] = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        try:
+            (network,) = check_networks([item], at) if item != "" else ["0"]
+        except DkimSettingsError as exc:
+            if "is every address" in str(exc):
+                raise DmarcSettingsError(
+                    f"{at}: {item} is every address: no client's mail would be judged (refused)"
+                ) from None
+            if "is not an IP address" in str(exc):
+                raise DmarcSettingsError(
+                    f"{at}: {item!r} is not an IP address or network (OpenDMARC's IgnoreHosts takes no names here)"
+                ) from None
+            raise DmarcSettingsError(str(exc).replace(f"{at}[0]", at)) from None
+        if network == "0":
+            raise DmarcSettingsError(f"{at}: must be an address or network, got ''")
+        if network not in out:
+            out.append(network)
+    return out
+
+
 def check_settings(settings: Any, prefix: str = "dkim_dmarc_") -> dict[str, Any]:
     """Validate the DMARC settings (keys of SETTING_KEYS); return them normalized.
 
@@ -88,9 +116,9 @@ def check_settings(settings: Any, prefix: str = "dkim_dmarc_") -> dict[str, Any]
     try:
         port = check_port(settings.get("milter_port", DEFAULT_PORT), f"{prefix}milter_port")
         dkim_port = check_port(settings.get("dkim_milter_port", 8891), "dkim_milter_port")
-        ignore = check_networks(settings.get("ignore_hosts") or [], f"{prefix}ignore_hosts")
     except DkimSettingsError as exc:
         raise DmarcSettingsError(str(exc)) from None
+    ignore = check_ignore_hosts(settings.get("ignore_hosts") or [], f"{prefix}ignore_hosts")
     if port == dkim_port:
         raise DmarcSettingsError(
             f"{prefix}milter_port: {port} is also dkim_milter_port; OpenDMARC and OpenDKIM need a port each"

@@ -49,8 +49,14 @@ def test_off_needs_no_authserv_id():
         ({"authserv_id": "bad host\nname"}, "dkim_dmarc_authserv_id"),
         ({"trusted_authserv_ids": "mail.example.org"}, "dkim_dmarc_trusted_authserv_ids: must be a list"),
         ({"trusted_authserv_ids": ["ok.example.org", "not a name"]}, "dkim_dmarc_trusted_authserv_ids[1]"),
-        ({"ignore_hosts": ["192.0.2.1", "nonsense"]}, "dkim_dmarc_ignore_hosts[1]: 'nonsense' is not an IP address"),
-        ({"ignore_hosts": ["0.0.0.0/0"]}, "dkim_dmarc_ignore_hosts[0]: 0.0.0.0/0 is every address"),
+        (
+            {"ignore_hosts": ["192.0.2.1", "nonsense"]},
+            "dkim_dmarc_ignore_hosts[1]: 'nonsense' is not an IP address or network (OpenDMARC's",
+        ),
+        (
+            {"ignore_hosts": ["0.0.0.0/0"]},
+            "dkim_dmarc_ignore_hosts[0]: 0.0.0.0/0 is every address: no client's mail would be judged",
+        ),
         ({"public_suffix_list": "relative/list.dat"}, "dkim_dmarc_public_suffix_list: must be an absolute file path"),
         ({"public_suffix_list": "/usr/share/../etc/shadow"}, "dkim_dmarc_public_suffix_list"),
         ({"public_suffix_list": "/usr/share/list\nSocket inet:1@0.0.0.0"}, "dkim_dmarc_public_suffix_list"),
