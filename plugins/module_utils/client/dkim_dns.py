@@ -77,10 +77,10 @@ def parse_answer(data: bytes, qid: int) -> tuple[int, bool, list[str]]:
     if rid != qid:
         raise ValueError("answer to another query")
     offset = 12
-    for _ in range(qdcount):
+    for _question in range(qdcount):
         offset = _skip_name(data, offset) + 4
     values = []
-    for _ in range(ancount):
+    for _answer in range(ancount):
         offset = _skip_name(data, offset)
         rtype, _rclass, _ttl, rdlength = struct.unpack(">HHIH", data[offset : offset + 10])
         offset += 10

@@ -79,7 +79,7 @@ class Responder:
     def serve_tcp(self):
         while True:
             try:
-                conn, _ = self.tcp.accept()
+                conn, _peer = self.tcp.accept()
             except OSError:
                 return
             with conn:
@@ -160,13 +160,13 @@ def test_verdicts():
 
     checks, skipped = dkim_checks(expected(), lookup)
     assert checks["dkim mail._domainkey.example.org"]["ok"] is True and skipped == {}
-    checks, _ = dkim_checks(expected(public=OTHER), lookup)
+    checks, _skipped = dkim_checks(expected(public=OTHER), lookup)
     bad = checks["dkim mail._domainkey.example.org"]
     assert bad["ok"] is False and "DNS publishes another key" in bad["detail"] and "active key in use" in bad["detail"]
-    checks, _ = dkim_checks(expected(selector="next"), lookup)
+    checks, _skipped = dkim_checks(expected(selector="next"), lookup)
     assert checks["dkim next._domainkey.example.org"]["ok"] is False
     assert "no DKIM record in DNS for the active selector" in checks["dkim next._domainkey.example.org"]["detail"]
-    checks, _ = dkim_checks(expected(state="published", selector="next"), lookup)
+    checks, _skipped = dkim_checks(expected(state="published", selector="next"), lookup)
     assert checks["dkim next._domainkey.example.org"]["ok"] is True
 
 
