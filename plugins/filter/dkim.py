@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.postmaster.mailserver.plugins.plugin_utils.lazy_import import LazyModule
 
 _dkim_settings = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_settings")
+_dmarc_settings = LazyModule("ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dmarc_settings")
 
 
 def dkim_settings(settings: Any, prefix: str = "dkim_") -> dict[str, Any]:
@@ -31,8 +32,30 @@ def dkim_postfix_fragment(settings: Any) -> dict[str, Any]:
         raise AnsibleFilterError(f"dkim_postfix_fragment: {exc}") from None
 
 
+def dmarc_settings(settings: Any, prefix: str = "dkim_dmarc_") -> dict[str, Any]:
+    """Validate the dkim role's DMARC settings; errors name ``<prefix><setting>`` and the entry."""
+    try:
+        return _dmarc_settings.check_settings(settings, prefix)
+    except _dmarc_settings.DmarcSettingsError as exc:
+        raise AnsibleFilterError(f"dmarc_settings: {exc}") from None
+
+
+def dmarc_postfix_fragment(settings: Any) -> dict[str, Any] | None:
+    """The Postfix fragment of validated DMARC settings: OpenDMARC after OpenDKIM; None when not enforced."""
+    try:
+        checked = _dmarc_settings.check_settings(settings)
+    except _dmarc_settings.DmarcSettingsError as exc:
+        raise AnsibleFilterError(f"dmarc_postfix_fragment: {exc}") from None
+    return _dmarc_settings.postfix_fragment(checked) if checked["enforce"] else None
+
+
 class FilterModule:
     """DKIM filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"dkim_settings": dkim_settings, "dkim_postfix_fragment": dkim_postfix_fragment}
+        return {
+            "dkim_settings": dkim_settings,
+            "dkim_postfix_fragment": dkim_postfix_fragment,
+            "dmarc_settings": dmarc_settings,
+            "dmarc_postfix_fragment": dmarc_postfix_fragment,
+        }

@@ -186,6 +186,28 @@ options:
       - Seconds to wait for a connection or an answer.
     type: float
     default: 10.0
+  dkim_records:
+    description:
+      - DKIM records that DNS must publish, as the C(dkim) entries of the C(postmaster.mailserver.mail_dns) filter's
+        result (C(name), C(value), C(state)). Each is looked up (TXT) and checked under the check name
+        C(dkim <name>) - the published C(p=) must be the key in use. Another key, or no record for an V(active)
+        selector, fails the check; no record for a V(published) selector is fine. When DNS does not answer, the check
+        is not run (RV(skipped_checks)), which is not a failure.
+    type: list
+    elements: dict
+    default: []
+  dns_servers:
+    description:
+      - Addresses of the DNS servers the O(dkim_records) are asked of; default the resolvers of the host that runs the
+        module (C(/etc/resolv.conf)).
+    type: list
+    elements: str
+    default: []
+  dns_timeout:
+    description:
+      - Seconds to wait for each DNS server's answer.
+    type: float
+    default: 3.0
   fail_on_error:
     description:
       - Fail when a check fails, with a message that names each failed check. With V(false), report them in
@@ -393,6 +415,9 @@ def main() -> None:
             "cert_min_days": {"type": "int", "default": 14},
             "helo": {"type": "str", "default": "mail-probe.invalid"},
             "timeout": {"type": "float", "default": 10.0},
+            "dkim_records": {"type": "list", "elements": "dict", "default": []},
+            "dns_servers": {"type": "list", "elements": "str", "default": []},
+            "dns_timeout": {"type": "float", "default": 3.0},
             "fail_on_error": {"type": "bool", "default": True},
         },
         required_together=[("user", "password")],

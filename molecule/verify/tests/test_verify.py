@@ -6,13 +6,17 @@ the role with tests/verify_only.yml and read its report file and its output.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import time
 from pathlib import Path
 
+import helpers
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 PLAYBOOK = Path(__file__).resolve().parent / "verify_only.yml"
 PASSWORD = "Verify-Probe-Password-7"  # vars/server.yml
@@ -158,3 +162,55 @@ def test_after_the_repair_the_role_passes_again(server, tmp_path):
             break
         time.sleep(1)
     assert server.check_output("postqueue -j") == ""
+
+
+def _public_key() -> str:
+    """A fresh RSA 2048 public key as DKIM's p= value (base64 of the DER SubjectPublicKeyInfo)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def _txt_record(name: str, public: str) -> str:
+    """A dnsmasq txt-record line: the DKIM record split into strings of at most 255 bytes."""
+    value = f"v=DKIM1; k=rsa; p={public}"
+    strings = [value[i : i + 255] for i in range(0, len(value), 255)]
+    return f"txt-record={name}," + ",".join(json.dumps(s) for s in strings)
+
+
+def test_the_dkim_records_in_dns_must_be_the_keys_in_use(server, server_ip, tmp_path):
+    """The dkim role's public keys (dkim_public_keys) against the client's DNS: a match passes, another key fails."""
+    active, published, wrong = _public_key(), _public_key(), _public_key()
+    keys = [
+        {"domain": "example.test", "selector": "mail", "state": "active", "key_type": "rsa", "public": active},
+        {"domain": "example.test", "selector": "next", "state": "published", "key_type": "rsa", "public": published},
+    ]
+    client = helpers.host("client")
+    zone = "\n".join(
+        [_txt_record("mail._domainkey.example.test", active), _txt_record("next._domainkey.example.test", wrong)]
+    )
+    written = client.run("printf '%%s\\n' %s > /etc/dnsmasq.d/20-dkim.conf && systemctl restart dnsmasq", zone)
+    assert written.rc == 0, written.stderr
+    common = {"dkim_public_keys": keys, "verify_send": False, "verify_dns_servers": ["127.0.0.1"]}
+    result = run_verify(tmp_path / "report.txt", common)
+    report = (tmp_path / "report.txt").read_text()
+    assert result.returncode != 0, report
+    lines = report.splitlines()
+    assert any(
+        line.startswith("  ok    dkim mail._domainkey.example.test published, the active key in use") for line in lines
+    ), report
+    assert any(
+        line.startswith("  FAIL  dkim next._domainkey.example.test DNS publishes another key") for line in lines
+    ), report
+    assert "  - dkim next._domainkey.example.test: DNS publishes another key" in report
+    # The report gives each selector's record to publish, split into strings that join back.
+    for selector, public in (("mail", active), ("next", published)):
+        line = next(line for line in lines if line.startswith(f"  {selector}._domainkey.example.test. 3600 IN TXT"))
+        strings = line.split(" TXT ", 1)[1].replace('" "', '","')
+        assert "".join(json.loads(f"[{strings}]")) == f"v=DKIM1; k=rsa; p={public}"
+    # DNS that does not answer (nothing listens on the server's port 53) is reported, and is no problem.
+    result = run_verify(tmp_path / "report.txt", {**common, "verify_dns_servers": [server_ip]})
+    report = (tmp_path / "report.txt").read_text()
+    assert result.returncode == 0, report
+    assert "  --    dkim mail._domainkey.example.test not run: DNS did not answer" in report
+    client.run("rm -f /etc/dnsmasq.d/20-dkim.conf && systemctl restart dnsmasq")

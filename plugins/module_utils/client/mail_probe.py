@@ -45,6 +45,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.client.dkim_dns import (
+    dkim_checks,
+    resolv_conf_servers,
+    txt_lookup,
+)
+
 #: service -> (protocol, default port, how TLS starts)
 SERVICES: dict[str, tuple[str, int, str]] = {
     "smtp": ("smtp", 25, "starttls"),
@@ -87,6 +93,9 @@ DEFAULTS: dict[str, Any] = {
     "cert_min_days": 14,
     "helo": "mail-probe.invalid",
     "timeout": 10.0,
+    "dkim_records": [],
+    "dns_servers": [],
+    "dns_timeout": 3.0,
 }
 
 
@@ -350,6 +359,9 @@ class MailProbe:
                 raise MailProbeError(f"ports: unknown service {key} (known: {', '.join(SERVICES)})")
             if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
                 raise MailProbeError(f"ports.{key}: {port!r} is not a TCP port")
+        for index, record in enumerate(self.p["dkim_records"]):
+            if not isinstance(record, dict) or not record.get("name") or not record.get("value"):
+                raise MailProbeError(f"dkim_records[{index}]: must be a mapping with name and value, got {record!r}")
         for port in self.p["closed_ports"]:
             if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
                 raise MailProbeError(f"closed_ports: {port!r} is not a TCP port")
@@ -438,6 +450,8 @@ class MailProbe:
             else:
                 self._send_and_find()
         self._closed_ports(self.p["closed_ports"])
+        if self.p["dkim_records"]:
+            self._dkim_records()
         failed = [name for name, check in self.checks.items() if not check["ok"]]
         return {
             "host": self.host,
@@ -450,6 +464,18 @@ class MailProbe:
             "skipped_checks": self.skipped,
             "ok": not failed,
         }
+
+    def _dkim_records(self, lookup: Callable[[str], list[str]] | None = None) -> None:
+        """Each DKIM record in DNS must carry the key in use; DNS that does not answer is not a failure."""
+        if lookup is None:
+            servers = list(self.p["dns_servers"]) or resolv_conf_servers()
+
+            def lookup(name: str) -> list[str]:
+                return txt_lookup(name, servers, timeout=float(self.p["dns_timeout"]))
+
+        checks, skipped = dkim_checks(self.p["dkim_records"], lookup)
+        self.checks.update(checks)
+        self.skipped.update(skipped)
 
     # -- TLS and certificate --------------------------------------------------------------------------------
 

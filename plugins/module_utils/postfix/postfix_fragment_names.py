@@ -20,6 +20,8 @@ FRAGMENT_NAMES = {
     "amavis": "40-amavis.json",
     "dkim": "45-dkim.json",
     "srs": "46-srs.json",
+    # OpenDMARC after OpenDKIM (its milter is inserted after OpenDKIM's): the dkim role's DMARC enforcement.
+    "dmarc": "46-dmarc.json",
     "policyd_spf": "50-policyd-spf.json",
 }
 
