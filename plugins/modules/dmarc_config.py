@@ -111,6 +111,7 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
     health_options,
+    module_options,
     run_backend,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dmarc_config import (
@@ -129,14 +130,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    params = module.params
     run_backend(
         module,
         DmarcConfig,
         DmarcConfigError,
-        settings=params["settings"],
-        conf_path=params["conf_path"],
-        ignore_file=params["ignore_file"],
+        **module_options(module),
     )
 
 

@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import replace_keeping_mode
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
+    read_text,
+    replace_keeping_mode,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
+    ServiceBackend,
     ServiceStateError,
     ensure_service,
-    wait_for_answer,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dkim_config import milter_probe
 from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dmarc_settings import (
@@ -40,7 +42,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.dkim.dmarc_s
     render_files,
 )
 
-ENV = {"LC_ALL": "C"}
 DEFAULT_CONF = "/etc/opendmarc.conf"
 DEFAULT_IGNORE_FILE = "/etc/opendmarc/ignore.hosts"
 SERVICE = "opendmarc"
@@ -50,36 +51,19 @@ class DmarcConfigError(ConfigModuleError):
     """Validation, the candidate check, the swap or the health check failed."""
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-class DmarcConfig:
+class DmarcConfig(ServiceBackend):
     """opendmarc.conf and its IgnoreHosts file, applied safely."""
 
     def __init__(
         self,
         *,
         settings: Mapping[str, Any],
-        run_command: Callable[..., Any],
-        get_bin_path: Callable[[str], str | None],
         conf_path: str = DEFAULT_CONF,
         ignore_file: str = DEFAULT_IGNORE_FILE,
-        atomic_move: Callable[[str, str], Any] | None = None,
-        check_mode: bool = False,
-        health_check: bool = True,
-        health_host: str = "127.0.0.1",
-        health_port: int | None = None,
-        health_timeout: int = 30,
         milter: Callable[[str, int, float], str] = milter_probe,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.time,
         exists: Callable[[str], bool] = os.path.isfile,
         trust: Any = None,
+        **common: Any,
     ) -> None:
         try:
             self.settings = check_settings(settings)
@@ -88,24 +72,11 @@ class DmarcConfig:
         self.conf_path = conf_path
         self.ignore_file = ignore_file
         self.files = render_files(self.settings, conf_path, ignore_file)
-        self._run = run_command
-        self._get_bin_path = get_bin_path
-        self._atomic_move = atomic_move or os.replace
-        self.check_mode = check_mode
-        self.health_check = health_check
-        self.health_host = health_host
-        self.health_port = health_port or self.settings["milter_port"]
-        self.health_timeout = health_timeout
+        self._keep(**common)
+        self.health_port = self.health_port or self.settings["milter_port"]
         self._milter = milter
-        self._sleep = sleep
-        self._clock = clock
         self._exists = exists
         self._trust = trust
-        self.warnings: list[str] = []
-
-    def run(self, argv: Sequence[str]) -> tuple[int, str, str]:
-        rc, out, err = self._run(list(argv), environ_update=dict(ENV))
-        return rc, out or "", err or ""
 
     def _guard(self, path: str, name: str, kind: str) -> None:
         options: dict[str, Any] = {"kind": kind}
@@ -135,21 +106,10 @@ class DmarcConfig:
                 checker_rc=rc,
             )
 
-    def _systemctl(self, verb: str) -> None:
-        systemctl = self._get_bin_path("systemctl")
-        if not systemctl:
-            raise HealthCheckError("systemctl was not found")
-        rc, out, err = self.run([systemctl, verb, SERVICE])
-        if rc != 0:
-            raise HealthCheckError(f"systemctl {verb} {SERVICE} failed (rc={rc}): {(err or out).strip()}")
-
     def health(self) -> str:
-        return wait_for_answer(
+        return self._wait(
             f"the OpenDMARC milter on {self.health_host}:{self.health_port} did not answer",
             lambda timeout: self._milter(self.health_host, self.health_port, timeout),
-            self.health_timeout,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def execute(self) -> dict[str, Any]:
@@ -163,7 +123,7 @@ class DmarcConfig:
             if not self.check_mode:
                 raise DmarcConfigError(f"{message}; nothing was changed")
             self.warnings.append(message)
-        previous = {path: _read_text(path) for path in self.files}
+        previous = {path: read_text(path) for path in self.files}
         changed_files = [path for path, text in self.files.items() if previous[path] != text]
         result: dict[str, Any] = {
             "changed": bool(changed_files),
@@ -207,7 +167,7 @@ class DmarcConfig:
             if "started" in actions:
                 result["restarted"] = True
             elif changed_files:
-                self._systemctl("restart")
+                self._systemctl("restart", SERVICE)
                 result["restarted"] = True
             if self.health_check and (changed_files or actions):
                 result["milter_answer"] = self.health()
@@ -217,7 +177,7 @@ class DmarcConfig:
             if errors:
                 rollback += f" (but restoring failed: {'; '.join(errors)})"
             try:
-                self._systemctl("restart")
+                self._systemctl("restart", SERVICE)
                 rollback += ", and OpenDMARC restarted"
             except HealthCheckError as again:
                 rollback += f", but {again}"
