@@ -1,8 +1,10 @@
 """DMARC enforcement with OpenDMARC after OpenDKIM, proven under the test's own DNS (records built by mail_dns).
 
-example.test publishes p=reject and the server signs its mail (it is one of dkim_domains); none.test
-publishes p=none. Both SPF records authorize only mail.example.test and end in ~all, so mail from the
-outside client softfails SPF: nothing but DMARC refuses it.
+example.test publishes p=reject and the server signs its mail (it is one of dkim_domains); its SPF
+record (the SRS domain's) authorizes only the server and ends in -all. none.test publishes p=none, with
+an SPF record for mail.example.test ending in ~all. Mail from the outside client fails SPF for both;
+the scenario has no policyd-spf, so nothing but DMARC refuses it. The tests run after test_dkim.py and
+before test_srs.py (pytest takes the files in name order); the last one leaves enforcement on.
 """
 
 from __future__ import annotations
