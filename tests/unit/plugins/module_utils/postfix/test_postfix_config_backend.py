@@ -273,6 +273,29 @@ def test_candidate_command_failure_leaves_live_files_untouched(env, responses, m
     assert leftovers(env) == []
 
 
+NOISE = "postsuper: warning: bogus file name: incoming/418580.5329\n"
+
+
+def test_postsupers_queue_files_in_flight_do_not_reject_the_candidate(env):
+    """Under load postfix check names the files cleanup is writing: a warning of the module, not a refusal."""
+    runner = FakeRunner({"postfix check": (0, "", NOISE)})
+    result = make(env, runner).execute()
+    assert "postfix reload" in runner.keys
+    assert result["warnings"] == [
+        "postfix check (not about the configuration): postsuper: warning: bogus file name: incoming/418580.5329"
+    ]
+
+
+def test_other_postsuper_warnings_still_reject_the_candidate(env):
+    runner = FakeRunner({"postfix check": (0, "", NOISE + "postsuper: warning: group or other writable: /x\n")})
+    with pytest.raises(
+        PostfixConfigError, match=r"rejected the candidate configuration \(rc=0\):\npostsuper: warning: group"
+    ):
+        make(env, runner).execute()
+    assert "postfix reload" not in runner.keys
+    assert live(env) == ORIGINAL_MAIN
+
+
 def test_fragment_errors_are_reported(env):
     write_fragment(env, "20-other.json", {"main": {"myhostname": "x.example.org"}})
     with pytest.raises(PostfixConfigError, match=r"'myhostname' is set by both 00-base.json and 20-other.json"):
