@@ -89,7 +89,8 @@ def check_ignore_hosts(value: Any, where: str) -> list[str]:
         except DkimSettingsError as exc:
             if "is every address" in str(exc):
                 raise DmarcSettingsError(
-                    f"{at}: {item} is every address: no client's mail would be judged (refused)"
+                    f"{at}: {item} is every address: no client's mail would be judged (refused; "
+                    "dkim_dmarc_ignore_hosts defaults to dkim_internal_hosts)"
                 ) from None
             if "is not an IP address" in str(exc):
                 raise DmarcSettingsError(
@@ -113,6 +114,12 @@ def check_settings(settings: Any, prefix: str = "dkim_dmarc_") -> dict[str, Any]
     unknown = sorted(str(key) for key in settings if key not in SETTING_KEYS)
     if unknown:
         raise DmarcSettingsError(f"unknown settings {', '.join(prefix + key for key in unknown)}")
+    enforce = _bool(settings.get("enforce", False), f"{prefix}enforce")
+    if not enforce:
+        # Off, none of the other values reaches a file, a command or Postfix: they are checked when
+        # enforcement is switched on (ignore_hosts defaults to dkim_internal_hosts, which the DKIM
+        # settings judge under their own name).
+        return {"enforce": False}
     try:
         port = check_port(settings.get("milter_port", DEFAULT_PORT), f"{prefix}milter_port")
         dkim_port = check_port(settings.get("dkim_milter_port", 8891), "dkim_milter_port")
@@ -123,7 +130,6 @@ def check_settings(settings: Any, prefix: str = "dkim_dmarc_") -> dict[str, Any]
         raise DmarcSettingsError(
             f"{prefix}milter_port: {port} is also dkim_milter_port; OpenDMARC and OpenDKIM need a port each"
         )
-    enforce = _bool(settings.get("enforce", False), f"{prefix}enforce")
     authserv_value = settings.get("authserv_id") or ""
     authserv = _domain(authserv_value, f"{prefix}authserv_id") if authserv_value else ""
     if enforce and not authserv:

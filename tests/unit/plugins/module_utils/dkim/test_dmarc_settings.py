@@ -34,8 +34,20 @@ def test_defaults_and_normalization():
 
 
 def test_off_needs_no_authserv_id():
-    assert check_settings({"enforce": False, "authserv_id": ""})["enforce"] is False
-    assert check_settings({"enforce": "no"})["trusted_authserv_ids"] == []
+    assert check_settings({"enforce": False, "authserv_id": ""}) == {"enforce": False}
+    assert check_settings({"enforce": "no"}) == {"enforce": False}
+
+
+def test_off_leaves_the_other_values_to_the_day_it_is_switched_on():
+    # ignore_hosts defaults to dkim_internal_hosts: with DMARC off, their problem is the DKIM
+    # settings' to name (under dkim_internal_hosts), not OpenDMARC's.
+    assert check_settings({"enforce": False, "ignore_hosts": ["0.0.0.0/0"], "milter_port": 8891}) == {"enforce": False}
+    with pytest.raises(DmarcSettingsError, match=r"dkim_dmarc_enforce: must be true or false"):
+        check_settings({"enforce": "maybe", "ignore_hosts": ["0.0.0.0/0"]})
+    with pytest.raises(DmarcSettingsError, match=r"unknown settings dkim_dmarc_typo"):
+        check_settings({"enforce": False, "typo": 1})
+    with pytest.raises(DmarcSettingsError, match=r"defaults to dkim_internal_hosts"):
+        check_settings({**BASE, "ignore_hosts": ["0.0.0.0/0"]})
 
 
 @pytest.mark.parametrize(
