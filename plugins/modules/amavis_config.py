@@ -37,6 +37,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -181,6 +182,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_config import AmavisConfig
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_settings import AmavisError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -199,6 +201,7 @@ def main() -> None:
             "clamd_socket": {"type": "path", "default": "/var/run/clamav/clamd.ctl"},
             "systemd_dir": {"type": "path", "default": "/etc/systemd/system"},
             **health_options(port=10024, timeout=120),
+            **CALL_RECORD_OPTION,
         },
         required_if=[("state", "present", ("settings",))],
         supports_check_mode=True,

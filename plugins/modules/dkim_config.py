@@ -32,6 +32,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -177,6 +178,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -194,6 +196,7 @@ def main() -> None:
             "conf_path": {"type": "path", "default": "/etc/opendkim.conf"},
             "table_dir": {"type": "path", "default": "/etc/opendkim"},
             **health_options(port=0, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

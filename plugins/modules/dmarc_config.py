@@ -25,6 +25,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -110,6 +111,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -127,6 +129,7 @@ def main() -> None:
             "conf_path": {"type": "path", "default": "/etc/opendmarc.conf"},
             "ignore_file": {"type": "path", "default": "/etc/opendmarc/ignore.hosts"},
             **health_options(port=0, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

@@ -25,6 +25,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -140,6 +141,7 @@ service:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -160,6 +162,7 @@ def main() -> None:
             "reload": {"type": "bool", "default": True},
             "report_paths": {"type": "list", "elements": "path", "default": []},
             **health_options(port=143, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

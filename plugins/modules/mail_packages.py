@@ -120,6 +120,14 @@ options:
         paths the play has seen, without a host round trip.
     type: bool
     default: false
+  call_records:
+    description:
+      - Also return RV(call_records), the census of the configuration modules' call records
+        (C(/var/lib/postmaster-mailserver/calls/), see the O(postmaster.mailserver.srs_config#module:call_record) option of the configuration modules).
+      - Set by the action plugin on the play's first call; a record whose files or units changed is removed
+        (not in check mode).
+    type: bool
+    default: false
   cache_valid_time:
     description:
       - Before an install, C(apt-get update) runs when apt's lists are older than this many seconds.
@@ -173,6 +181,12 @@ host_packages:
   type: list
   elements: str
   sample: [adduser, apt, postfix]
+call_records:
+  description:
+    - The results of the configuration module calls whose record still matches the host, by their key.
+  returned: when O(call_records=true)
+  type: dict
+  sample: {}
 memtotal_mb:
   description:
     - The host's memory in MiB (C(MemTotal) of C(/proc/meminfo)), as C(ansible_facts.memtotal_mb) gives it.
@@ -183,6 +197,7 @@ memtotal_mb:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import call_record
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_packages import (
     MailPackages,
     MailPackagesError,
@@ -217,6 +232,7 @@ def main() -> None:
             "install_recommends": {"type": "bool", "default": True},
             "hold_services": {"type": "bool", "default": False},
             "list_installed": {"type": "bool", "default": False},
+            "call_records": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -240,6 +256,10 @@ def main() -> None:
         module.fail_json(msg=str(exc), changed=backend.acted)
     for warning in backend.warnings:
         module.warn(warning)
+    if params["call_records"]:
+        result["call_records"] = call_record.census(
+            module.run_command, module.get_bin_path, check_mode=module.check_mode
+        )
     module.exit_json(**result)
 
 

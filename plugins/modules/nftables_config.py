@@ -29,6 +29,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -183,6 +184,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     module_options,
     run_backend,
 )
@@ -223,6 +225,7 @@ def main() -> None:
             "table": {"type": "str", "default": "postmaster"},
             "service": {"type": "str", "default": "nftables"},
             "health_check": {"type": "bool", "default": True},
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
         mutually_exclusive=[("rules", "services")],

@@ -25,6 +25,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -138,6 +139,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -157,6 +159,7 @@ def main() -> None:
             "policy_socket": {"type": "str", "default": "/var/spool/postfix/private/policy-spf"},
             "reload": {"type": "bool", "default": True},
             **health_options(port=25, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

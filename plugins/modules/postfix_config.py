@@ -64,6 +64,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -313,6 +314,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -330,6 +332,7 @@ def main() -> None:
             "config_dir": {"type": "path", "default": "/etc/postfix"},
             "reload": {"type": "bool", "default": True},
             **health_options(port=25, timeout=30),
+            **CALL_RECORD_OPTION,
             "fragments": {"type": "dict", "default": {}},
             "ensure_running": {"type": "bool", "default": False},
             "report_local_domains": {"type": "bool", "default": False},

@@ -26,6 +26,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -122,6 +123,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -139,6 +141,7 @@ def main() -> None:
             "postfix_config_dir": {"type": "path", "default": "/etc/postfix"},
             "reload_postfix": {"type": "bool", "default": True},
             **health_options(port=25, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

@@ -26,6 +26,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -122,6 +123,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
     health_options,
     module_options,
     run_backend,
@@ -139,6 +141,7 @@ def main() -> None:
             "defaults_path": {"type": "path", "default": "/etc/default/postsrsd"},
             "secret_path": {"type": "path", "default": "/etc/postsrsd.secret", "no_log": False},
             **health_options(port=0, timeout=30),
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )

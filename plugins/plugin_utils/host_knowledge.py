@@ -28,6 +28,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
 )
 
 FACT = "postmaster_host"
+# The census of the call records (call_record.py) is a fact of its own, set once per play by the first
+# mail_packages call: {"play": <id>, "calls": {key: result}}. The other calls read it and never return it,
+# so that the records' results do not travel with every task's result.
+CALLS_FACT = "postmaster_calls"
 
 
 def empty(play: str) -> dict[str, Any]:
@@ -37,15 +41,34 @@ def empty(play: str) -> dict[str, Any]:
     plugins as a lazily templated container, which templates each item on its own, and a host has hundreds
     of packages.
     """
-    return {"play": play, "packages": None, "memtotal_mb": None, "postfix": {}, "dovecot": {}, "paths": {}}
+    return {
+        "play": play,
+        "packages": None,
+        "memtotal_mb": None,
+        "postfix": {},
+        "dovecot": {},
+        "paths": {},
+        "calls": None,
+    }
+
+
+def facts(known: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``ansible_facts`` an action returns for the knowledge *known* (without the census)."""
+    return {FACT: {key: value for key, value in known.items() if key != "calls"}}
 
 
 def current(facts: Any, play: str) -> dict[str, Any]:
-    """A copy of the knowledge in *facts* (a host's ``ansible_facts``) when play *play* learned it; else empty."""
+    """A copy of the knowledge in *facts* (a host's ``ansible_facts``) when play *play* learned it; else empty.
+
+    ``calls`` (not copied) comes from the census fact, when play *play* took it.
+    """
+    result = empty(play)
+    census = facts.get(CALLS_FACT) if isinstance(facts, Mapping) else None
+    if isinstance(census, Mapping) and census.get("play") == play and isinstance(census.get("calls"), Mapping):
+        result["calls"] = census["calls"]
     known = facts.get(FACT) if isinstance(facts, Mapping) else None
     if not isinstance(known, Mapping) or known.get("play") != play:
-        return empty(play)
-    result = empty(play)
+        return result
     for key in ("postfix", "dovecot", "paths"):
         if isinstance(known.get(key), Mapping):
             result[key] = copy.deepcopy(dict(known[key]))
@@ -88,10 +111,11 @@ def packages_answer(known: Mapping[str, Any], args: Mapping[str, Any]) -> dict[s
     """The result of a mail_packages call with *args* when this play already knows all of it; else None.
 
     Every package of ``names`` must be installed, every ``requires`` path exist, no ``conflicts`` path exist,
-    and the existence of every ``probe`` path be known. A call listing the host's packages always runs.
+    and the existence of every ``probe`` path be known. A call listing the host's packages always runs, and
+    so does the play's first call, which takes the census of the call records.
     """
     packages = installed(known)
-    if args.get("list_installed") or packages is None:
+    if args.get("list_installed") or packages is None or known.get("calls") is None:
         return None
     if not all(name in packages for name in args.get("names") or []):
         return None
@@ -115,6 +139,8 @@ def learn_packages(known: dict[str, Any], args: Mapping[str, Any], result: Mappi
     packages = installed(known)
     if isinstance(result.get("host_packages"), list):
         known["packages"] = " ".join(sorted(str(name) for name in result["host_packages"]))
+    if isinstance(result.get("call_records"), Mapping):
+        known["calls"] = dict(result["call_records"])
     if isinstance(result.get("memtotal_mb"), int) and not isinstance(result.get("memtotal_mb"), bool):
         known["memtotal_mb"] = result["memtotal_mb"]
     elif packages is not None and not (check_mode and result.get("changed")):

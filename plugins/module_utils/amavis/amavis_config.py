@@ -64,6 +64,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavi
     AmavisError,
     check_settings,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.private_file import (
@@ -649,6 +650,13 @@ class AmavisConfig(ServiceBackend):
         return {"services": done}
 
     # -- entry point -----------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the files, the quarantine, clamav's group, every unit."""
+        paths = [*self.desired_files(), "group:amavis"]
+        if self.state == "present" and self.settings.get("quarantine_dir"):
+            paths.append(self.settings["quarantine_dir"])
+        return Footprint(paths, ALL_UNITS)
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import call_record
+
 
 class ConfigModuleError(Exception):
     """A configuration module failed: *msg* for the user, *details* (``rolled_back``, ...) for the result."""
@@ -27,6 +29,9 @@ class ConfigModuleError(Exception):
 
 
 HEALTH_OPTIONS = ("health_check", "health_host", "health_port", "health_timeout")
+# The option the action plugins set (see call_record.py and the call_record doc fragment).
+CALL_RECORD = "call_record"
+CALL_RECORD_OPTION = {CALL_RECORD: {"type": "str"}}
 
 
 def health_options(port: int, timeout: int = 30, host: str = "127.0.0.1") -> dict[str, dict[str, Any]]:
@@ -56,7 +61,39 @@ def backend_arguments(module: Any) -> dict[str, Any]:
 
 def module_options(module: Any, *leave_out: str) -> dict[str, Any]:
     """The module's own options, as the backend takes them: every parameter but the health options and *leave_out*."""
-    return {name: value for name, value in module.params.items() if name not in HEALTH_OPTIONS + leave_out}
+    return {
+        name: value for name, value in module.params.items() if name not in (*HEALTH_OPTIONS, CALL_RECORD, *leave_out)
+    }
+
+
+def record_call(module: Any, backend: Any, result: dict[str, Any]) -> None:
+    """Write the call record the action plugin asked for (O(call_record)) after a call that did not fail.
+
+    Nothing is recorded in check mode, or for a backend without a ``footprint()``. A record that cannot be
+    written costs only the next run's round trip: it is a warning, not a failure.
+    """
+    key = module.params.get(CALL_RECORD)
+    footprint = getattr(backend, "footprint", None)
+    if not key or module.check_mode or footprint is None:
+        return
+    try:
+        call_record.write(
+            key,
+            str(getattr(module, "_name", "")),
+            footprint(),
+            result,
+            run=module.run_command,
+            get_bin_path=module.get_bin_path,
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        module.warn(f"the call record for the next run was not written: {exc}")
+
+
+def forget_call(module: Any) -> None:
+    """Remove the call record of O(call_record) (after a failure)."""
+    key = module.params.get(CALL_RECORD)
+    if key and not module.check_mode:
+        call_record.forget(str(key))
 
 
 def run_backend(
@@ -79,10 +116,17 @@ def run_backend(
     except error as exc:
         for warning in getattr(backend, "warnings", None) or []:
             module.warn(warning)
+        forget_call(module)
         module.fail_json(msg=exc.msg, **(extra or {}), **exc.details)
-    for warning in result.pop("warnings"):
+    warnings = result.pop("warnings")
+    for warning in warnings:
         module.warn(warning)
     diff = result.pop("diff", None)
+    # A call that warned is not recorded: its warning is shown again by the next run's call.
+    if warnings:
+        forget_call(module)
+    else:
+        record_call(module, backend, {**(extra or {}), **result})
     if module._diff and diff is not None:
         result["diff"] = diff
     module.exit_json(**(extra or {}), **result)

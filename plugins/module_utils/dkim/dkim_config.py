@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -318,6 +319,12 @@ class DkimConfig(ServiceBackend):
             replace_keeping_mode(self._atomic_move, path, self.files[path], touched=touched)
 
     # -- entry point -----------------------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the files, every key (a retired one must be gone), the signers."""
+        paths = [*self.files, *self.ed25519_paths, self.table_dir, self.settings["key_dir"]]
+        paths += [item["path"] for item in keys(self.settings)]
+        return Footprint(paths, [SERVICE, *([ED25519_SERVICE] if self.ed25519_files else [])])
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -111,6 +112,10 @@ class DmarcConfig(ServiceBackend):
             f"the OpenDMARC milter on {self.health_host}:{self.health_port} did not answer",
             lambda timeout: self._milter(self.health_host, self.health_port, timeout),
         )
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the files, the public suffix list, the service."""
+        return Footprint([*self.files, self.ignore_file, self.settings["public_suffix_list"]], [SERVICE])
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

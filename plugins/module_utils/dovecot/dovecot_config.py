@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -285,6 +286,12 @@ class DovecotConfig(ServiceBackend):
         return result
 
     # -- entry point -----------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares and reports: the whole configuration tree, the probed paths,
+        and the service when this call keeps it running."""
+        units = [self.service] if self.ensure_running else []
+        return Footprint([f"tree:{self.config_dir}", *self.report_paths], units)
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

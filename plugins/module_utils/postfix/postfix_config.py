@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -490,6 +491,18 @@ class PostfixConfig(ServiceBackend):
                     guard(PostfixConfigError, path, f"fragment_dir ({name})", kind="file")
         for index, table in enumerate(self.tables):
             guard(PostfixConfigError, table.path, f"tables[{index}].path", kind="file", owners=(table.uid,))
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares and reports: the configuration directory with the fragments,
+        main.cf, master.cf and the lookup tables in it (a table elsewhere is named), and Postfix when this call
+        keeps it running."""
+        paths = [f"tree:{self.config_dir}", self.main_cf, self.master_cf]
+        if os.path.commonpath([self.config_dir, self.fragment_dir]) != self.config_dir:
+            paths.append(f"tree:{self.fragment_dir}")
+        for table in self.tables:
+            paths.append(table.path)
+            paths.extend(f"{table.path}.{suffix}" for suffix in ("db", "lmdb", "cdb"))
+        return Footprint(paths, ["postfix"] if self.ensure_running else [])
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (without ``diff`` filtering)."""

@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -526,6 +527,10 @@ class PolicydSpfConfig(ServiceBackend):
         return result
 
     # -- entry point -----------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: policyd-spf.conf (the service is spawned by Postfix)."""
+        return Footprint([self.path])
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

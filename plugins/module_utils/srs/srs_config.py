@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -190,6 +191,10 @@ class SrsConfig(ServiceBackend):
         )
 
     # -- entry point -------------------------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the settings, the secret (its mode) and the service."""
+        return Footprint([self.defaults_path, self.secret_path], [SERVICE])
 
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""

@@ -14,6 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.postmaster.mailserver.plugins.action.dovecot_config import ActionModule as DovecotAction
 from ansible_collections.postmaster.mailserver.plugins.action.mail_packages import ActionModule as PackagesAction
 from ansible_collections.postmaster.mailserver.plugins.action.postfix_config import ActionModule as PostfixAction
+from ansible_collections.postmaster.mailserver.plugins.action.srs_config import ActionModule as SrsAction
 from ansible_collections.postmaster.mailserver.plugins.filter.host import FilterModule, known_host
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_config import PostfixConfig
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_table_files import table_states
@@ -31,7 +32,7 @@ def knowing(**postfix_texts):
     hk.learn_packages(
         known,
         {"names": ["postfix"], "list_installed": True},
-        {"changed": False, "host_packages": ["dovecot-core", "dovecot-imapd", "postfix"]},
+        {"changed": False, "host_packages": ["dovecot-core", "dovecot-imapd", "postfix"], "call_records": {}},
         False,
     )
     texts = {
@@ -261,7 +262,10 @@ def test_the_action_runs_the_module_and_records_what_it_found(monkeypatch):
     texts = {"10-postfix.json": "{}", "30-dovecot-sasl.json": hk.fragment_text(SASL)}
     action, calls = _action(PostfixAction, args, {"changed": True, "fragment_texts": texts}, monkeypatch)
     result = action.run(task_vars={"ansible_facts": {}})
-    assert calls == [("postmaster.mailserver.postfix_config", args)]
+    # The module is asked to record the call for the next run, under a key of the module, its arguments and code.
+    [(name, module_args)] = calls
+    key = module_args.pop("call_record")
+    assert name == "postmaster.mailserver.postfix_config" and module_args == args and len(key) == 64
     known = result["ansible_facts"][hk.FACT]
     assert known["play"] == PLAY and known["postfix"][FDIR]["texts"] == texts
     # The same call again in the play: answered without the module.
@@ -272,12 +276,23 @@ def test_the_action_runs_the_module_and_records_what_it_found(monkeypatch):
 
 def test_the_package_and_dovecot_actions_call_their_modules(monkeypatch):
     action, calls = _action(
-        PackagesAction, {"names": ["postfix"], "list_installed": True}, {"host_packages": ["postfix"]}, monkeypatch
+        PackagesAction,
+        {"names": ["postfix"], "list_installed": True},
+        {"host_packages": ["postfix"], "call_records": {}},
+        monkeypatch,
     )
-    known = action.run(task_vars={})["ansible_facts"][hk.FACT]
-    assert calls[0][0] == "postmaster.mailserver.mail_packages" and known["packages"] == "postfix"
+    found = action.run(task_vars={})["ansible_facts"]
+    known = found[hk.FACT]
+    # The play's first call takes the census of the call records; it is a fact of its own.
+    assert calls[0][0] == "postmaster.mailserver.mail_packages" and calls[0][1]["call_records"] is True
+    assert known["packages"] == "postfix" and "calls" not in known
+    assert found[hk.CALLS_FACT] == {"play": PLAY, "calls": {}}
     action, calls = _action(PackagesAction, {"names": ["postfix"]}, {}, monkeypatch)
-    assert action.run(task_vars={"ansible_facts": {hk.FACT: known}})["changed"] is False and calls == []
+    assert action.run(task_vars={"ansible_facts": found})["changed"] is False and calls == []
+    # Without the census (another play), the same call runs and takes it.
+    action, calls = _action(PackagesAction, {"names": ["postfix"]}, {"changed": False}, monkeypatch)
+    action.run(task_vars={"ansible_facts": {hk.FACT: known}})
+    assert calls == [("postmaster.mailserver.mail_packages", {"names": ["postfix"], "call_records": True})]
     files = {"conf.d/15-x.conf": "x\n"}
     result = {"changed": False, "file_digests": {"conf.d/15-x.conf": hashlib.sha256(b"x\n").hexdigest()}}
     action, calls = _action(DovecotAction, {"files": files}, result, monkeypatch, check_mode=True)
@@ -300,3 +315,40 @@ def test_the_census_memory_is_known_for_the_play_only():
     hk.learn_packages(known, {"names": ["x"], "list_installed": True}, {"failed": True, "memtotal_mb": 1}, False)
     assert known["memtotal_mb"] == 1987
     assert hk.current({hk.FACT: {**known, "memtotal_mb": True}}, PLAY)["memtotal_mb"] is None
+
+
+def test_a_call_whose_record_matches_the_host_is_answered_from_it(monkeypatch):
+    args = {"settings": {"domain": "example.org"}}
+    action, calls = _action(SrsAction, args, {"changed": False, "defaults_path": "/etc/default/postsrsd"}, monkeypatch)
+    action.run(task_vars={"ansible_facts": {}})
+    [(_name, module_args)] = calls
+    key = module_args["call_record"]
+    recorded = {"defaults_path": "/etc/default/postsrsd", "secret_generated": False}
+    census = {hk.CALLS_FACT: {"play": PLAY, "calls": {key: recorded}}}
+    # The next run: the census has the record of this very call, so no module call.
+    action, calls = _action(SrsAction, args, {}, monkeypatch)
+    result = action.run(task_vars={"ansible_facts": census})
+    assert calls == [] and result["changed"] is False and result["secret_generated"] is False
+    assert "call record" in result["msg"]
+    # Other arguments, or a census of another play: the module runs.
+    action, calls = _action(SrsAction, {"settings": {"domain": "example.net"}}, {"changed": False}, monkeypatch)
+    action.run(task_vars={"ansible_facts": census})
+    assert len(calls) == 1
+    action, calls = _action(SrsAction, args, {"changed": False}, monkeypatch)
+    action.run(task_vars={"ansible_facts": {hk.CALLS_FACT: {"play": "another", "calls": {key: recorded}}}})
+    assert len(calls) == 1
+    # A failed call returns no knowledge.
+    action, calls = _action(SrsAction, {"settings": {}}, {"failed": True, "msg": "bad"}, monkeypatch)
+    assert "ansible_facts" not in action.run(task_vars={})
+
+
+def test_a_recorded_postfix_call_teaches_the_play_its_fragments(monkeypatch):
+    args = {"fragment_dir": FDIR, "config_dir": "/etc/postfix", "fragments": {"30-dovecot-sasl.json": SASL}}
+    action, calls = _action(PostfixAction, args, {"changed": False, "fragment_texts": {}}, monkeypatch)
+    action.run(task_vars={})
+    key = calls[0][1]["call_record"]
+    texts = {"10-postfix.json": "{}", "30-dovecot-sasl.json": hk.fragment_text(SASL)}
+    census = {hk.CALLS_FACT: {"play": PLAY, "calls": {key: {"fragment_texts": texts, "table_states": {}}}}}
+    action, calls = _action(PostfixAction, args, {}, monkeypatch)
+    known = action.run(task_vars={"ansible_facts": census})["ansible_facts"][hk.FACT]
+    assert calls == [] and known["postfix"][FDIR]["texts"] == texts
