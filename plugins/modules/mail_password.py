@@ -26,6 +26,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -127,6 +128,12 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
+    forget_call,
+    record_call,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
     PathPolicyError,
     check_host_path,
@@ -168,6 +175,7 @@ def _prune_no_log_values(module: AnsibleModule, result: dict[str, Any]) -> None:
 def _exit(module: AnsibleModule, failed: bool = False, **result: Any) -> NoReturn:
     _prune_no_log_values(module, result)
     if failed:
+        forget_call(module)
         module.fail_json(**result)
     module.exit_json(**result)
 
@@ -203,6 +211,7 @@ def main() -> None:
             },
             "scheme": {"type": "str", "choices": list(SCHEMES), "default": "SHA512-CRYPT"},
             "exclusive": {"type": "bool", "default": True},
+            **CALL_RECORD_OPTION,
         },
         add_file_common_args=True,
         supports_check_mode=True,
@@ -272,6 +281,7 @@ def main() -> None:
         "removed": result.removed,
         "invocation": invocation,
     }
+    record_call(module, Footprint([path]), {"added": [], "updated": [], "removed": []})
     if module._diff:
         output["diff"] = {
             "before_header": path,

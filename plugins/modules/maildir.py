@@ -28,6 +28,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -216,10 +217,20 @@ removed:
   sample: [/var/mail/vmail/example.org/olduser]
 """
 
+from typing import Any
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
+    record_call,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.maildir import (
+    FOLDER_MARKER,
+    SUBDIRS,
     MaildirError,
     Maildirs,
+    Spec,
     build_specs,
     purge,
     purge_candidates,
@@ -228,6 +239,18 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.vm
     AccountError,
     VmailAccount,
 )
+
+
+def footprint(specs: list[Spec], account: dict[str, Any] | None) -> Footprint:
+    """What a run without a change compares: every Maildir with its folders, and the account with its home."""
+    paths: list[str] = []
+    for spec in specs:
+        for top in (spec.path, *(f"{spec.path}/{folder}" for folder in spec.folders)):
+            paths += [top, *(f"{top}/{sub}" for sub in SUBDIRS)]
+        paths += [f"{spec.path}/{folder}/{FOLDER_MARKER}" for folder in spec.folders]
+    if account:
+        paths += [f"user:{account['user']}", f"group:{account['group']}", account["home"]]
+    return Footprint(paths)
 
 
 def main() -> None:
@@ -262,6 +285,7 @@ def main() -> None:
                     "home_mode": {"type": "str", "default": "0750"},
                 },
             },
+            **CALL_RECORD_OPTION,
         },
         mutually_exclusive=[["path", "paths"], ["path", "maildirs"]],
         required_one_of=[["path", "paths", "maildirs", "account"]],
@@ -321,6 +345,8 @@ def main() -> None:
     result["removed"] = removed
     result["account"] = account_changes
     result["changed"] = result["changed"] or bool(account_changes) or bool(removed)
+    unchanged = {"created": [], "fixed": [], "removed": [], "account": []}
+    record_call(module, footprint(specs, params["account"]), result, unchanged=unchanged)
     if module._diff:
         header = params["path"] or f"{len(specs)} Maildirs"
         result["diff"] = backend.diff(header)

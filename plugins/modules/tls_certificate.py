@@ -33,6 +33,7 @@ author:
   - postmaster.mailserver developers (@postmaster)
 extends_documentation_fragment:
   - postmaster.mailserver.attributes
+  - postmaster.mailserver.call_record
 attributes:
   check_mode:
     support: full
@@ -162,9 +163,16 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    CALL_RECORD_OPTION,
+    forget_call,
+    record_call,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import (
     CertificateError,
     TlsCertificate,
+    certificate_renewal,
     check_pair,
     subject_alt_names,
     validate_days,
@@ -184,6 +192,7 @@ def main() -> None:
             "days": {"type": "int", "default": 825},
             "renew_before_days": {"type": "int", "default": 30},
             "variable_prefix": {"type": "str", "default": ""},
+            **CALL_RECORD_OPTION,
         },
         supports_check_mode=True,
     )
@@ -210,9 +219,17 @@ def main() -> None:
                 validate_days(p["days"], "days"),
             )
     except (CertificateError, OSError) as exc:
+        forget_call(module)
         module.fail_json(msg=str(exc), changed=bool(backend.actions), actions=backend.actions)
     for warning in backend.warnings:
         module.warn(warning)
+    if backend.warnings:
+        forget_call(module)
+    else:
+        # Until the renewal time, the same call on the same files changes nothing.
+        renew = certificate_renewal(result.get("not_after"), p["renew_before_days"])
+        footprint = Footprint([result["cert"], result["key"]])
+        record_call(module, footprint, result, valid_until=renew, unchanged={"actions": []})
     if module._diff:
         result["diff"] = backend.diff
     module.exit_json(**result)

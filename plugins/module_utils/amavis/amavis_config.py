@@ -32,7 +32,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis.amavis_render import (
     database_files,
@@ -135,6 +135,9 @@ class UnitState:
 
 class AmavisConfig(ServiceBackend):
     """Check, write and apply amavis's and ClamAV's configuration, then health-check; roll back on failure."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"files": [], "units": {}, "group_changed": False, "services": []}
 
     def __init__(
         self,

@@ -16,8 +16,10 @@ Anything that changed a path of the footprint (an edit, a removal, a new owner o
 stopped or disabled service) makes the record invalid: the call then runs on the host, and repairs it. So
 the footprint must hold everything the module compares on a run without a change.
 
-Observations (``observe_path``): a group (``group:<name>``) is ``["g", gid, members]``, a directory tree
-(``tree:<dir>``) ``["t", digest]``; a missing path is None; a file ``["f", mode, uid, gid, sha256]``; a
+Observations (``observe_path``): a group (``group:<name>``) is ``["g", gid, members]``, an account
+(``user:<name>``) ``["u", uid, gid, home, shell]``, a directory tree
+(``tree:<dir>``) ``["t", digest]``, a live nftables table (``nft:<table>``, of the inet family) ``["n",
+digest of its listing]``; a missing path is None; a file ``["f", mode, uid, gid, sha256]``; a
 directory ``["d", mode, uid, gid]``; a symbolic link ``["l", target]``; anything else ``["o", mode]``. A
 unit is ``[UnitFileState, ActiveState]`` as ``systemctl show`` gives them.
 """
@@ -29,15 +31,17 @@ import grp
 import hashlib
 import json
 import os
+import pwd
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 RECORD_DIR = "/var/lib/postmaster-mailserver/calls"
 # Footprint entries that are not plain paths: a group's members, a directory tree's every entry.
-KINDS = ("group:", "tree:")
+KINDS = ("group:", "user:", "tree:", "nft:")
 # At most this many records are kept (the newest): a record per distinct call of every role, with room for
 # calls whose arguments changed.
 KEEP = 256
@@ -60,7 +64,7 @@ class Footprint:
         parents = set()
         for entry in map(str, paths):
             kind, _sep, path = entry.rpartition(":") if entry.startswith(KINDS) else ("", "", entry)
-            if kind != "group":
+            if kind not in ("group", "user", "nft"):
                 path = os.path.normpath(path)
                 parents.add(os.path.dirname(path))
             named.add(f"{kind}:{path}" if kind else path)
@@ -82,11 +86,18 @@ def _digest(path: str) -> str:
 def observe_path(path: str) -> list[Any] | None:
     """What *path* is now (see the module docstring); None when it does not exist.
 
-    ``group:<name>`` is not a path but a group: ``["g", gid, sorted members]``; ``tree:<dir>`` is a
+    ``group:<name>`` is not a path but a group: ``["g", gid, sorted members]``, ``user:<name>`` an account:
+    ``["u", uid, gid, home, shell]``; ``tree:<dir>`` is a
     directory with everything below it: ``["t", digest of every entry's relative path and observation]``.
     """
     if path.startswith("tree:"):
         return _observe_tree(path[5:])
+    if path.startswith("user:"):
+        try:
+            user = pwd.getpwnam(path[5:])
+        except KeyError:
+            return None
+        return ["u", user.pw_uid, user.pw_gid, user.pw_dir, user.pw_shell]
     if path.startswith("group:"):
         try:
             group = grp.getgrnam(path[6:])
@@ -161,10 +172,23 @@ def observe_units(run: Run, get_bin_path: Callable[[str], str | None], units: Se
     return parse_systemctl_show(out, units)
 
 
+def observe_entry(name: str, run: Run, get_bin_path: Callable[[str], str | None]) -> list[Any] | None:
+    """:func:`observe_path`, and ``nft:<table>``: the live ``table inet <table>`` (``["n", digest]``, or None)."""
+    if not name.startswith("nft:"):
+        return observe_path(name)
+    nft = get_bin_path("nft")
+    if not nft:
+        return ["x", "no nft"]
+    rc, out, _err = run([nft, "list", "table", "inet", name[4:]])
+    if rc != 0:
+        return None
+    return ["n", hashlib.sha256(out.encode("utf-8")).hexdigest()]
+
+
 def observe(footprint: Mapping[str, Any], run: Run, get_bin_path: Callable[[str], str | None]) -> dict[str, Any]:
     """Observe every path and unit of *footprint* (a :meth:`Footprint.as_dict`)."""
     return {
-        "paths": {path: observe_path(path) for path in footprint.get("paths") or []},
+        "paths": {path: observe_entry(path, run, get_bin_path) for path in footprint.get("paths") or []},
         "units": observe_units(run, get_bin_path, list(footprint.get("units") or [])),
     }
 
@@ -194,12 +218,18 @@ def write(
     run: Run,
     get_bin_path: Callable[[str], str | None],
     record_dir: str | None = None,
+    valid_until: float | None = None,
 ) -> None:
-    """Record the call *key* of *module*: its result and its footprint as observed now (0600, atomically)."""
+    """Record the call *key* of *module*: its result and its footprint as observed now (0600, atomically).
+
+    *valid_until* (seconds since the epoch) ends the record's life whatever the host looks like: the call
+    then runs again (a certificate that comes within its renewal time).
+    """
     record_dir = record_dir or RECORD_DIR
     path = _record_path(record_dir, key)
     data = {
         "version": 1,
+        "valid_until": valid_until,
         "module": module,
         "key": key,
         "footprint": footprint.as_dict(),
@@ -254,6 +284,9 @@ def _load(path: str) -> dict[str, Any] | None:
         return None
     if os.path.basename(path) != f"{data.get('key')}.json":
         return None
+    valid_until = data.get("valid_until")
+    if valid_until is not None and (not isinstance(valid_until, (int, float)) or time.time() >= valid_until):
+        return None
     footprint = data.get("footprint")
     observed = data.get("observed")
     if not isinstance(footprint, dict) or not isinstance(observed, dict):
@@ -284,7 +317,7 @@ def census(
     for _path, data in loaded:
         for name in data["footprint"].get("paths") or []:
             if name not in paths:
-                paths[name] = observe_path(name)
+                paths[name] = observe_entry(name, run, get_bin_path)
         units.update(data["footprint"].get("units") or [])
     unit_states = observe_units(run, get_bin_path, sorted(units))
     valid = {}

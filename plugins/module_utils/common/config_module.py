@@ -66,14 +66,37 @@ def module_options(module: Any, *leave_out: str) -> dict[str, Any]:
     }
 
 
-def record_call(module: Any, backend: Any, result: dict[str, Any]) -> None:
+def unchanged_result(result: dict[str, Any], unchanged: dict[str, Any]) -> dict[str, Any]:
+    """*result* as the same call would return it on the host it left: what it did (*unchanged*'s keys) undone.
+
+    A key of *unchanged* present in *result* gets its value (nothing done: ``False``, ``[]``), or is left
+    out when that value is None (a health answer of a restart that the next call does not make).
+    """
+    recorded = dict(result)
+    for key, value in unchanged.items():
+        if key in recorded:
+            if value is None:
+                del recorded[key]
+            else:
+                recorded[key] = value
+    return recorded
+
+
+def record_call(
+    module: Any,
+    backend: Any,
+    result: dict[str, Any],
+    valid_until: float | None = None,
+    unchanged: dict[str, Any] | None = None,
+) -> None:
     """Write the call record the action plugin asked for (O(call_record)) after a call that did not fail.
 
-    Nothing is recorded in check mode, or for a backend without a ``footprint()``. A record that cannot be
-    written costs only the next run's round trip: it is a warning, not a failure.
+    *backend* has a ``footprint()`` and an ``UNCHANGED`` (see :func:`unchanged_result`), or is the Footprint
+    itself and *unchanged* is given. Nothing is recorded in check mode, or for a backend without a footprint.
+    A record that cannot be written costs only the next run's round trip: it is a warning, not a failure.
     """
     key = module.params.get(CALL_RECORD)
-    footprint = getattr(backend, "footprint", None)
+    footprint = (lambda: backend) if isinstance(backend, call_record.Footprint) else getattr(backend, "footprint", None)
     if not key or module.check_mode or footprint is None:
         return
     try:
@@ -81,9 +104,10 @@ def record_call(module: Any, backend: Any, result: dict[str, Any]) -> None:
             key,
             str(getattr(module, "_name", "")),
             footprint(),
-            result,
+            unchanged_result(result, unchanged if unchanged is not None else getattr(backend, "UNCHANGED", {})),
             run=module.run_command,
             get_bin_path=module.get_bin_path,
+            valid_until=valid_until,
         )
     except (OSError, ValueError, TypeError) as exc:
         module.warn(f"the call record for the next run was not written: {exc}")

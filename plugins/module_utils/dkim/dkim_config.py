@@ -33,7 +33,7 @@ import socket
 import struct
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
@@ -172,6 +172,17 @@ def _account(user: str) -> tuple[int, int]:
 
 class DkimConfig(ServiceBackend):
     """Keys, opendkim.conf and its tables, applied safely."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {
+        "generated": [],
+        "deleted": [],
+        "restarted": False,
+        "reloaded": False,
+        "milter_answer": None,
+        "ed25519_restarted": None,
+        "ed25519_milter_answer": None,
+    }
 
     def __init__(
         self,

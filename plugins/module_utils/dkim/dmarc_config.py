@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
@@ -54,6 +54,9 @@ class DmarcConfigError(ConfigModuleError):
 
 class DmarcConfig(ServiceBackend):
     """opendmarc.conf and its IgnoreHosts file, applied safely."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"restarted": False, "milter_answer": None}
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
@@ -111,6 +111,9 @@ def file_digests(config_dir: str) -> dict[str, str]:
 
 class DovecotConfig(ServiceBackend):
     """Check, write, reload and health-check a set of Dovecot configuration files."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"files": [], "reloaded": False, "service": []}
 
     def __init__(
         self,

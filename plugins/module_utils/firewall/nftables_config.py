@@ -30,8 +30,9 @@ import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -189,6 +190,9 @@ def rules_from_services(
 class NftablesConfig(ServiceBackend):
     """Check, write, load and health-check the table; restore the previous file and table on failure."""
 
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"reloaded": False, "enabled": False}
+
     def __init__(
         self,
         *,
@@ -220,6 +224,8 @@ class NftablesConfig(ServiceBackend):
         self.ufw_conf = ufw_conf
         #: What rules_from_services read from the host (its ``ports`` and ``warnings`` join the result).
         self.services_read: dict[str, Any] = {}
+        # The services argument of module_backend (the configuration directories the ports were read from).
+        self.services_args: Mapping[str, Any] = {}
 
     # -- helpers -------------------------------------------------------------
 
@@ -419,6 +425,15 @@ class NftablesConfig(ServiceBackend):
 
     # -- entry point -----------------------------------------------------------
 
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the ruleset file, the live table, the other firewall managers,
+        and (with services) the Postfix and Dovecot configuration the ports were read from."""
+        paths = [self.path, f"nft:{self.table}", self.ufw_conf]
+        for key in ("postfix_config_dir", "dovecot_config_dir"):
+            if self.services_args.get(key):
+                paths.append(f"tree:{self.services_args[key]}")
+        return Footprint(paths, [self.service, "firewalld"])
+
     def execute(self) -> dict[str, Any]:
         """Do everything; return the module result (``diff`` is always filled, the module filters it)."""
         guard(NftablesConfigError, self.path, "path", kind="file")
@@ -465,4 +480,5 @@ def module_backend(
         rules=rules, ssh_port=ssh_port, state=state, run_command=run_command, get_bin_path=get_bin_path, **arguments
     )
     backend.services_read = read
+    backend.services_args = services or {}
     return backend

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
@@ -114,6 +114,9 @@ def removed_inet_services(old_master: str | None, new_master: str | None) -> lis
 
 class PostfixConfig(ServiceBackend):
     """Assemble main.cf/master.cf from fragments and apply them safely."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"tables": [], "reloaded": False, "restarted": None, "service": []}
 
     def __init__(
         self,

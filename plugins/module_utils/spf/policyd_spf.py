@@ -30,7 +30,7 @@ import re
 import socket
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
@@ -322,6 +322,9 @@ def policy_probe(path: str, timeout: float) -> str:
 
 class PolicydSpfConfig(ServiceBackend):
     """Check, write and apply policyd-spf.conf, with Postfix reloaded and health-checked."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {"reloaded": False, "policy_answer": None}
 
     def __init__(
         self,

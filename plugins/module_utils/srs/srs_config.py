@@ -30,7 +30,7 @@ import socket
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
@@ -100,6 +100,14 @@ def tcp_table_lookup(host: str, port: int, key: str, timeout: float) -> tuple[in
 
 class SrsConfig(ServiceBackend):
     """postsrsd's secret and settings, applied safely."""
+
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {
+        "secret_generated": False,
+        "secret_mode_fixed": False,
+        "restarted": False,
+        "lookup": None,
+    }
 
     def __init__(
         self,

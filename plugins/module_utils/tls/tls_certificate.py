@@ -277,6 +277,15 @@ def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def certificate_renewal(not_after: str | None, renew_before_days: int) -> float | None:
+    """When a certificate that expires at *not_after* (``iso``) comes within its renewal time, in seconds
+    since the epoch; 0 (already) when its expiry is unknown."""
+    if not not_after:
+        return 0.0
+    expiry = datetime.strptime(not_after, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (expiry - timedelta(days=renew_before_days)).timestamp()
+
+
 @dataclass
 class CertInfo:
     """What ``openssl x509 -noout -subject -enddate -ext subjectAltName [-pubkey]`` says of a certificate."""

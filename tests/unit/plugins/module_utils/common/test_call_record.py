@@ -8,10 +8,18 @@ from __future__ import annotations
 import grp
 import json
 import os
+import time
+from datetime import UTC, datetime
 
 import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common import call_record as cr
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import record_call
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import (
+    record_call,
+    unchanged_result,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.maildir import build_specs
+from ansible_collections.postmaster.mailserver.plugins.module_utils.tls.tls_certificate import certificate_renewal
+from ansible_collections.postmaster.mailserver.plugins.modules.maildir import footprint as maildir_footprint
 
 KEY = "a" * 64
 OTHER = "b" * 64
@@ -185,3 +193,60 @@ def test_a_module_records_only_outside_check_mode_and_with_a_footprint(host, mon
     assert not records.exists()
     record_call(_Module(KEY), backend, {"x": 1})
     assert json.loads((records / f"{KEY}.json").read_text())["result"] == {"x": 1}
+
+
+def test_a_recorded_result_is_the_result_of_a_call_that_changed_nothing():
+    result = {"restarted": True, "lookup": "a -> b -> a", "public_keys": [1], "generated": ["example.org/s1"]}
+    unchanged = {"restarted": False, "lookup": None, "generated": [], "deleted": []}
+    assert unchanged_result(result, unchanged) == {"restarted": False, "public_keys": [1], "generated": []}
+
+
+def test_the_certificate_record_ends_at_the_renewal_time():
+    assert certificate_renewal("2030-01-31T00:00:00Z", 30) == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+    assert certificate_renewal(None, 30) == 0.0
+
+
+def test_an_expired_record_is_not_answered(host, monkeypatch):
+    tmp_path, conf, systemd = host
+    records = str(tmp_path / "calls")
+    footprint = cr.Footprint([str(conf)])
+    cr.write(KEY, "tls_certificate", footprint, {}, run=systemd.run, get_bin_path=systemd.which, record_dir=records)
+    cr.write(
+        OTHER,
+        "tls_certificate",
+        footprint,
+        {},
+        run=systemd.run,
+        get_bin_path=systemd.which,
+        record_dir=records,
+        valid_until=time.time() + 60,
+    )
+    assert set(cr.census(systemd.run, systemd.which, records)) == {KEY, OTHER}
+    monkeypatch.setattr(time, "time", lambda: 4102444800.0)  # 2100
+    assert set(cr.census(systemd.run, systemd.which, records)) == {KEY}
+
+
+def test_the_maildir_footprint_names_every_directory_and_the_account():
+    specs = build_specs(
+        [{"path": "/var/vmail/example.org/alice"}], owner=os.getuid(), group=os.getgid(), folders=["Sent"]
+    )
+    account = {"user": "vmail", "group": "vmail", "home": "/var/vmail"}
+    paths = maildir_footprint(specs, account).paths
+    for path in ("/var/vmail/example.org/alice/new", "/var/vmail/example.org/alice/.Sent/cur", "user:vmail"):
+        assert path in paths or path.replace("/.Sent", "/Sent") in paths
+    assert "/var/vmail/example.org" in paths and "group:vmail" in paths
+
+
+def test_the_live_table_is_observed_with_nft():
+    calls = []
+
+    def run(argv, **_kw):
+        calls.append(argv)
+        return (0, "table inet postmaster {\n}\n", "") if argv[-1] == "postmaster" else (1, "", "No such file")
+
+    def which(name):
+        return f"/usr/sbin/{name}"
+
+    assert cr.observe_entry("nft:postmaster", run, which)[0] == "n"
+    assert cr.observe_entry("nft:other", run, which) is None
+    assert calls[0] == ["/usr/sbin/nft", "list", "table", "inet", "postmaster"]
