@@ -6,6 +6,10 @@
 #   bare      apt-get install of the same packages on another fresh container
 #             (the floor a first converge cannot beat);
 #   first     the first converge of site.yml;
+#   rerun1    the first re-run after the converge (must be changed=0): the
+#             calls whose call record a later role made stale (the postfix
+#             role's first postfix_config call, after the other roles added
+#             their fragments) run on the host and record again;
 #   rerun     a re-run as site.yml ships (pipelining on; must be changed=0;
 #             budget 10 s);
 #   nopipe    a re-run with postmaster_pipelining=false, as with a user's
@@ -82,6 +86,8 @@ run() {
 
 echo "==> first converge of playbooks/site.yml"
 first=$(run first)
+echo "==> first re-run (pipelining on, as site.yml ships)"
+rerun1=$(run rerun1)
 echo "==> re-run (pipelining on, as site.yml ships)"
 rerun=$(run rerun)
 echo "==> re-run without pipelining (postmaster_pipelining=false)"
@@ -89,7 +95,7 @@ nopipe=$(run nopipe -e postmaster_pipelining=false)
 echo "==> check mode on the converged host"
 check=$(run check --check --diff)
 
-for label in rerun nopipe check; do
+for label in rerun1 rerun nopipe check; do
   [[ $(recap_changed "$work/$label.log") == 0 ]] || die "$label reported changes ($work/$label.log)"
 done
 tasks=$(grep -c '^TASK \[' "$work/rerun.log")
@@ -99,6 +105,8 @@ printf '  %-36s %7s s\n' "bare apt-get install" "$bare"
 printf '  %-36s %7s s\n' "the same, services held" "$held"
 printf '  %-36s %7s s   %s x held, %s x bare (budget 1.5)\n' "first converge" "$first" \
   "$(awk -v a="$first" -v b="$held" 'BEGIN {printf "%.2f", a / b}')" "$(awk -v a="$first" -v b="$bare" 'BEGIN {printf "%.2f", a / b}')"
+printf '  %-36s %7s s   changed=0 (the calls whose record a later role made stale run)\n' \
+  "first re-run after the converge" "$rerun1"
 printf '  %-36s %7s s   budget 10 s, changed=0, %s tasks\n' "re-run (pipelining, as shipped)" "$rerun" "$tasks"
 printf '  %-36s %7s s   budget 15 s (issue 21: 8 s), changed=0\n' "re-run without pipelining" "$nopipe"
 printf '  %-36s %7s s   changed=0\n' "check mode on the converged host" "$check"

@@ -22,8 +22,9 @@ import socket
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.call_record import Footprint
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import guard
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
@@ -97,6 +98,15 @@ def _primary_group(user: str) -> int | None:
 class SaslauthdConfig(ServiceBackend):
     """Check, write, restart and health-check saslauthd; roll back on failure."""
 
+    # The result of a call that changed nothing (see config_module.unchanged_result).
+    UNCHANGED: ClassVar[dict[str, Any]] = {
+        "files": [],
+        "actions": [],
+        "restarted": False,
+        "postfix_reloaded": False,
+        "answer": None,
+    }
+
     def __init__(
         self,
         *,
@@ -140,6 +150,12 @@ class SaslauthdConfig(ServiceBackend):
         }
 
     # -- what differs ------------------------------------------------------------
+
+    def footprint(self) -> Footprint:
+        """What a run without a change compares: the files, the socket directory and its link, the sasl
+        group's members, the postfix account (its primary group counts) and the service."""
+        paths = [*self.texts, self.socket_dir, self.link, f"group:{GROUP}", f"user:{POSTFIX_USER}"]
+        return Footprint(paths, [SERVICE])
 
     def file_changes(self) -> dict[str, tuple[str | None, str]]:
         changes = {}
