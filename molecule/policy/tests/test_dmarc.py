@@ -99,7 +99,9 @@ def test_signed_aligned_mail_of_a_p_reject_domain_is_accepted(server, server_ip)
 
 def test_failing_mail_of_a_p_none_domain_is_accepted_and_marked(server, server_ip):
     subject = f"dmarc-none-{time.time_ns()}"
-    replies = send_from_outside(server_ip, "someone@monitor.test", helpers.message("someone@monitor.test", ALICE, subject))
+    replies = send_from_outside(
+        server_ip, "someone@monitor.test", helpers.message("someone@monitor.test", ALICE, subject)
+    )
     assert replies[-1][0] == 250, replies
     results = " ".join(ours(delivered(server, f"{VMAIL}/new", subject)))
     assert "dmarc=fail (p=none" in results and "header.from=monitor.test" in results, results
