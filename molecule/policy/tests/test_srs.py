@@ -1,8 +1,9 @@
 """SRS for forwards with postsrsd, proven end to end under the test's own DNS.
 
 strict.test (SPF: the dns container, the unlisted outside sender, only, ``-all``; MX: the receiver; a
-DKIM key of its own) sends from the dns container to carol@sender.test, an alias on the server for alice@sender.test (local mailbox) and
-bob@remote.test (forwarded to the receiver). Every record comes from mail_dns (converge.yml).
+DKIM key of its own) sends from the dns container to carol@sender.test, an alias on the server for
+alice@sender.test (local mailbox) and bob@remote.test (forwarded to the receiver). Every record comes
+from mail_dns (converge.yml).
 """
 
 from __future__ import annotations
