@@ -43,8 +43,8 @@ else
   # scenario is rarely quick), and the quick ones last, shortest at the end,
   # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
-  slow=(mailboxes dkim verify dovecot firewall badinput amavis relay split)
-  quick=(policy saslauthd postfix)
+  slow=(mailboxes policy verify dovecot firewall badinput amavis relay split)
+  quick=(saslauthd postfix)
   scenarios=()
   for s in "${slow[@]}"; do
     [[ " ${found[*]} " == *" $s "* ]] && scenarios+=("$s")

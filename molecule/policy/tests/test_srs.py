@@ -1,8 +1,9 @@
 """SRS for forwards with postsrsd, proven end to end under the test's own DNS.
 
-strict.test (SPF: the client only, ``-all``; MX: the receiver; a DKIM key of its own) sends from the
-client to carol@sender.test, an alias on the server for alice@sender.test (local mailbox) and
-bob@remote.test (forwarded to the receiver). Every record comes from mail_dns (converge.yml).
+strict.test (SPF: the dns container, the unlisted outside sender, only, ``-all``; MX: the receiver; a
+DKIM key of its own) sends from the dns container to carol@sender.test, an alias on the server for
+alice@sender.test (local mailbox) and bob@remote.test (forwarded to the receiver). Every record comes
+from mail_dns (converge.yml).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 import helpers
 import pytest
-from test_dkim import ALICE, VERIFY, VMAIL, arrived, header, receiver
+from test_dkim import ALICE, OUTSIDE, OUTSIDE_HELO, VERIFY, VMAIL, arrived, header, receiver
 
 ORIGIN = "orig@strict.test"
 CAROL = "carol@sender.test"
@@ -58,7 +59,7 @@ def return_path(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def sent() -> dict:
-    """A message signed by strict.test, sent from the client (which strict.test's SPF authorizes) to carol."""
+    """A message signed by strict.test, sent from the outside sender (which strict.test's SPF authorizes) to carol."""
     subject = f"srs-forward-{time.time_ns()}"
     original = helpers.message(
         ORIGIN, CAROL, subject, body="first line of the origin\nsecond line\n",
@@ -69,12 +70,12 @@ def sent() -> dict:
     text = signed.stdout
     assert text.startswith("DKIM-Signature:"), text
     steps = [
-        ["ehlo", "client.outside.test"],
+        ["ehlo", OUTSIDE_HELO],
         ["MAIL", f"FROM:<{ORIGIN}>"],
         ["RCPT", f"TO:<{CAROL}>"],
         ["data", text],
     ]
-    replies = helpers.smtp("client", helpers.container_ip("server"), 25, steps)
+    replies = helpers.smtp(OUTSIDE, helpers.container_ip("server"), 25, steps)
     assert replies[-1][0] == 250, replies
     forwarded = receiver().file(arrived(receiver(), "/home/bob/Maildir/new", subject)).content_string
     local = helpers.host("server").file(arrived(helpers.host("server"), f"{VMAIL}/new", subject)).content_string
@@ -102,8 +103,8 @@ def test_the_forwarded_copy_passes_spf_at_the_receiver(sent, server_ip):
     assert spf_verdict(server_ip, sender) == "pass"
     # Negative control: without SRS the receiver would check strict.test's -all against the server.
     assert spf_verdict(server_ip, ORIGIN) == "fail"
-    # And the origin itself passes from the client it authorizes.
-    assert spf_verdict(helpers.container_ip("client"), ORIGIN) == "pass"
+    # And the origin itself passes from the outside sender it authorizes.
+    assert spf_verdict(helpers.container_ip(OUTSIDE), ORIGIN) == "pass"
 
 
 def test_the_origin_signature_still_verifies_after_the_forward(sent):

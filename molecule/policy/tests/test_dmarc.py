@@ -1,10 +1,11 @@
 """DMARC enforcement with OpenDMARC after OpenDKIM, proven under the test's own DNS (records built by mail_dns).
 
 example.test publishes p=reject and the server signs its mail (it is one of dkim_domains); its SPF
-record (the SRS domain's) authorizes only the server and ends in -all. none.test publishes p=none, with
-an SPF record for mail.example.test ending in ~all. Mail from the outside client fails SPF for both;
-the scenario has no policyd-spf, so nothing but DMARC refuses it. The tests run after test_dkim.py and
-before test_srs.py (pytest takes the files in name order); the last one leaves enforcement on.
+record (the SRS domain's) authorizes only the server and ends in ~all. monitor.test publishes p=none,
+with an SPF record for mail.example.test ending in ~all. Mail from the unlisted outside sender (the dns
+container) gets an SPF softfail for both: the server's policyd-spf refuses only a fail (test_spf.py), so
+nothing but DMARC refuses it. The tests run after test_dkim.py and before test_spf.py and test_srs.py
+(pytest takes the files in name order); the last one leaves enforcement on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 
 import helpers
+from test_dkim import OUTSIDE, OUTSIDE_HELO
 
 ALICE = "alice@sender.test"
 VMAIL = "/var/mail/vmail/sender.test/alice"
@@ -26,14 +28,14 @@ def header(text: str, name: str) -> list[str]:
 
 
 def send_from_outside(server_ip: str, sender: str, text: str) -> list[tuple[int, str]]:
-    """The outside client (not in mynetworks, not authorized by any SPF record) sends *text* to alice."""
+    """The outside sender (not in mynetworks, not on the DNS list, not authorized by these SPF records) sends *text* to alice."""
     steps = [
-        ["ehlo", "client.outside.test"],
+        ["ehlo", OUTSIDE_HELO],
         ["MAIL", f"FROM:<{sender}>"],
         ["RCPT", f"TO:<{ALICE}>"],
         ["data", text],
     ]
-    return helpers.smtp("client", server_ip, 25, steps)
+    return helpers.smtp(OUTSIDE, server_ip, 25, steps)
 
 
 def delivered(host, directory: str, subject: str) -> str:
@@ -97,10 +99,12 @@ def test_signed_aligned_mail_of_a_p_reject_domain_is_accepted(server, server_ip)
 
 def test_failing_mail_of_a_p_none_domain_is_accepted_and_marked(server, server_ip):
     subject = f"dmarc-none-{time.time_ns()}"
-    replies = send_from_outside(server_ip, "someone@none.test", helpers.message("someone@none.test", ALICE, subject))
+    replies = send_from_outside(
+        server_ip, "someone@monitor.test", helpers.message("someone@monitor.test", ALICE, subject)
+    )
     assert replies[-1][0] == 250, replies
     results = " ".join(ours(delivered(server, f"{VMAIL}/new", subject)))
-    assert "dmarc=fail (p=none" in results and "header.from=none.test" in results, results
+    assert "dmarc=fail (p=none" in results and "header.from=monitor.test" in results, results
 
 
 def _converge(extra: dict | None = None) -> None:

@@ -12,6 +12,10 @@ import pytest
 ALICE = ("alice@sender.test", "Alice-Dkim-Password-1")
 BOB = "bob@remote.test"
 VMAIL = "/var/mail/vmail/sender.test/alice"
+# The unlisted outside sender on port 25 (the client, which submits with AUTH, is on the test's DNS list
+# rbl.test, so its mail to port 25 is refused at RCPT: test_restrictions.py).
+OUTSIDE = "dns"
+OUTSIDE_HELO = "dns.outside.test"
 
 # Run on the receiving host: dkimpy verifies the message on stdin against DNS (the test's dnsmasq).
 VERIFY = r"""
@@ -162,12 +166,12 @@ def test_an_altered_message_fails(signed):
 def test_mail_from_outside_is_not_signed_and_is_verified(server, server_ip):
     subject = f"dkim-outside-{time.time_ns()}"
     steps = [
-        ["ehlo", "client.outside.test"],
+        ["ehlo", OUTSIDE_HELO],
         ["MAIL", "FROM:<someone@sender.test>"],
         ["RCPT", f"TO:<{ALICE[0]}>"],
         ["data", helpers.message("someone@sender.test", ALICE[0], subject)],
     ]
-    replies = helpers.smtp("client", server_ip, 25, steps)
+    replies = helpers.smtp(OUTSIDE, server_ip, 25, steps)
     assert replies[-1][0] == 250, replies
     text = server.file(arrived(server, f"{VMAIL}/new", subject)).content_string
     assert header(text, "DKIM-Signature") == [], text
@@ -175,7 +179,7 @@ def test_mail_from_outside_is_not_signed_and_is_verified(server, server_ip):
     assert any(r.startswith("mail.example.test") and "dkim=none" in r for r in results), text
     # Relaying from outside to another domain is refused before any signing.
     steps[2] = ["RCPT", f"TO:<{BOB}>"]
-    assert helpers.smtp("client", server_ip, 25, steps[:3])[-1][0] == 554
+    assert helpers.smtp(OUTSIDE, server_ip, 25, steps[:3])[-1][0] == 554
 
 
 def test_incoming_signed_mail_is_verified(server, server_ip, signed):
@@ -189,12 +193,12 @@ def test_incoming_signed_mail_is_verified(server, server_ip, signed):
         subject = header(original, "Subject")[0]
         text = head + "\n\n" + (body[1].replace("second line", "altered line") if tamper else body[1])
         steps = [
-            ["ehlo", "client.outside.test"],
+            ["ehlo", OUTSIDE_HELO],
             ["MAIL", "FROM:<alice@sender.test>"],
             ["RCPT", f"TO:<{ALICE[0]}>"],
             ["data", text],
         ]
-        replies = helpers.smtp("client", server_ip, 25, steps)
+        replies = helpers.smtp(OUTSIDE, server_ip, 25, steps)
         assert replies[-1][0] == 250, replies
         marker = "altered line" if tamper else "second line"
         found = server.run(
