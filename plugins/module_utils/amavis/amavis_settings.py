@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.config_module import ConfigModuleError
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import is_fqdn
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragment_names import fragment_name
 
 ENV = {"LC_ALL": "C"}
@@ -92,7 +93,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # \Z, not $: "$" also matches before a trailing newline, which would reach the Perl file.
-_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*\Z")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _URL_RE = re.compile(
@@ -158,14 +158,6 @@ def _choice(value: Any, choices: Sequence[str], where: str, upper: bool = False)
     if text not in choices:
         raise AmavisError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
     return text
-
-
-def is_fqdn(name: Any) -> bool:
-    """A host name with at least two labels of lower-case letters, digits and '-' (no trailing dot)."""
-    if not isinstance(name, str) or len(name) > 253:
-        return False
-    labels = name.split(".")
-    return len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
 
 
 def _hostname(value: Any, where: str) -> str:

@@ -58,8 +58,15 @@ def _describe(value: Any) -> str:
     return kind(value)
 
 
-def _domain_problem(value: str) -> str | None:
-    """Return why the string *value* is not a valid domain name, or None."""
+def host_name_problem(
+    value: str, *, wildcard: bool = False, ip_hint: str = "an IP address is not a domain"
+) -> str | None:
+    """Why the string *value* is not a valid domain or host name, or None: the one check every role uses.
+
+    Letters, digits and hyphens in labels of 1 to 63 characters, 253 in all, ASCII only, no trailing dot,
+    and a last label that is not numeric (*ip_hint* says what to do instead). With *wildcard*, a first
+    label ``*`` is accepted (a certificate's name).
+    """
     if not value:
         return "it is empty"
     if not value.isascii():
@@ -74,6 +81,8 @@ def _domain_problem(value: str) -> str | None:
     if len(value) > MAX_DOMAIN:
         return f"it is {len(value)} characters long, the maximum is {MAX_DOMAIN}"
     labels = value.lower().split(".")
+    if wildcard and labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]
     for label in labels:
         if not label:
             return "it has an empty label"
@@ -84,8 +93,16 @@ def _domain_problem(value: str) -> str | None:
         if not _LABEL_RE.match(label):
             return f"label {label!r} may contain only letters, digits and hyphens"
     if labels[-1].isdigit():
-        return "the last label is numeric (an IP address is not a domain)"
+        return f"the last label is numeric ({ip_hint})"
     return None
+
+
+_domain_problem = host_name_problem
+
+
+def is_fqdn(value: Any) -> bool:
+    """Whether *value* is a fully qualified host name: a valid name (host_name_problem) of two labels or more."""
+    return isinstance(value, str) and "." in value and host_name_problem(value) is None
 
 
 def validate_domain(value: Any, name: str = "domain") -> str:

@@ -23,6 +23,8 @@ import stat
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import is_fqdn
+
 SUBDIRS = ("cur", "new", "tmp")
 FOLDER_MARKER = "maildirfolder"
 DEFAULT_MODE = 0o700
@@ -486,8 +488,6 @@ class Maildirs:
 
 # -- purge: only what the role made ------------------------------------------------------------
 
-_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\Z")
-
 
 def _owned_dir(path: str, uid: int) -> bool:
     """Whether *path* is a real directory (not a symlink) owned by *uid*."""
@@ -510,7 +510,7 @@ def purge_candidates(base: str, domains: Iterable[str], keep: Iterable[str], uid
     keep_set = {normalize_path(path) for path in keep}
     found: list[str] = []
     for domain in dict.fromkeys(domains):
-        if not isinstance(domain, str) or not _DOMAIN_RE.match(domain):
+        if not is_fqdn(domain) or domain != domain.lower():
             raise MaildirError(f"purge_domains: {domain!r} is not a domain name")
         domain_dir = f"{base}/{domain}"
         if not _owned_dir(domain_dir, uid):

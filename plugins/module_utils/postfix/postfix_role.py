@@ -29,7 +29,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
     PathPolicyError,
     check_paths,
 )
-from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import kind
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import is_fqdn, kind
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragment_names import fragment_name
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_fragments import (
     FragmentError,
@@ -88,7 +88,6 @@ _CIPHER_WORD_RE = re.compile(r"[A-Za-z0-9+_.-]+")
 _SSL_OPTION_RE = re.compile(r"[A-Z0-9_]+|0x[0-9a-fA-F]+")
 RELAY_TLS_LEVELS = ("", "none", "may", "encrypt", "verify", "secure")
 
-_FQDN_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\Z")
 #: Names a table of postfix_maps must not take: Postfix's own files, the role's own tables and fragments.
 RESERVED_NAMES = POSTFIX_RESERVED | {"header_checks", "body_checks", "sender_relayhost"}
 RESERVED_SUFFIXES = POSTFIX_RESERVED_SUFFIXES
@@ -270,7 +269,7 @@ class Checked:
 
 def _check_identity(c: Checked, errors: list[str]) -> None:
     hostname = c["postfix_myhostname"]
-    if not isinstance(hostname, str) or not _FQDN_RE.match(hostname):
+    if not is_fqdn(hostname):
         errors.append(
             f"postfix_myhostname must be a fully qualified domain name such as mail.example.com (got {hostname!r}); "
             "set it, or give the host an FQDN"

@@ -31,6 +31,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_
     confined_path,
     guard,
 )
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import host_name_problem
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.path_state import Touched
 
 ENV = {"LC_ALL": "C"}
@@ -43,7 +44,6 @@ RENEW_BEFORE_DAYS = 30
 MAX_DAYS = 36500
 MAX_HOSTNAME = 253
 
-_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -65,26 +65,7 @@ def _describe(value: Any) -> str:
 
 
 def _hostname_problem(value: str, wildcard: bool) -> str | None:
-    if not value:
-        return "it is empty"
-    if not value.isascii():
-        return "it contains non-ASCII characters; give an internationalized name in its punycode (xn--) form"
-    if len(value) > MAX_HOSTNAME:
-        return f"it is {len(value)} characters long, the maximum is {MAX_HOSTNAME}"
-    labels = value.split(".")
-    if wildcard and labels[0] == "*" and len(labels) > 1:
-        labels = labels[1:]
-    for label in labels:
-        if not label:
-            return "it has an empty label (a leading, trailing or double dot)"
-        if not _LABEL_RE.match(label):
-            return (
-                f"label {label!r} may contain only letters, digits and hyphens, not at its start or end, "
-                "and at most 63 of them"
-            )
-    if labels[-1].isdigit():
-        return "the last label is numeric (give an IP address as IP:<address>)"
-    return None
+    return host_name_problem(value, wildcard=wildcard, ip_hint="give an IP address as IP:<address>")
 
 
 def validate_hostname(value: Any, name: str, wildcard: bool = False) -> str:

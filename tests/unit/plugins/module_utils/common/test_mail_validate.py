@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common import mail_validate as mv
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import (
     MailValidationError,
     validate_address,
@@ -122,3 +123,40 @@ def test_address_list():
 def test_invalid_address_lists(value, message):
     with pytest.raises(MailValidationError, match=message):
         validate_addresses(value, "fw")
+
+
+@pytest.mark.parametrize(
+    ("value", "fqdn"),
+    [
+        ("mail.example.test", True),
+        ("Mail.Example.TEST", True),
+        ("a" * 63 + ".test", True),
+        ("localhost", False),  # one label
+        ("mail.example.test.", False),
+        ("mail..example.test", False),
+        ("mail_1.example.test", False),
+        ("192.0.2.1", False),
+        ("a" * 64 + ".test", False),
+        ("mail.example.test\nmynetworks = 0.0.0.0/0", False),
+        (None, False),
+        (5, False),
+    ],
+)
+def test_one_fqdn_check_for_every_role(value, fqdn):
+    assert mv.is_fqdn(value) is fqdn
+
+
+def test_a_certificate_name_may_be_a_wildcard_and_says_how_to_give_an_ip():
+    assert mv.host_name_problem("*.example.test", wildcard=True) is None
+    assert "label '*'" in mv.host_name_problem("*.example.test")
+    assert mv.host_name_problem("192.0.2.1", ip_hint="give it as IP:<address>").endswith("(give it as IP:<address>)")
+
+
+def test_the_roles_use_the_shared_check():
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.amavis import amavis_settings
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes import maildir
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix import postfix_role
+    from ansible_collections.postmaster.mailserver.plugins.module_utils.tls import tls_certificate
+
+    assert amavis_settings.is_fqdn is postfix_role.is_fqdn is maildir.is_fqdn is mv.is_fqdn
+    assert tls_certificate.host_name_problem is mv.host_name_problem
