@@ -29,15 +29,20 @@ def amavis_settings(
     prefix: str = "amavis_",
     memtotal_mb: Any = None,
     sources: Mapping[str, str] | None = None,
+    processors: Any = None,
 ) -> dict[str, Any]:
     """Validate and normalize the amavis role's settings; errors name ``<prefix><setting>``.
+
+    ``max_servers: auto`` is derived from *processors* and *memtotal_mb* (the host's).
 
     Legitimate choices that let viruses through (``D_PASS``, ClamAV allow-list files) are shown as
     warnings, once: not in the role's second call, which only adds the text of files given by src.
     """
     result = _wrap(
         "amavis_settings",
-        lambda: _amavis_settings.check_settings(settings, prefix, memtotal_mb=memtotal_mb, sources=sources),
+        lambda: _amavis_settings.check_settings(
+            settings, prefix, memtotal_mb=memtotal_mb, sources=sources, processors=processors
+        ),
     )
     if sources is None:
         for warning in _amavis_settings.settings_warnings(result, prefix):

@@ -187,6 +187,13 @@ call_records:
   returned: when O(call_records=true)
   type: dict
   sample: {}
+processors:
+  description:
+    - The processors this host gives the module (its CPU affinity), as C(ansible_facts.processor_vcpus) counts them
+      on a host without limits.
+  returned: when O(list_installed=true)
+  type: int
+  sample: 2
 memtotal_mb:
   description:
     - The host's memory in MiB (C(MemTotal) of C(/proc/meminfo)), as C(ansible_facts.memtotal_mb) gives it.

@@ -45,6 +45,7 @@ def empty(play: str) -> dict[str, Any]:
         "play": play,
         "packages": None,
         "memtotal_mb": None,
+        "processors": None,
         "postfix": {},
         "dovecot": {},
         "paths": {},
@@ -74,8 +75,9 @@ def current(facts: Any, play: str) -> dict[str, Any]:
             result[key] = copy.deepcopy(dict(known[key]))
     if isinstance(known.get("packages"), str):
         result["packages"] = str(known["packages"])
-    if isinstance(known.get("memtotal_mb"), int) and not isinstance(known.get("memtotal_mb"), bool):
-        result["memtotal_mb"] = int(known["memtotal_mb"])
+    for key in ("memtotal_mb", "processors"):
+        if isinstance(known.get(key), int) and not isinstance(known.get(key), bool):
+            result[key] = int(known[key])
     return result
 
 
@@ -141,6 +143,8 @@ def learn_packages(known: dict[str, Any], args: Mapping[str, Any], result: Mappi
         known["packages"] = " ".join(sorted(str(name) for name in result["host_packages"]))
     if isinstance(result.get("call_records"), Mapping):
         known["calls"] = dict(result["call_records"])
+    if isinstance(result.get("processors"), int) and not isinstance(result.get("processors"), bool):
+        known["processors"] = result["processors"]
     if isinstance(result.get("memtotal_mb"), int) and not isinstance(result.get("memtotal_mb"), bool):
         known["memtotal_mb"] = result["memtotal_mb"]
     elif packages is not None and not (check_mode and result.get("changed")):

@@ -79,7 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "sa_kill_level_deflt": 6.31,
     "sa_local_tests_only": False,
     "quarantine_dir": "/var/lib/amavis/virusmails",
-    "max_servers": 2,
+    "max_servers": "auto",
     "myhostname": None,
     "local_domains": [],
     "postfix_filter": "after_queue",
@@ -134,6 +134,35 @@ def _int(value: Any, where: str, minimum: int, maximum: int) -> int:
     if not minimum <= value <= maximum:
         raise AmavisError(f"{where}: must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+# auto max_servers: two amavis processes per processor (each spends much of a message waiting on clamd),
+# as many as the memory holds next to clamd and the system, between 2 and 16.
+AUTO_MAX_SERVERS = (2, 16)
+SERVER_MB = {True: 170, False: 60}  # one amavis process with SpamAssassin, without
+RESERVED_MB = 512  # the system, Postfix and Dovecot
+CLAMD_MB = 1100  # clamd with the official database
+
+
+def auto_max_servers(processors: Any, memtotal_mb: Any, *, clamav: bool, spamassassin: bool) -> int:
+    """The number of amavis processes for a host of *processors* and *memtotal_mb* (either may be None)."""
+    low, high = AUTO_MAX_SERVERS
+    wanted = (
+        2 * processors if isinstance(processors, int) and not isinstance(processors, bool) and processors > 0 else low
+    )
+    if isinstance(memtotal_mb, int) and not isinstance(memtotal_mb, bool):
+        free = memtotal_mb - RESERVED_MB - (CLAMD_MB if clamav else 0)
+        wanted = min(wanted, free // SERVER_MB[spamassassin])
+    return max(low, min(wanted, high))
+
+
+def _max_servers(value: Any, where: str, processors: Any, memtotal_mb: Any, result: Mapping[str, Any]) -> int:
+    if isinstance(value, str) and value.strip() == "auto":
+        clamav = bool(result["enabled"] and result["clamav_enabled"])
+        return auto_max_servers(processors, memtotal_mb, clamav=clamav, spamassassin=result["spamassassin_enabled"])
+    if isinstance(value, str) and not re.fullmatch(r"\s*[0-9]+\s*", value):
+        raise AmavisError(f"{where}: must be a whole number of processes or auto, got {value!r}")
+    return _int(value, where, 1, 256)
 
 
 def _level(value: Any, where: str) -> int | float:
@@ -257,9 +286,11 @@ def check_settings(
     *,
     memtotal_mb: Any = None,
     sources: Mapping[str, str] | None = None,
+    processors: Any = None,
 ) -> dict[str, Any]:
     """Validate and normalize *settings*; errors name ``<prefix><key>`` (and the entry).
 
+    ``max_servers: auto`` becomes a number from *processors* and *memtotal_mb* (auto_max_servers).
     Missing keys take DEFAULTS (``myhostname`` has none). With *memtotal_mb* (the host's memory),
     ClamAV on a host with less than ``clamav_min_memory_mb`` fails unless ``clamav_memory_check``
     is false. Signature files given by ``src`` get their content from *sources* ({src: text}, read
@@ -285,7 +316,7 @@ def check_settings(
         result[key] = _level(given[key], where(key))
     quarantine = given["quarantine_dir"]
     result["quarantine_dir"] = "" if quarantine == "" else check_path(quarantine, where("quarantine_dir"))
-    result["max_servers"] = _int(given["max_servers"], where("max_servers"), 1, 256)
+    result["max_servers"] = _max_servers(given["max_servers"], where("max_servers"), processors, memtotal_mb, result)
     result["myhostname"] = _hostname(given["myhostname"], where("myhostname"))
     result["local_domains"] = _domains(given["local_domains"], where("local_domains"))
     result["postfix_filter"] = _choice(given["postfix_filter"], FILTER_MODES, where("postfix_filter"))

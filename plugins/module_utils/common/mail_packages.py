@@ -239,6 +239,7 @@ class MailPackages:
             memory = memtotal_mb(self._meminfo)
             if memory is not None:
                 result["memtotal_mb"] = memory
+            result["processors"] = len(os.sched_getaffinity(0))
         return result
 
     def install(

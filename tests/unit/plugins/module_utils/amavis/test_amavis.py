@@ -855,3 +855,39 @@ def test_host_names_and_urls_lose_surrounding_whitespace():
         "amavis_",
     )
     assert (settings["myhostname"], settings["freshclam_mirror"]) == ("mail.example.test", "http://m.example.test/")
+
+
+@pytest.mark.parametrize(
+    ("processors", "memtotal_mb", "clamav", "spamassassin", "expected"),
+    [
+        (2, 4096, True, True, 4),  # two per processor
+        (2, 24105, True, True, 4),  # this test machine
+        (16, 65536, True, True, 16),  # at most 16
+        (4, 4096, True, True, 8),  # (4096 - 1612) // 170 = 14: the processors decide
+        (8, 4096, True, True, 14),  # the memory decides
+        (8, 2048, True, True, 2),  # (2048 - 1612) // 170 = 2: the memory decides
+        (8, 2560, False, True, 12),  # no clamd: (2560 - 512) // 170 = 12
+        (8, 2048, True, False, 7),  # no SpamAssassin: (2048 - 1612) // 60 = 7
+        (1, 1024, False, True, 2),  # never below the old default
+        (None, None, True, True, 2),  # nothing known: the old default
+        (4, None, True, True, 8),  # memory unknown: the processors alone
+    ],
+)
+def test_auto_max_servers_follows_processors_and_memory(processors, memtotal_mb, clamav, spamassassin, expected):
+    settings = check_settings(
+        {"myhostname": "mail.example.test", "clamav_enabled": clamav, "spamassassin_enabled": spamassassin},
+        "amavis_",
+        memtotal_mb=memtotal_mb,
+        processors=processors,
+        sources={},
+    )
+    assert settings["max_servers"] == expected
+
+
+def test_auto_is_the_default_and_a_number_stays_as_given():
+    assert check_settings({"myhostname": "mail.example.test"}, processors=3, memtotal_mb=8192)["max_servers"] == 6
+    assert check_settings({"myhostname": "mail.example.test", "max_servers": 3}, processors=8)["max_servers"] == 3
+    with pytest.raises(
+        AmavisError, match=r"^amavis_max_servers: must be a whole number of processes or auto, got 'many'"
+    ):
+        check_settings({"myhostname": "mail.example.test", "max_servers": "many"}, "amavis_")

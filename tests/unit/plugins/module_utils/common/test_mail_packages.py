@@ -288,6 +288,7 @@ def test_list_installed_reports_the_memory_from_meminfo(tmp_path):
     host = FakeHost(installed={"postfix"})
     backend = MailPackages(host.run, lambda name: f"/usr/bin/{name}", exists=lambda path: False, meminfo=str(meminfo))
     assert backend.execute(["postfix"], list_installed=True)["memtotal_mb"] == 2048
+    assert backend.execute(["postfix"], list_installed=True)["processors"] == len(os.sched_getaffinity(0))
     # Only the census call reads it; an unreadable or odd file gives nothing rather than a guess.
     assert "memtotal_mb" not in backend.execute(["postfix"])
     for text in ("MemTotal: lots\n", "MemFree: 1 kB\n", "MemTotal: 2048 MB\n"):
