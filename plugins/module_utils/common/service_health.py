@@ -302,6 +302,46 @@ class ServiceBackend:
         if errors:
             raise HealthCheckError(f"{what}:\n" + "\n".join(errors[:20]))
 
+    def _restart_checked(
+        self,
+        service: str,
+        touched: Any,
+        *,
+        health: Callable[[], Any],
+        health_key: str,
+        restored: str,
+        name: str,
+        error: type[Exception],
+    ) -> dict[str, Any]:
+        """After the files of *touched* (a ``path_state.Touched``) were swapped in: start *service* when it does not
+        run, else restart it when anything changed, and check *health* (its answer goes to *health_key*).
+
+        On failure the files are put back, *service* is restarted on them, and *error* is raised with
+        ``rolled_back``, saying *restored* (what came back) and whether *name* (the daemon) restarted.
+        """
+        result: dict[str, Any] = {"restarted": False}
+        try:
+            actions = ensure_service(self.run, self._get_bin_path, service)
+            if "started" in actions:
+                result["restarted"] = True
+            elif touched:
+                self._systemctl("restart", service)
+                result["restarted"] = True
+            if self.health_check and (touched or actions):
+                result[health_key] = health()
+        except (HealthCheckError, ServiceStateError) as exc:
+            errors = touched.restore()
+            rollback = restored
+            if errors:
+                rollback += f" (but restoring failed: {'; '.join(errors)})"
+            try:
+                self._systemctl("restart", service)
+                rollback += f", and {name} restarted"
+            except (HealthCheckError, error) as again:
+                rollback += f", but {again}"
+            raise error(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        return result
+
     def _wait(self, what: str, probe: Callable[[float], Any], attempt_timeout: float = 10.0) -> Any:
         """``wait_for_answer`` for *health_timeout* seconds on the backend's clock."""
         return wait_for_answer(

@@ -31,7 +31,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.priva
     replace_keeping_mode,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
-    HealthCheckError,
     ServiceBackend,
     ServiceStateError,
     ensure_service,
@@ -170,26 +169,17 @@ class DmarcConfig(ServiceBackend):
         except OSError as exc:
             touched.restore()
             raise DmarcConfigError(f"writing the OpenDMARC configuration failed: {exc}; nothing was kept") from exc
-        try:
-            actions = ensure_service(self.run, self._get_bin_path, SERVICE)
-            if "started" in actions:
-                result["restarted"] = True
-            elif changed_files:
-                self._systemctl("restart", SERVICE)
-                result["restarted"] = True
-            if self.health_check and (changed_files or actions):
-                result["milter_answer"] = self.health()
-        except (HealthCheckError, ServiceStateError) as exc:
-            errors = touched.restore()
-            rollback = "the previous configuration was restored"
-            if errors:
-                rollback += f" (but restoring failed: {'; '.join(errors)})"
-            try:
-                self._systemctl("restart", SERVICE)
-                rollback += ", and OpenDMARC restarted"
-            except HealthCheckError as again:
-                rollback += f", but {again}"
-            raise DmarcConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        result.update(
+            self._restart_checked(
+                SERVICE,
+                touched,
+                health=self.health,
+                health_key="milter_answer",
+                restored="the previous configuration was restored",
+                name="OpenDMARC",
+                error=DmarcConfigError,
+            )
+        )
         return result
 
 

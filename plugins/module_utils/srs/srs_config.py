@@ -46,8 +46,6 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.priva
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.service_health import (
     HealthCheckError,
     ServiceBackend,
-    ServiceStateError,
-    ensure_service,
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.srs.srs_settings import (
     SrsSettingsError,
@@ -255,26 +253,17 @@ class SrsConfig(ServiceBackend):
         except OSError as exc:
             touched.restore()
             raise SrsConfigError(f"writing postsrsd's files failed: {exc}; nothing was kept") from exc
-        try:
-            actions = ensure_service(self.run, self._get_bin_path, SERVICE)
-            if "started" in actions:
-                result["restarted"] = True
-            elif touched:
-                self._systemctl("restart", SERVICE)
-                result["restarted"] = True
-            if self.health_check and (touched or actions):
-                result["lookup"] = self.health()
-        except (HealthCheckError, ServiceStateError) as exc:
-            errors = touched.restore()
-            rollback = "the previous settings were restored (and a secret created by this run removed)"
-            if errors:
-                rollback += f" (but restoring failed: {'; '.join(errors)})"
-            try:
-                self._systemctl("restart", SERVICE)
-                rollback += ", and postsrsd restarted"
-            except (HealthCheckError, SrsConfigError) as again:
-                rollback += f", but {again}"
-            raise SrsConfigError(f"health check failed: {exc}; {rollback}", rolled_back=True) from exc
+        result.update(
+            self._restart_checked(
+                SERVICE,
+                touched,
+                health=self.health,
+                health_key="lookup",
+                restored="the previous settings were restored (and a secret created by this run removed)",
+                name="postsrsd",
+                error=SrsConfigError,
+            )
+        )
         return result
 
 
