@@ -217,6 +217,7 @@ removed:
   sample: [/var/mail/vmail/example.org/olduser]
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -241,9 +242,10 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.mailboxes.vm
 )
 
 
-def footprint(specs: list[Spec], account: dict[str, Any] | None) -> Footprint:
-    """What a run without a change compares: every Maildir with its folders, and the account with its home."""
-    paths: list[str] = []
+def footprint(specs: list[Spec], account: dict[str, Any] | None, owners: Iterable[str] = ()) -> Footprint:
+    """What a run without a change compares: every Maildir with its folders, the account with its home, and
+    the accounts and groups named as owners (an account made again gets another uid)."""
+    paths: list[str] = list(owners)
     for spec in specs:
         for top in (spec.path, *(f"{spec.path}/{folder}" for folder in spec.folders)):
             paths += [top, *(f"{top}/{sub}" for sub in SUBDIRS)]
@@ -346,7 +348,13 @@ def main() -> None:
     result["account"] = account_changes
     result["changed"] = result["changed"] or bool(account_changes) or bool(removed)
     unchanged = {"created": [], "fixed": [], "removed": [], "account": []}
-    record_call(module, footprint(specs, params["account"]), result, unchanged=unchanged)
+    owners = []
+    for entry in entries:
+        for kind, key in (("user", "owner"), ("group", "group")):
+            name = entry.get(key) or params[key]
+            if name and not str(name).isdigit():
+                owners.append(f"{kind}:{name}")
+    record_call(module, footprint(specs, params["account"], owners), result, unchanged=unchanged)
     if module._diff:
         header = params["path"] or f"{len(specs)} Maildirs"
         result["diff"] = backend.diff(header)

@@ -104,5 +104,10 @@ class KnownHostAction(ActionBase):
             if isinstance(module_result.get("call_records"), Mapping):
                 census = {"play": known["play"], "calls": module_result.pop("call_records")}
                 module_result["ansible_facts"][host_knowledge.CALLS_FACT] = census
+            elif module_result.get("changed") and known.get("calls"):
+                # The census was taken before this change (or, in check mode, before what a real run would
+                # change): a record of a later call may own what changed (the firewall reads the ports from
+                # Dovecot's files). The rest of the play makes its calls.
+                module_result["ansible_facts"][host_knowledge.CALLS_FACT] = {"play": known["play"], "calls": {}}
         result.update(module_result)
         return result

@@ -352,3 +352,17 @@ def test_a_recorded_postfix_call_teaches_the_play_its_fragments(monkeypatch):
     action, calls = _action(PostfixAction, args, {}, monkeypatch)
     known = action.run(task_vars={"ansible_facts": census})["ansible_facts"][hk.FACT]
     assert calls == [] and known["postfix"][FDIR]["texts"] == texts
+
+
+def test_a_change_in_the_play_ends_the_census_for_the_calls_after_it(monkeypatch):
+    # The firewall's record owns Dovecot's files; the dovecot role changed them earlier in the same play.
+    census = {hk.CALLS_FACT: {"play": PLAY, "calls": {"k" * 64: {"path": "/etc/nftables.conf"}}}}
+    action, _calls = _action(SrsAction, {"settings": {"domain": "a.example"}}, {"changed": True}, monkeypatch)
+    facts = action.run(task_vars={"ansible_facts": census})["ansible_facts"]
+    assert facts[hk.CALLS_FACT] == {"play": PLAY, "calls": {}}
+    # Nothing changed: the census stays as it was (not returned again).
+    action, _calls = _action(SrsAction, {"settings": {"domain": "b.example"}}, {"changed": False}, monkeypatch)
+    assert hk.CALLS_FACT not in action.run(task_vars={"ansible_facts": census})["ansible_facts"]
+    # The same holds in check mode: a real run would change the host there.
+    action, _calls = _action(SrsAction, {"settings": {"domain": "c.example"}}, {"changed": True}, monkeypatch, True)
+    assert action.run(task_vars={"ansible_facts": census})["ansible_facts"][hk.CALLS_FACT]["calls"] == {}

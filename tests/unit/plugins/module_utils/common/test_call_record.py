@@ -231,7 +231,8 @@ def test_the_maildir_footprint_names_every_directory_and_the_account():
         [{"path": "/var/vmail/example.org/alice"}], owner=os.getuid(), group=os.getgid(), folders=["Sent"]
     )
     account = {"user": "vmail", "group": "vmail", "home": "/var/vmail"}
-    paths = maildir_footprint(specs, account).paths
+    paths = maildir_footprint(specs, account, ["user:alice"]).paths
+    assert "user:alice" in paths
     for path in ("/var/vmail/example.org/alice/new", "/var/vmail/example.org/alice/.Sent/cur", "user:vmail"):
         assert path in paths or path.replace("/.Sent", "/Sent") in paths
     assert "/var/vmail/example.org" in paths and "group:vmail" in paths
