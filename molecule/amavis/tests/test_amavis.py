@@ -119,7 +119,14 @@ def test_postfix_hands_mail_to_amavis_and_takes_it_back_on_10025(server):
     assert server.check_output("postconf -h content_filter") == "smtp-amavis:[127.0.0.1]:10024"
     assert server.check_output("postconf -h smtpd_proxy_filter") == ""
     client = server.check_output("postconf -M smtp-amavis/unix").split()
-    assert client[:8] == ["smtp-amavis", "unix", "-", "-", "n", "-", "2", "smtp"]
+    # amavis_max_servers: auto, as the README states it: two processes per processor, no more than the
+    # memory holds next to clamd (1100 MB) and the system (512 MB) at 170 MB each, between 2 and 16.
+    processors = int(server.check_output("nproc"))
+    memtotal_mb = int(server.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
+    auto = max(2, min(2 * processors, (memtotal_mb - 512 - 1100) // 170, 16))
+    conf = server.file("/etc/amavis/conf.d/60-postmaster").content_string
+    assert f"$max_servers = {auto};" in conf
+    assert client[:8] == ["smtp-amavis", "unix", "-", "-", "n", "-", str(auto), "smtp"]
     assert "smtp_send_xforward_command=yes" in client and "max_use=20" in client
     reinject = server.check_output("postconf -M 127.0.0.1:10025/inet").split()
     assert reinject[:8] == ["127.0.0.1:10025", "inet", "n", "-", "n", "-", "-", "smtpd"]
