@@ -903,12 +903,10 @@ def test_sa_compile_changes_the_file_so_amavis_restarts_and_loads_the_compiled_r
     assert "sa-compile" in on and "Rule2XSBody" in on and "Rule2XSBody" not in off
     # Without SpamAssassin there is nothing to compile: the setting leaves the file alone.
     no_sa = {**BASE, "spamassassin_enabled": False}
-    assert render_amavis_conf(check_settings(no_sa)) == render_amavis_conf(
-        check_settings({**no_sa, "sa_compile": False})
-    )
+    assert render_amavis_conf(check_settings(no_sa)) == render_amavis_conf(check_settings({**no_sa, "sa_compile": False}))
 
 
 @pytest.mark.parametrize("value", ["maybe", 2, None])
 def test_sa_compile_must_be_a_boolean(value):
-    with pytest.raises(AmavisError, match=r"^amavis_sa_compile: "):
+    with pytest.raises(AmavisError, match="^amavis_sa_compile: "):
         check_settings({**BASE, "sa_compile": value}, "amavis_")
