@@ -150,18 +150,6 @@ def test_amavis_answers_on_10024_and_clamd_on_its_socket(server):
     assert (quarantine.user, quarantine.group, quarantine.mode) == ("amavis", "amavis", 0o750)
 
 
-def test_spamassassin_body_rules_run_compiled(server):
-    # amavis_sa_compile (default true): Debian's sa-compile compiled the body rules when it was installed,
-    # and SpamAssassin as amavis loads it uses every one of them compiled.
-    assert server.package("sa-compile").is_installed
-    lint = server.run("spamassassin --lint -D zoom")
-    assert lint.rc == 0, lint.stderr
-    used = re.findall(r"zoom: able to use (\d+)/(\d+) 'body_0' compiled rules", lint.stderr)
-    assert used, lint.stderr[-2000:]
-    compiled, total = map(int, used[0])
-    assert compiled == total > 100
-
-
 def test_clamd_waits_for_the_signature_files_and_freshclam_is_masked(server):
     for unit in ("clamav-daemon.service", "clamav-daemon.socket"):
         dropin = server.file(f"/etc/systemd/system/{unit}.d/postmaster-database.conf").content_string

@@ -98,12 +98,6 @@ def render_amavis_conf(settings: Mapping[str, Any], clamd_socket: str = DEFAULT_
     if s["spamassassin_enabled"]:
         lines += [
             "# Spam: SpamAssassin, loaded into every amavis process.",
-            *(
-                ["# Its body rules run compiled (Debian's sa-compile package, Rule2XSBody; compiled again after each",
-                 "# sa-update by Debian's spamassassin-maintenance, whose hook restarts amavis)."]
-                if s["sa_compile"] else
-                ["# amavis_sa_compile: false: the role does not install sa-compile for compiled body rules."]
-            ),
             "@bypass_spam_checks_maps = (\\%bypass_spam_checks, \\@bypass_spam_checks_acl, \\$bypass_spam_checks_re);",
         ]
     else:

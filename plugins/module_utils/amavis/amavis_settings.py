@@ -78,7 +78,6 @@ DEFAULTS: dict[str, Any] = {
     "sa_tag2_level_deflt": 6.31,
     "sa_kill_level_deflt": 6.31,
     "sa_local_tests_only": False,
-    "sa_compile": True,
     "quarantine_dir": "/var/lib/amavis/virusmails",
     "max_servers": "auto",
     "myhostname": None,
@@ -309,7 +308,7 @@ def check_settings(
 
     result: dict[str, Any] = {}
     for key in ("enabled", "clamav_enabled", "spamassassin_enabled", "sa_local_tests_only",
-                "sa_compile", "clamav_concurrent_database_reload", "clamav_memory_check"):  # fmt: skip
+                "clamav_concurrent_database_reload", "clamav_memory_check"):  # fmt: skip
         result[key] = _bool(given[key], where(key))
     for key in DESTINY_KEYS:
         result[key] = _choice(given[key], DESTINIES, where(key), upper=True)

@@ -891,22 +891,3 @@ def test_auto_is_the_default_and_a_number_stays_as_given():
         AmavisError, match=r"^amavis_max_servers: must be a whole number of processes or auto, got 'many'"
     ):
         check_settings({"myhostname": "mail.example.test", "max_servers": "many"}, "amavis_")
-
-
-def test_sa_compile_changes_the_file_so_amavis_restarts_and_loads_the_compiled_rules():
-    # The compiled rules are loaded when amavis starts: switching sa_compile must change amavis's file,
-    # which amavis_config turns into a restart after the package (and its compiling) came in.
-    on = render_amavis_conf(check_settings({**BASE}))
-    off = render_amavis_conf(check_settings({**BASE, "sa_compile": False}))
-    assert check_settings({**BASE})["sa_compile"] is True
-    assert on != off
-    assert "sa-compile" in on and "Rule2XSBody" in on and "Rule2XSBody" not in off
-    # Without SpamAssassin there is nothing to compile: the setting leaves the file alone.
-    no_sa = {**BASE, "spamassassin_enabled": False}
-    assert render_amavis_conf(check_settings(no_sa)) == render_amavis_conf(check_settings({**no_sa, "sa_compile": False}))
-
-
-@pytest.mark.parametrize("value", ["maybe", 2, None])
-def test_sa_compile_must_be_a_boolean(value):
-    with pytest.raises(AmavisError, match="^amavis_sa_compile: "):
-        check_settings({**BASE, "sa_compile": value}, "amavis_")
