@@ -1,4 +1,5 @@
-"""postfix_rbl_zones, postfix_restriction_classes and postfix_master_extra, proven with mail from outside containers."""
+"""postfix_rbl_zones (through postscreen), postfix_restriction_classes and postfix_master_extra, proven with mail
+from outside containers."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ def send(role: str, server_ip: str, sender: str, rcpt: str, token: str, *, port:
     return helpers.smtp(role, server_ip, port, steps)
 
 
-def delivered(server, user: str, token: str) -> bool:
-    cmd = f"for i in $(seq 30); do grep -l {token} /home/{user}/Maildir/new/* 2>/dev/null && exit 0; sleep 1; done; exit 1"
+def delivered(server, user: str, token: str, wait: int = 30) -> bool:
+    cmd = (
+        f"for i in $(seq {wait}); do grep -l {token} /home/{user}/Maildir/new/* 2>/dev/null && exit 0; sleep 1; done;"
+        " exit 1"
+    )
     return server.run(cmd).rc == 0
 
 
@@ -55,16 +59,21 @@ def test_the_lists_main_cf_holds(server):
     assert server.run(f"getent ahostsv4 {unlisted}").rc != 0
 
 
-def test_a_client_on_the_dns_list_is_refused_with_the_list_text(server, server_ip):
+def test_a_client_on_the_dns_list_is_refused_by_postscreen(server, server_ip):
+    # postfix_rbl_zones is a postscreen list too, weighing the threshold (postfix_postscreen_enabled is on
+    # by default): postscreen refuses the listed client at RCPT before smtpd (and its reject_rbl_client,
+    # still in main.cf above) ever sees it.
     token = uuid.uuid4().hex
     replies = send("client", server_ip, "someone@partner.test", USER, token)
     code, text = replies[3]
     client_ip = helpers.container_ip("client")
-    assert code == 554, replies
-    assert f"Client host [{client_ip}] blocked using rbl.test" in text, replies
-    assert "Listed by the test list rbl.test" in text, replies
+    assert code == 550, replies
+    assert f"Service unavailable; client [{client_ip}] blocked using rbl.test" in text, replies
     # Nothing was accepted: DATA has no valid recipient.
     assert replies[-1][0] == 554, replies
+    log = server.check_output("journalctl --no-pager -o cat -t postfix/postscreen")
+    assert f"DNSBL rank 1 for [{client_ip}]" in log
+    assert not delivered(server, "rbluser", token, wait=3)
 
 
 def test_a_client_not_on_the_dns_list_is_accepted(server, server_ip):

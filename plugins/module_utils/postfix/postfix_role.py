@@ -38,6 +38,12 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.post
 )
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_inbound import judge_inbound
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_networks import validate_cidr_list
+from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_postscreen import (
+    SUBMISSION_EXEMPT,
+    Screen,
+    check_screen,
+    check_zone,
+)
 from ansible_collections.postmaster.mailserver.plugins.module_utils.postfix.postfix_relay import (
     OPT_IN_HINT,
     RelayJudge,
@@ -124,6 +130,13 @@ REQUIRED = (
     "postfix_chroot",
     *RESTRICTION_VARS,
     "postfix_rbl_zones",
+    "postfix_postscreen_enabled",
+    "postfix_postscreen_dnsbl_sites",
+    "postfix_postscreen_dnsbl_threshold",
+    "postfix_client_connection_rate_limit",
+    "postfix_client_message_rate_limit",
+    "postfix_recipient_limit",
+    "postfix_anvil_rate_time_unit",
     "postfix_restriction_classes",
     "postfix_maps",
     "postfix_checks_type",
@@ -238,6 +251,8 @@ class Checked:
         self.mynetworks: list[str] = []
         self.restrictions: dict[str, list[str]] = {}
         self.rbl: list[str] = []
+        self.rbl_zones: list[str] = []
+        self.screen = Screen()
         self.class_restrictions: dict[str, list[str]] = {}
         self.maps: list[dict[str, Any]] = []
         self.header_checks: list[list[str]] = []
@@ -311,10 +326,9 @@ def _check_restrictions(c: Checked, errors: list[str]) -> None:
         c.class_restrictions[class_name] = _attempt(errors, validate_restrictions, name, items, names) or []
         _check_inline_filters(c, name, c.class_restrictions[class_name], errors)
     zones = _list(c.settings, "postfix_rbl_zones", errors)
-    for index, zone in enumerate(zones):
-        if not isinstance(zone, str) or not zone.strip() or any(ch.isspace() for ch in zone.strip()):
-            errors.append(f"postfix_rbl_zones[{index}]: {zone!r} is not a DNS list zone")
-    rbl = [f"reject_rbl_client {zone.strip()}" for zone in zones if isinstance(zone, str) and zone.strip()]
+    checked_zones = [check_zone(zone, f"postfix_rbl_zones[{index}]", errors) for index, zone in enumerate(zones)]
+    c.rbl_zones = [zone for zone in checked_zones if zone is not None]
+    rbl = [f"reject_rbl_client {zone}" for zone in c.rbl_zones]
     checked = _attempt(errors, validate_restrictions, "postfix_rbl_zones", rbl) if rbl else []
     if checked is None:
         return
@@ -649,8 +663,13 @@ def _check_wrappermode(c: Checked, named_hosts: list[tuple[str, Any]], errors: l
             )
 
 
+def _check_screen(c: Checked, errors: list[str]) -> None:
+    c.screen = check_screen(c.settings, c.rbl_zones, errors)
+
+
 def _mua_service(name: str, options: Mapping[str, Any], chroot: bool) -> dict[str, Any]:
-    merged = {**options, "smtpd_sasl_auth_enable": "$postmaster_mua_sasl_auth_enable"}
+    # Authenticated users are not rate-limited (password guessing is for fail2ban); their own options win.
+    merged = {**SUBMISSION_EXEMPT, **options, "smtpd_sasl_auth_enable": "$postmaster_mua_sasl_auth_enable"}
     args: list[str] = []
     for key in sorted(merged):
         value = merged[key]
@@ -705,8 +724,11 @@ def _check_master(c: Checked, errors: list[str]) -> None:
     services = []
     origins = []
     for path, service in _entries(c.settings, "__postfix_master_services", errors):
-        services.append({**service, "chroot": service.get("chroot", "-") if chroot else "n"})
-        origins.append(path)
+        stock = {**service, "chroot": service.get("chroot", "-") if chroot else "n"}
+        # postscreen answers port 25 in front of smtpd (and brings its helpers) when it is on.
+        for item in c.screen.master([stock], chroot):
+            services.append(item)
+            origins.append(path if item["command"] == stock.get("command") else "postfix_postscreen_enabled")
     for name, enabled, variable in (
         ("submission", c["postfix_submission_enabled"], "postfix_submission_options"),
         ("smtps", c["postfix_smtps_enabled"], "postfix_smtps_options"),
@@ -868,6 +890,7 @@ def check(settings: Mapping[str, Any]) -> Checked:
         _check_identity,
         _check_limits,
         _check_restrictions,
+        _check_screen,
         _check_maps,
         _check_checks,
         _check_aliases,
@@ -929,6 +952,7 @@ def _main(c: Checked, certificate: Mapping[str, Any] | None) -> dict[str, Any]:
     else:
         main["mynetworks_style"] = c["postfix_mynetworks_style"]
     main.update(c.restrictions)
+    main.update(c.screen.main())
     if c.class_restrictions:
         main["smtpd_restriction_classes"] = list(c.class_restrictions)
         main.update(c.class_restrictions)

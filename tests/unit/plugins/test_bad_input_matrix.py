@@ -416,7 +416,7 @@ EXPECTED = {
     ),
     'rbl-zone-with-space': (
         "postfix_role_tables: invalid postfix role variables:\n- postfix_rbl_zones[0]: 'zen.spamha"
-        "us.org permit' is not a DNS list zone"
+        "us.org permit' is not a DNS list zone: label 'org permit' may contain only letters, digits and hyphens"
     ),
     'restriction-unknown': (
         'postfix_role_tables: invalid postfix role variables:\n- parameter postfix_client_restrict'

@@ -101,6 +101,15 @@ def test_missing_settings_are_named():
 # -- the same fragment as the Jinja template it replaced ----------------------------------------
 
 
+#: anvil's limits of the role's defaults (issue 24).
+RATE_LIMITS = {
+    "smtpd_client_connection_rate_limit": 60,
+    "smtpd_client_message_rate_limit": 100,
+    "smtpd_recipient_limit": 100,
+    "anvil_rate_time_unit": "60s",
+}
+
+
 def test_defaults_give_what_the_template_gave():
     """Generated once from roles/postfix/templates/fragment.json.j2 for the defaults (Postfix 3.10)."""
     expected = json.loads((FIXTURES / "postfix_role_defaults_template.json").read_text())
@@ -108,6 +117,34 @@ def test_defaults_give_what_the_template_gave():
     expected["main"].update(TLS_HARDENING)
     # Added since (issue 25): SMTP AUTH on port 25 only after STARTTLS.
     expected["main"]["smtpd_tls_auth_only"] = True
+    # Added since (issue 24): postscreen on port 25, and anvil's limits (submission exempt).
+    expected["main"].update(RATE_LIMITS)
+    expected["main"].update(
+        {
+            "postscreen_access_list": ["permit_mynetworks"],
+            "postscreen_greet_action": "enforce",
+            "postscreen_dnsbl_action": "enforce",
+            "postscreen_dnsbl_threshold": 1,
+        }
+    )
+    master = []
+    for service in expected["master"]:
+        if (service["name"], service["type"]) == ("smtp", "inet"):
+            master.append({**service, "maxproc": "1", "command": "postscreen"})
+            master += [
+                {"name": "smtpd", "type": "pass", "private": "-", "unpriv": "-", "chroot": "y", "wakeup": "-",
+                 "maxproc": "-", "command": "smtpd"},
+                {"name": "dnsblog", "type": "unix", "private": "-", "unpriv": "-", "chroot": "y", "wakeup": "-",
+                 "maxproc": "0", "command": "dnsblog"},
+                {"name": "tlsproxy", "type": "unix", "private": "-", "unpriv": "-", "chroot": "y", "wakeup": "-",
+                 "maxproc": "0", "command": "tlsproxy"},
+            ]  # fmt: skip
+        elif service["name"] in ("submission", "smtps"):
+            args = ["-o", "smtpd_client_connection_rate_limit=0", "-o", "smtpd_client_message_rate_limit=0"]
+            master.append({**service, "args": args + service["args"]})
+        else:
+            master.append(service)
+    expected["master"] = master
     assert fragment(role_settings(), CERT) == expected
 
 
@@ -115,6 +152,7 @@ def test_every_branch_gives_the_main_cf_the_template_gave():
     """The template spliced the RBL zones into the list; the fragment inserts them: same main.cf."""
     expected = json.loads((FIXTURES / "postfix_role_kitchen_sink_template.json").read_text())
     expected["main"]["smtpd_tls_auth_only"] = True  # added since (issue 25)
+    expected["main"].update(RATE_LIMITS)  # added since (issue 24), postscreen off below
     settings = role_settings(
         __postfix_compatibility_level="2",
         postfix_myhostname="mx.example.org",
@@ -136,6 +174,7 @@ def test_every_branch_gives_the_main_cf_the_template_gave():
             "permit",
         ],
         postfix_rbl_zones=["zen.spamhaus.org", "bl.spamcop.net"],
+        postfix_postscreen_enabled=False,
         postfix_restriction_classes={"strict": ["reject_unknown_sender_domain", "permit"], "loose": ["permit"]},
         postfix_body_checks=[{"pattern": "x", "action": "REJECT"}],
         postfix_checks_type="pcre",
@@ -255,7 +294,7 @@ def test_rbl_zones_go_to_the_end_of_a_list_without_the_anchor():
         ({"postfix_rbl_zones": ["not a zone"]}, "postfix_rbl_zones[0]"),
         (
             {"postfix_rbl_zones": ["localhost"]},
-            "parameter postfix_rbl_zones: restriction 'reject_rbl_client localhost'",
+            "postfix_rbl_zones[0]: 'localhost' is not a DNS list zone: a DNS list zone has two labels or more",
         ),
         (
             {
