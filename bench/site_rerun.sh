@@ -39,10 +39,11 @@ work=$(mktemp -d "/tmp/$name.XXXXXX")
 
 # The packages site.yml installs with its defaults (postfix, dovecot with
 # imap, pop3 and lmtp, amavisd-new with ClamAV, SpamAssassin and the
-# decoders, the SPF policy service, OpenDKIM, postsrsd and nftables; the certificate role needs
-# only openssl, which postfix and dovecot-core pull in).
+# decoders, the SPF policy service, OpenDKIM, postsrsd, nftables and fail2ban
+# with its journal reader; the certificate role needs only openssl, which
+# postfix and dovecot-core pull in).
 packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
-  postfix-policyd-spf-python nftables opendkim opendkim-tools procps postsrsd
+  postfix-policyd-spf-python nftables opendkim opendkim-tools procps postsrsd fail2ban python3-systemd
   amavisd-new spamassassin clamav-daemon arj binutils bzip2 cabextract cpio lhasa lrzip lz4 lzop nomarch
   p7zip-full pax rpm2cpio unrar-free unzip xz-utils zstd)
 

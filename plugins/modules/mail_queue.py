@@ -13,6 +13,8 @@ description:
   - Runs C(postqueue -j) and returns how many messages wait in each queue (maildrop, incoming, active, deferred, hold,
     corrupt), the oldest message and its age, and the reasons that hold mail back, ranked by how many recipients each
     one delays.
+  - With O(screening), also whether postscreen answers port 25 and how many addresses fail2ban has banned, per jail
+    and in all (C(fail2ban-client banned)).
   - Only reads; it never flushes, holds or deletes mail.
 author:
   - postmaster.mailserver developers (@postmaster)
@@ -40,6 +42,11 @@ options:
       - Also return every message (id, queue, sender, recipients, size, age and reasons; never the content).
     type: bool
     default: false
+  screening:
+    description:
+      - Also return RV(postscreen) and RV(fail2ban).
+    type: bool
+    default: true
 requirements:
   - Postfix 3.1 or later (C(postqueue -j)), running (C(postqueue) asks the C(showq) service).
 seealso:
@@ -92,6 +99,17 @@ deferral_reasons:
   type: list
   elements: dict
   sample: [{reason: "connect to mx.example.net[192.0.2.1]:25: Connection timed out", recipients: 2}]
+postscreen:
+  description: Whether port 25 is answered by postscreen (C(postconf -M smtp/inet)); null without postconf.
+  returned: when O(screening=true)
+  type: bool
+fail2ban:
+  description:
+    - fail2ban's state - C(running), C(jails) (the number of banned addresses per jail) and C(banned) (in all); null when
+      fail2ban is not installed.
+  returned: when O(screening=true)
+  type: dict
+  sample: {running: true, jails: {postfix-sasl: 1, dovecot: 1, sshd: 0}, banned: 2}
 messages:
   description: Every queued message, as in RV(oldest) plus C(reasons).
   returned: when O(details=true)
@@ -104,6 +122,7 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_
     ENV,
     MailQueueError,
     read_queue,
+    read_screening,
 )
 
 
@@ -113,6 +132,7 @@ def main() -> None:
             "config_dir": {"type": "path"},
             "top": {"type": "int", "default": 5},
             "details": {"type": "bool", "default": False},
+            "screening": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
@@ -128,6 +148,8 @@ def main() -> None:
             top=module.params["top"],
             details=module.params["details"],
         )
+        if module.params["screening"]:
+            result.update(read_screening(run, module.get_bin_path, config_dir=module.params["config_dir"]))
     except MailQueueError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

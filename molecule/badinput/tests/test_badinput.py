@@ -58,6 +58,7 @@ ROLES = (
     "dkim",
     "srs",
     "firewall",
+    "fail2ban",
     "certificate",
     "saslauthd",
     "verify",
@@ -72,6 +73,7 @@ WATCHED = (
     "/etc/postfix",  # main.cf, master.cf, the maps, the fragments (postmaster.d)
     "/etc/dovecot",  # Dovecot's configuration and the mailboxes' passwd-file
     "/etc/amavis",
+    "/etc/fail2ban",
     "/etc/clamav",
     "/var/lib/clamav",  # the signature files the amavis role writes, and its manifest
     "/etc/postfix-policyd-spf-python",

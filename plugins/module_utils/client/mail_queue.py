@@ -13,6 +13,7 @@ failures are unit tested without Postfix.
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from collections import Counter
@@ -111,3 +112,46 @@ def read_queue(
     if rc != 0:
         raise MailQueueError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()}")
     return summarize(parse(out), now(), top, details)
+
+
+def parse_banned(output: str) -> dict[str, int]:
+    """``fail2ban-client banned`` (a Python list of {jail: [addresses]}) as {jail: count}."""
+    try:
+        value = ast.literal_eval(output.strip() or "[]")
+    except (ValueError, SyntaxError):
+        raise MailQueueError(f"fail2ban-client banned printed {output.strip()[:200]!r}, not its list") from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise MailQueueError(f"fail2ban-client banned printed {output.strip()[:200]!r}, not its list")
+    counts: dict[str, int] = {}
+    for item in value:
+        for jail, addresses in item.items():
+            counts[str(jail)] = len(addresses) if isinstance(addresses, (list, tuple)) else 0
+    return counts
+
+
+def read_screening(
+    run: Callable[[Sequence[str]], tuple[int, str, str]],
+    get_bin_path: Callable[[str], str | None],
+    *,
+    config_dir: str | None = None,
+) -> dict[str, Any]:
+    """Whether postscreen answers port 25, and fail2ban's state: running, bans per jail and in all.
+
+    ``fail2ban`` is None when fail2ban is not installed; ``running`` false when it does not answer.
+    """
+    postscreen = None
+    postconf = get_bin_path("postconf")
+    if postconf:
+        rc, out, _err = run([postconf, *(["-c", config_dir] if config_dir else []), "-M", "smtp/inet"])
+        fields = out.split()
+        postscreen = rc == 0 and len(fields) >= 8 and fields[7] == "postscreen"
+    fail2ban = None
+    client = get_bin_path("fail2ban-client")
+    if client:
+        rc, out, _err = run([client, "banned"])
+        if rc != 0:
+            fail2ban = {"running": False, "jails": {}, "banned": 0}
+        else:
+            jails = parse_banned(out)
+            fail2ban = {"running": True, "jails": jails, "banned": sum(jails.values())}
+    return {"postscreen": postscreen, "fail2ban": fail2ban}

@@ -150,6 +150,9 @@ def problems(
             f"{_age(max_age)} ({queue['counts'].get('deferred', 0)} deferred"
             + (f"; most often: {reasons[0]['reason']})" if reasons else ")")
         )
+    fail2ban = (queue or {}).get("fail2ban")
+    if fail2ban is not None and not fail2ban.get("running"):
+        out.append("fail2ban: installed but not answering (systemctl status fail2ban); nobody is banned")
     return out
 
 
@@ -287,6 +290,7 @@ def report(
         lines += ["", "Queue", f"  {text}"]
         for reason in (queue.get("deferral_reasons") or [])[:3]:
             lines.append(f"  {reason['recipients']:>4} x {reason['reason']}")
+        lines += screening_lines(queue)
     if dns:
         lines += ["", "DNS records to publish"]
         for domain in dns:
@@ -299,4 +303,23 @@ def report(
         lines += [f"  note: {note}" for note in notes]
     if wrong:
         lines += ["", "What is wrong"] + [f"  - {line}" for line in wrong]
+    return lines
+
+
+def screening_lines(queue: Mapping[str, Any]) -> list[str]:
+    """The report's lines on postscreen and fail2ban (from mail_queue's ``postscreen`` and ``fail2ban``)."""
+    if "postscreen" not in queue and "fail2ban" not in queue:
+        return []
+    lines = ["", "Abuse protection"]
+    postscreen = queue.get("postscreen")
+    if postscreen is not None:
+        lines.append(f"  postscreen   {'answers port 25' if postscreen else 'off (smtpd answers port 25)'}")
+    fail2ban = queue.get("fail2ban")
+    if fail2ban is None:
+        lines.append("  fail2ban     not installed")
+    elif not fail2ban.get("running"):
+        lines.append("  fail2ban     installed, not running")
+    else:
+        jails = ", ".join(f"{jail} {count}" for jail, count in sorted((fail2ban.get("jails") or {}).items()))
+        lines.append(f"  fail2ban     running; {fail2ban.get('banned', 0)} addresses banned ({jails})")
     return lines

@@ -25,8 +25,9 @@ def test_module_reports_and_never_changes(monkeypatch, run_module):
 
     monkeypatch.setattr(queue_module.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(queue_module.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: f"/usr/sbin/{name}")
-    rc, result = run_module(queue_module.main, {"top": 1, "_ansible_check_mode": True})
+    rc, result = run_module(queue_module.main, {"top": 1, "screening": False, "_ansible_check_mode": True})
     assert rc == 0
+    assert "postscreen" not in result and "fail2ban" not in result
     assert result["changed"] is False
     assert result["deferral_reasons"] == [{"reason": TIMEOUT, "recipients": 1}]
     assert result["counts"]["deferred"] == 1
@@ -37,3 +38,21 @@ def test_module_fails_with_the_reason(monkeypatch, run_module):
     monkeypatch.setattr(queue_module.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
     rc, result = run_module(queue_module.main, {})
     assert (rc, result["msg"]) == (1, "postqueue was not found: is Postfix installed on this host?")
+
+
+def test_module_reports_postscreen_and_the_bans(monkeypatch, run_module):
+    answers = {
+        "postqueue": OUTPUT,
+        "postconf": "smtp       inet  n       -       y       -       1       postscreen\n",
+        "fail2ban-client": "[{'sshd': []}, {'postfix-sasl': ['192.0.2.7']}]\n",
+    }
+
+    def run_command(self, argv, **kwargs):
+        return 0, answers[argv[0].rsplit("/", 1)[1]], ""
+
+    monkeypatch.setattr(queue_module.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(queue_module.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: f"/usr/sbin/{name}")
+    rc, result = run_module(queue_module.main, {})
+    assert rc == 0 and result["changed"] is False
+    assert result["postscreen"] is True
+    assert result["fail2ban"] == {"running": True, "jails": {"sshd": 0, "postfix-sasl": 1}, "banned": 1}

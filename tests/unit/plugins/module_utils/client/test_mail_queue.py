@@ -11,7 +11,9 @@ import pytest
 from ansible_collections.postmaster.mailserver.plugins.module_utils.client.mail_queue import (
     MailQueueError,
     parse,
+    parse_banned,
     read_queue,
+    read_screening,
     summarize,
 )
 
@@ -108,3 +110,50 @@ def test_read_queue_failures():
             lambda argv: (69, "", "postqueue: fatal: Queue report unavailable - mail system is down\n"),
             lambda name: f"/usr/sbin/{name}",
         )
+
+
+BANNED = "[{'sshd': []}, {'dovecot': ['192.0.2.7']}, {'postfix-sasl': ['192.0.2.7', '198.51.100.9']}]\n"
+MASTER_POSTSCREEN = "smtp       inet  n       -       y       -       1       postscreen\n"
+MASTER_SMTPD = "smtp       inet  n       -       y       -       -       smtpd\n"
+
+
+def screening_host(master: str, banned: tuple[int, str], installed=("postconf", "fail2ban-client")):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        if argv[0].endswith("postconf"):
+            return 0, master, ""
+        return (
+            banned[0],
+            banned[1],
+            "Failed to access socket path: /var/run/fail2ban/fail2ban.sock" if banned[0] else "",
+        )
+
+    return calls, run, (lambda name: f"/usr/bin/{name}" if name in installed else None)
+
+
+def test_screening_reads_postscreen_and_the_bans_per_jail():
+    calls, run, which = screening_host(MASTER_POSTSCREEN, (0, BANNED))
+    result = read_screening(run, which, config_dir="/etc/postfix")
+    assert result == {
+        "postscreen": True,
+        "fail2ban": {"running": True, "jails": {"sshd": 0, "dovecot": 1, "postfix-sasl": 2}, "banned": 3},
+    }
+    assert calls == [
+        ["/usr/bin/postconf", "-c", "/etc/postfix", "-M", "smtp/inet"],
+        ["/usr/bin/fail2ban-client", "banned"],
+    ]
+
+
+def test_screening_without_postscreen_or_fail2ban():
+    _calls, run, which = screening_host(MASTER_SMTPD, (255, ""))
+    assert read_screening(run, which) == {"postscreen": False, "fail2ban": {"running": False, "jails": {}, "banned": 0}}
+    _calls, run, which = screening_host(MASTER_SMTPD, (0, ""), installed=("postconf",))
+    assert read_screening(run, which) == {"postscreen": False, "fail2ban": None}
+
+
+@pytest.mark.parametrize("output", ["__import__('os')", "{'sshd': []}", "not a list"])
+def test_parse_banned_refuses_what_is_not_fail2bans_list(output):
+    with pytest.raises(MailQueueError, match="fail2ban-client banned printed"):
+        parse_banned(output)

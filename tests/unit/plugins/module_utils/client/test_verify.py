@@ -292,3 +292,28 @@ def test_without_a_log_or_when_refused_the_eicar_check_stays_as_it_is():
         },
     }
     assert problems(refused, virus_log="") == []
+
+
+def test_the_report_shows_postscreen_and_the_bans_and_a_stopped_fail2ban_is_a_problem():
+    probe = {"host": "mail.example.test", "checks": {"smtp_banner": {"ok": True, "detail": "220"}}, "failed_checks": []}
+    queue = {
+        "total": 0,
+        "counts": {},
+        "postscreen": True,
+        "fail2ban": {"running": True, "jails": {"postfix-sasl": 2, "dovecot": 1}, "banned": 3},
+    }
+    lines = verify_filters.verify_report(probe, queue=queue).splitlines()
+    at = lines.index("Abuse protection")
+    assert lines[at + 1 : at + 3] == [
+        "  postscreen   answers port 25",
+        "  fail2ban     running; 3 addresses banned (dovecot 1, postfix-sasl 2)",
+    ]
+    assert "What is wrong" not in lines
+    stopped = {**queue, "postscreen": False, "fail2ban": {"running": False, "jails": {}, "banned": 0}}
+    lines = verify_filters.verify_report(probe, queue=stopped).splitlines()
+    assert "  postscreen   off (smtpd answers port 25)" in lines
+    assert "  fail2ban     installed, not running" in lines
+    assert lines[-2:] == [
+        "What is wrong",
+        "  - fail2ban: installed but not answering (systemctl status fail2ban); nobody is banned",
+    ]
