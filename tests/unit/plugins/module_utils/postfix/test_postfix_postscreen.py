@@ -60,7 +60,8 @@ def test_defaults_put_postscreen_on_port_25_with_its_helpers_in_front_of_smtpd()
 
 
 def test_without_chroot_the_helpers_run_outside_it_too():
-    s, _ = screen()
+    s, errors = screen()
+    assert errors == []
     master = s.master([{**SMTP, "chroot": "n"}], chroot=False)
     assert {m["chroot"] for m in master} == {"n"}
 
