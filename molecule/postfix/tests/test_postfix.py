@@ -37,7 +37,10 @@ def test_greeting_has_no_version_and_vrfy_is_disabled(server_ip):
     replies = helpers.smtp("client", server_ip, 25, [["ehlo", "client.outside.test"], ["vrfy", "alice"]])
     code, greeting = replies[0]
     assert code == 220
-    assert greeting == "mail.example.test ESMTP"
+    # A client postscreen has not seen yet gets its "220-" banner before smtpd's "220 " (the same text, the
+    # smtpd_banner); one it passed earlier gets smtpd's alone.
+    lines = greeting.splitlines()
+    assert 1 <= len(lines) <= 2 and set(lines) == {"mail.example.test ESMTP"}, greeting
     assert "postfix" not in greeting.lower()
     assert replies[2][0] == 502
 
