@@ -43,7 +43,7 @@ else
   # scenario is rarely quick), and the quick ones last, shortest at the end,
   # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
-  slow=(mailboxes policy verify dovecot firewall badinput amavis relay split)
+  slow=(mailboxes policy backup verify dovecot firewall badinput amavis relay split)
   quick=(saslauthd postfix)
   scenarios=()
   for s in "${slow[@]}"; do
@@ -87,9 +87,18 @@ only_teardown_failed() {
   ! grep -a -E '> [a-z_]+: Executed: Failed' "$1" | grep -avq '> destroy: Executed: Failed'
 }
 
+# The backup scenario restores onto the other suite, and its vault is Debian
+# 13 (restic-rest-server): those images are named too.
+for d in trixie bookworm; do
+  [[ -n ${image_of[$d]:-} ]] || image_of[$d]=$(scripts/image.sh tag "$d") || exit 2
+done
+export MOLECULE_TRIXIE_IMAGE=${image_of[trixie]}
+
 run_one() {
   local s=$1 d=$2 log=build/molecule/$1-$2.log start=$SECONDS
   export MOLECULE_DISTRO=$d MOLECULE_IMAGE=${image_of[$2]}
+  if [[ $d == trixie ]]; then MOLECULE_OTHER_IMAGE=${image_of[bookworm]}; else MOLECULE_OTHER_IMAGE=${image_of[trixie]}; fi
+  export MOLECULE_OTHER_IMAGE
   if if ((stream)); then molecule test -s "$s" 2>&1 | tee "$log"; else molecule test -s "$s" >"$log" 2>&1; fi; then
     echo "pass $((SECONDS - start))" >"$log.result"
   elif only_teardown_failed "$log" && molecule destroy -s "$s" >>"$log" 2>&1; then

@@ -62,6 +62,7 @@ ROLES = (
     "certificate",
     "saslauthd",
     "verify",
+    "backup",
 )
 ROLE_KEYS = {"id", "role", "vars", "expect"}
 MODULE_KEYS = {"id", "module", "args", "expect"}
@@ -96,6 +97,8 @@ WATCHED = (
     "/etc/default",
     "/etc/tmpfiles.d",
     "/root/.ssh",  # a sentinel (prepare.yml writes authorized_keys): no path may reach it
+    "/etc/postmaster",  # the backup role's password, repository and job settings
+    "/usr/local/sbin",  # the backup role's job
 )
 #: Directories a path variable must never take over: type, mode and owner (their contents and
 #: mtimes change with normal use: Ansible's own temporary files, the daemons' sockets).
