@@ -15,9 +15,15 @@ _settings = LazyModule("ansible_collections.postmaster.mailserver.plugins.module
 
 
 def backup_settings(settings: Any, prefix: str = "backup_") -> dict[str, Any]:
-    """Validate the backup role's settings; errors name ``<prefix><setting>`` and the entry."""
+    """Validate the backup role's settings; errors name ``<prefix><setting>`` and the entry.
+
+    The password is checked and left out of the result, so that no fact holds it (the module takes it
+    as an option of its own, hidden from the logs).
+    """
     try:
-        return _settings.check_settings(settings, prefix)
+        checked = _settings.check_settings(settings, prefix)
+        checked.pop("password", None)
+        return checked
     except _settings.BackupSettingsError as exc:
         # "from None": ansible-core appends the chained cause, which would repeat the message.
         raise AnsibleFilterError(f"backup_settings: {exc}") from None

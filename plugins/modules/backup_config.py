@@ -39,10 +39,16 @@ options:
   settings:
     description:
       - The backup role's settings without the C(backup_) prefix, validated as the role validates them -
-        C(repository), C(password), C(keep_daily), C(keep_weekly), C(keep_monthly), C(schedule),
+        C(repository), C(keep_daily), C(keep_weekly), C(keep_monthly), C(schedule),
         C(randomized_delay), C(mail), C(queue), C(staging_dir), C(paths), C(restore_paths).
+      - The password may be in it, or in O(password) (the role's way, so that no fact holds it).
       - Required with O(state=present).
     type: dict
+  password:
+    description:
+      - The repository's password (8 to 4096 characters, no newline). It is written to a root-only file and never
+        shown; it wins over a C(password) in O(settings).
+    type: str
   script:
     description:
       - The job's shell script (the role's C(files/postmaster-backup)).
@@ -88,9 +94,9 @@ seealso:
 EXAMPLES = r"""
 - name: Back the mail server up every night to a local disk
   postmaster.mailserver.backup_config:
+    password: "{{ vault_backup_password }}"
     settings:
       repository: /srv/backup/mail
-      password: "{{ vault_backup_password }}"
       keep_daily: 7
       keep_weekly: 4
       keep_monthly: 6
@@ -102,7 +108,6 @@ EXAMPLES = r"""
       paths: [/etc/dkimkeys, /etc/postfix, /etc/dovecot]
       restore_paths: [/etc/dkimkeys]
     script: "{{ lookup('ansible.builtin.file', 'postmaster-backup') }}"
-  no_log: true
 """
 
 RETURN = r"""
@@ -126,6 +131,8 @@ rolled_back:
   type: bool
 """
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.postmaster.mailserver.plugins.module_utils.backup.backup_config import (
     BackupConfig,
@@ -142,7 +149,8 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.confi
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "settings": {"type": "dict", "no_log": True},
+            "settings": {"type": "dict"},
+            "password": {"type": "str", "no_log": True},
             "script": {"type": "str"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "init": {"type": "bool", "default": True},
@@ -152,6 +160,13 @@ def main() -> None:
         required_if=[("state", "present", ["settings", "script"])],
         supports_check_mode=True,
     )
+    # The password of a REST URL (rest:https://user:password@host/) is a secret too.
+    repository = (module.params.get("settings") or {}).get("repository")
+    location = repository.get("location") if isinstance(repository, dict) else repository
+    if isinstance(location, str):
+        match = re.search(r"://[^:/@]+:([^@]+)@", location)
+        if match:
+            module.no_log_values.add(match.group(1))
     run_backend(module, BackupConfig, BackupConfigError, **module_options(module))
 
 

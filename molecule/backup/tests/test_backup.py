@@ -32,7 +32,7 @@ MANAGED = (
 
 # Runs on the vault (the outside client): folders, messages, flags, a keyword, deletions and an expunge.
 _FILL = r"""
-import imaplib, json, ssl, sys, time
+import base64, imaplib, json, os, ssl, sys, time
 host, user, password = json.loads(sys.argv[1])
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
@@ -42,7 +42,9 @@ c.login(user, password)
 for folder in ("Work", "Archive"):
     c.create(folder)
 def append(folder, n):
-    msg = f"From: tester@outside.test\r\nTo: {user}\r\nSubject: {folder} message {n}\r\n\r\nbody {n} of {folder}\r\n"
+    # 30 kB that do not compress, so that the deduplication shows against real data.
+    body = base64.encodebytes(os.urandom(22000)).decode().replace("\n", "\r\n")
+    msg = f"From: tester@outside.test\r\nTo: {user}\r\nSubject: {folder} message {n}\r\n\r\n{body}"
     c.append(folder, None, None, msg.encode())
 for n in range(1, 8):
     append("INBOX", n)
@@ -75,6 +77,8 @@ def mailbox_state(host) -> dict:
         fetched = doveadm(host, f"fetch -u {user} 'mailbox uid flags hdr.subject' ALL")
         # \Recent belongs to a session, not to the message: the restored copy is new to this host.
         fetched = re.sub(r" ?\\Recent", "", fetched)
+        # Dovecot 2.3 writes "flags: " where 2.4 writes "flags:" for none.
+        fetched = "\n".join(line.rstrip() for line in fetched.splitlines())
         state[user] = {"status": sorted(status.splitlines()), "messages": sorted(fetched.split("\f"))}
     return state
 

@@ -54,6 +54,11 @@ from ansible_collections.postmaster.mailserver.plugins.module_utils.common.servi
 )
 
 _WRONG_PASSWORD_RE = re.compile(r"wrong password|no key found", re.IGNORECASE)
+_UNREACHABLE_RE = re.compile(
+    r"connection refused|no such host|dial tcp|i/o timeout|network is unreachable|ssh command exited|"
+    r"unable to start the sftp session|server response unexpected",
+    re.IGNORECASE,
+)
 _MISSING_RE = re.compile(
     r"Is there a repository at the following location\?|repository does not exist|unable to open config file",
     re.IGNORECASE,
@@ -61,6 +66,9 @@ _MISSING_RE = re.compile(
 #: restic's exit code for "the repository does not exist" (0.17 and later; 0.14 says it in words).
 RC_NO_REPOSITORY = 10
 RC_WRONG_PASSWORD = 12
+#: coreutils timeout's exit code: restic retries a repository that does not answer for minutes.
+RC_TIMEOUT = 124
+RESTIC_TIMEOUT = 120
 
 
 class BackupConfigError(ConfigModuleError):
@@ -77,6 +85,7 @@ class BackupConfig(ServiceBackend):
         self,
         *,
         settings: Mapping[str, Any] | None,
+        password: str | None = None,
         script: str | None = None,
         state: str = "present",
         init: bool = True,
@@ -93,7 +102,10 @@ class BackupConfig(ServiceBackend):
         self.wanted: dict[str, tuple[str, int]] = {}
         if state == "present":
             try:
-                self.settings = check_settings(settings or {}, "backup_")
+                given = dict(settings or {})
+                if password is not None:
+                    given["password"] = password
+                self.settings = check_settings(given, "backup_")
             except BackupSettingsError as exc:
                 raise BackupConfigError(f"{exc}; nothing was changed") from None
             if not isinstance(script, str) or not script.startswith("#!/bin/sh\n"):
@@ -131,8 +143,10 @@ class BackupConfig(ServiceBackend):
             for path, text in ((repo_file, repository), (password_file, password)):
                 with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
                     fh.write(text + "\n")
+            timeout = self._get_bin_path("timeout")
+            limit = [timeout, "--kill-after=10", str(RESTIC_TIMEOUT)] if timeout else []
             rc, out, err = self._run(
-                [self._restic(), "--no-cache", *args],
+                [*limit, self._restic(), "--no-cache", *args],
                 environ_update={
                     "LC_ALL": "C",
                     "RESTIC_REPOSITORY_FILE": repo_file,
@@ -163,6 +177,11 @@ class BackupConfig(ServiceBackend):
             raise BackupConfigError(
                 f"backup_password does not open the repository {_shown(location)} (restic: wrong password or no key "
                 "found); nothing was changed"
+            )
+        if rc == RC_TIMEOUT or _UNREACHABLE_RE.search(text):
+            raise BackupConfigError(
+                f"backup_repository: {_shown(location)} cannot be reached (rc={rc}); nothing was changed: "
+                f"{_scrub(text, self.settings)[-500:]}"
             )
         if rc == RC_NO_REPOSITORY or _MISSING_RE.search(text):
             return "missing"
@@ -255,6 +274,8 @@ class BackupConfig(ServiceBackend):
         try:
             touched.makedirs(self._host(CONF_DIR), mode=0o700)
             os.chmod(self._host(CONF_DIR), 0o700)
+            # The job's dsync runs as each mail user: the staging tree must be traversable.
+            touched.makedirs(self._host(self.settings["staging_dir"]), mode=0o711)
             for path in changed_paths:
                 content, mode = self.wanted[path]
                 real = self._host(path)

@@ -120,7 +120,13 @@ def _local_dir(value: Any, where: str, what: str) -> str:
 
 
 def check_repository(value: Any, where: str) -> dict[str, str]:
-    """The repository as ``{"kind": local|sftp|rest, "location": <restic's string>, "path": <local path or "">}``."""
+    """The repository as ``{"kind": local|sftp|rest, "location": <restic's string>, "path": <local path or "">}``.
+
+    An already checked repository (that mapping, as the module receives it from the role) is checked again by its
+    location.
+    """
+    if isinstance(value, Mapping) and set(value) == {"kind", "location", "path"}:
+        value = value["location"]
     if not isinstance(value, str) or not value:
         raise BackupSettingsError(
             f"{where}: must be a local directory, sftp:user@host:/path or rest:https://host/path, got {_describe(value)}"

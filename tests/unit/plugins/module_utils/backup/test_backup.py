@@ -121,6 +121,11 @@ def test_bad_settings_name_the_variable(overrides, message):
     assert "good password" not in str(error.value)
 
 
+def test_checked_settings_pass_again_as_the_module_gets_them():
+    once = settings(repository="rest:http://user:s3cret@vault:8000/mail")
+    assert check_settings(once, "backup_") == once
+
+
 def test_a_missing_setting_is_named():
     values = dict(BASE)
     del values["schedule"]
@@ -149,6 +154,9 @@ class Host:
         self.calls.append(list(argv))
         env = dict(environ_update or {})
         self.environments.append(env)
+        if os.path.basename(argv[0]) == "timeout":
+            assert argv[1:3] == ["--kill-after=10", "120"]
+            argv = argv[3:]
         name = os.path.basename(argv[0])
         if name == "restic":
             assert "RESTIC_PASSWORD" not in env or env["RESTIC_PASSWORD"] == ""
@@ -258,7 +266,7 @@ def test_a_wrong_password_fails_and_changes_nothing(host):
 
 def test_an_unreachable_repository_fails_and_changes_nothing(host):
     host.reachable = False
-    with pytest.raises(BackupConfigError, match="restic cannot open"):
+    with pytest.raises(BackupConfigError, match="cannot be reached"):
         host.config(overrides={"repository": "rest:http://user:topsecret@vault:8000/"}).execute()
     assert not host.root.exists()
 
