@@ -3,7 +3,7 @@
 The listed client (client) is refused by postscreen in test_restrictions.py; here the unlisted
 sender (dns) talks before the greeting and is refused, then behaves and delivers, then opens
 connections faster than postfix_client_connection_rate_limit allows and is served again once
-anvil's window (postfix_anvil_rate_time_unit, 20 s in vars/restrictions.yml) has passed. The
+anvil's window (postfix_anvil_rate_time_unit, 12 s in vars/restrictions.yml) has passed. The
 listed client still submits on 587 with AUTH.
 """
 
@@ -83,7 +83,7 @@ def test_port_25_is_postscreen_and_submission_is_smtpd(server):
     assert server.check_output("postconf -h postscreen_dnsbl_sites") == "rbl.test*1"
     assert server.check_output("postconf -h postscreen_dnsbl_threshold") == "1"
     assert server.check_output("postconf -h smtpd_client_connection_rate_limit") == "60"
-    assert server.check_output("postconf -h anvil_rate_time_unit") == "20s"
+    assert server.check_output("postconf -h anvil_rate_time_unit") == "12s"
     # Postscreen's cache is where Postfix keeps it.
     assert server.check_output("postconf -h postscreen_cache_map") == "btree:$data_directory/postscreen_cache"
     assert "warning" not in server.run("postconf -n").stderr
