@@ -7,6 +7,7 @@ the same settings on the other Debian suite), the comparison of every mailbox, a
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -77,10 +78,27 @@ def mailbox_state(host) -> dict:
         fetched = doveadm(host, f"fetch -u {user} 'mailbox uid flags hdr.subject' ALL")
         # \Recent belongs to a session, not to the message: the restored copy is new to this host.
         fetched = re.sub(r" ?\\Recent", "", fetched)
-        # Dovecot 2.3 writes "flags: " where 2.4 writes "flags:" for none.
-        fetched = "\n".join(line.rstrip() for line in fetched.splitlines())
+        # Dovecot 2.3 writes "flags: " where 2.4 writes "flags:" for none; the order of the flags is not theirs.
+        lines = []
+        for line in fetched.splitlines():
+            flags = line.startswith("flags:")
+            lines.append("flags: " + " ".join(sorted(line[6:].split())) if flags else line.rstrip())
+        fetched = "\n".join(lines)
         state[user] = {"status": sorted(status.splitlines()), "messages": sorted(fetched.split("\f"))}
     return state
+
+
+def same(expected: dict, got: dict) -> str:
+    """The difference of two mailbox states, line by line."""
+    return "\n".join(
+        difflib.unified_diff(
+            json.dumps(expected, indent=1).splitlines(),
+            json.dumps(got, indent=1).splitlines(),
+            "server",
+            "fresh",
+            lineterm="",
+        )
+    )
 
 
 def run_restore(extra: dict | None = None, limit: str = "fresh") -> subprocess.CompletedProcess:
@@ -181,7 +199,8 @@ def test_a_wrong_repository_password_fails_clearly_and_changes_nothing(server):
         {"backup_password": "not the right passphrase"}, args=("--limit", helpers.instance("server"))
     )
     assert result.returncode != 0
-    assert "backup_password does not open the repository" in result.stdout, result.stdout[-3000:]
+    output = result.stdout + result.stderr
+    assert "backup_password does not open the repository" in output, output[-3000:]
     assert "not the right passphrase" not in result.stdout + result.stderr
     assert helpers.snapshot(server, *MANAGED.split()) == before
 
@@ -190,7 +209,8 @@ def test_a_snapshot_that_does_not_exist_is_refused_before_any_change(fresh):
     before = helpers.snapshot(fresh, "/var/mail/vmail", "/etc/dkimkeys", "/etc/ssl/postmaster")
     result = run_restore({"backup_restore_snapshot": "0123abcd"})
     assert result.returncode != 0
-    assert "there is no snapshot 0123abcd" in result.stdout, result.stdout[-3000:]
+    output = result.stdout + result.stderr
+    assert "there is no snapshot 0123abcd" in output, output[-3000:]
     assert helpers.snapshot(fresh, "/var/mail/vmail", "/etc/dkimkeys", "/etc/ssl/postmaster") == before
 
 
@@ -202,7 +222,7 @@ def test_the_restore_brings_back_every_mailbox_uid_and_flag_on_the_other_suite(s
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "restored snapshot latest: 2 mailbox(es)" in result.stdout
     got = mailbox_state(fresh)
-    assert got == expected
+    assert got == expected, same(expected, got)
     # Logins work with the old passwords, and the restored mail is there.
     session = mailclient.session("imaps", helpers.container_ip("fresh"), 993, ALICE, USERS[ALICE], role="vault")
     assert session["login"] == "OK", session
@@ -227,9 +247,11 @@ def test_a_restore_into_mailboxes_that_hold_mail_refuses_unless_told_to_overwrit
     before = helpers.snapshot(fresh, "/var/mail/vmail")
     result = run_restore()
     assert result.returncode != 0
-    assert "these mailboxes already hold mail here" in result.stdout, result.stdout[-3000:]
+    output = result.stdout + result.stderr
+    assert "these mailboxes already hold mail here" in output, output[-3000:]
     assert helpers.snapshot(fresh, "/var/mail/vmail") == before
     state = mailbox_state(fresh)
     result = run_restore({"backup_restore_overwrite": True})
     assert result.returncode == 0, result.stdout[-3000:]
-    assert mailbox_state(fresh) == state
+    got = mailbox_state(fresh)
+    assert got == state, same(state, got)
