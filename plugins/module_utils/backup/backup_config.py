@@ -120,7 +120,6 @@ class BackupConfig(ServiceBackend):
     # -- host checks ---------------------------------------------------------------------------
 
     def _guard_paths(self) -> None:
-        assert self.settings is not None
         local = self.settings["repository"]["path"]
         if self.root != "/":
             return
@@ -159,7 +158,6 @@ class BackupConfig(ServiceBackend):
 
     def repository_state(self) -> str:
         """``present`` when the repository opens with the password, ``missing`` when there is none; else raise."""
-        assert self.settings is not None
         location = self.settings["repository"]["location"]
         kind = self.settings["repository"]["kind"]
         if kind == "local" and not os.path.exists(self._host(os.path.join(location, "config"))):
@@ -192,7 +190,6 @@ class BackupConfig(ServiceBackend):
 
     def check_schedule(self) -> None:
         """systemd's own parser must accept the schedule."""
-        assert self.settings is not None
         analyze = self._get_bin_path("systemd-analyze")
         if not analyze:
             self.warnings.append("systemd-analyze was not found: the schedule could not be checked")
@@ -225,7 +222,6 @@ class BackupConfig(ServiceBackend):
         secret = {f"{CONF_DIR}/password", f"{CONF_DIR}/repository"}
         if self.state == "absent":
             return self._remove()
-        assert self.settings is not None
         self._guard_paths()
         changed_paths = [path for path, (content, mode) in self.wanted.items() if self._differs(path, content, mode)]
         before = "".join(
@@ -268,7 +264,6 @@ class BackupConfig(ServiceBackend):
 
     def apply(self, changed_paths: list[str], initialize: bool) -> dict[str, Any]:
         """Write the changed files, initialise the repository, start the timer; roll back on failure."""
-        assert self.settings is not None
         touched = Touched()
         result: dict[str, Any] = {"initialized": False, "restarted": False}
         try:
