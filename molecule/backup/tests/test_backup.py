@@ -135,9 +135,10 @@ def run_restore(extra: dict | None = None, limit: str = "fresh") -> subprocess.C
 
 def start_backup(host) -> str:
     """Run the job through its systemd unit (as the timer does) and return what it logged."""
-    since = host.check_output("date +%s")
     result = host.run("systemctl start postmaster-backup.service")
-    journal = host.check_output(f"journalctl -u postmaster-backup.service --since @{since} --no-pager -o cat")
+    # This run's lines only: its invocation id (a time would also catch the end of the run before).
+    invocation = host.check_output("systemctl show -p InvocationID --value postmaster-backup.service")
+    journal = host.check_output(f"journalctl _SYSTEMD_INVOCATION_ID={invocation} --no-pager -o cat")
     assert result.rc == 0, journal[-3000:]
     return journal
 
