@@ -179,7 +179,12 @@ def filled(server):
         ],
     )
     assert replies[-1][0] == 250, replies
-    helpers.wait_for_file(server, "/var/mail/vmail/one.example.org/alice/Maildir/new/*", timeout=60)
+    maildir = "/var/mail/vmail/one.example.org/alice"
+    delivered = server.run(
+        f"for i in $(seq 60); do grep -rlq 'Subject: delivered over smtp' {maildir}/new {maildir}/cur && exit 0; "
+        "sleep 1; done; exit 1"
+    )
+    assert delivered.rc == 0, "the message sent over SMTP did not reach alice's Maildir"
     return mailbox_state(server)
 
 
