@@ -212,7 +212,9 @@ def test_a_backup_and_a_second_one_that_adds_almost_nothing(server, filled):
             ". /etc/postmaster/backup/restic.env && export RESTIC_REPOSITORY_FILE RESTIC_PASSWORD_FILE && restic snapshots --json"
         )
     )
-    assert len(snapshots) >= 2
+    # The retention keeps the last snapshot of each day (backup_keep_daily): one or both of today's remain
+    # (restic 0.14 forgets the first, 0.18 was seen keeping both), the newest with the staging tree.
+    assert 1 <= len(snapshots) <= 2, snapshots
     assert "/var/backups/postmaster/mail" in snapshots[-1]["paths"]
 
 
