@@ -21,12 +21,18 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_paths import (
     PathPolicyError,
     deny_reason,
     lexical,
+)
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import (
+    shown,
+    true_or_false,
+    whole_number,
 )
 
 HEADER = "# Managed by Ansible (postmaster.mailserver.backup_config); do not edit.\n"
@@ -67,32 +73,15 @@ _SFTP_RE = re.compile(r"^sftp:(?P<user>[^@:/\s]+)@(?P<host>[^:/\s]+):(?P<path>/\
 #: systemd calendar expressions: digits, names, '*', ':', '-', '/', ',', '.', '~' and spaces; the module asks
 #: systemd-analyze for the final word.
 _CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:/,.~ -]{1,64}\Z")
-_NUMBER_RE = re.compile(r"[0-9]+")
 
 
 class BackupSettingsError(ValueError):
     """A setting that cannot become a working backup; the message names it."""
 
 
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _int(value: Any, where: str, bounds: tuple[int, int], unit: str = "") -> int:
-    if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BackupSettingsError(f"{where}: must be a whole number{unit}, got {_describe(value)}")
-    low, high = bounds
-    if not low <= value <= high:
-        raise BackupSettingsError(f"{where}: must be between {low} and {high}{unit}, got {value}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise BackupSettingsError(f"{where}: must be true or false, got {_describe(value)}")
-    return value
+_describe = shown
+_int = partial(whole_number, error=BackupSettingsError)
+_bool = partial(true_or_false, error=BackupSettingsError)
 
 
 def _control(value: str) -> bool:

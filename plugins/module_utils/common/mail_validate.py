@@ -58,6 +58,33 @@ def _describe(value: Any) -> str:
     return kind(value)
 
 
+_NUMBER_RE = re.compile(r"[0-9]+")
+
+
+def shown(value: Any) -> str:
+    """*value* as a settings error message shows it: its repr and its class."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def whole_number(value: Any, where: str, bounds: tuple[int, int], unit: str = "", *, error: type[Exception]) -> int:
+    """*value* (an int, or a string of digits) within *bounds*; else *error* naming *where* (*unit* after the number)."""
+    if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{where}: must be a whole number{unit}, got {shown(value)}")
+    low, high = bounds
+    if not low <= value <= high:
+        raise error(f"{where}: must be between {low} and {high}{unit}, got {value}")
+    return value
+
+
+def true_or_false(value: Any, where: str, *, error: type[Exception]) -> bool:
+    """*value* when it is a bool; else *error* naming *where*."""
+    if not isinstance(value, bool):
+        raise error(f"{where}: must be true or false, got {shown(value)}")
+    return value
+
+
 def host_name_problem(
     value: str, *, wildcard: bool = False, ip_hint: str = "an IP address is not a domain"
 ) -> str | None:

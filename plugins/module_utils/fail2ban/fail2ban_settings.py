@@ -21,7 +21,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
+
+from ansible_collections.postmaster.mailserver.plugins.module_utils.common.mail_validate import (
+    shown,
+    true_or_false,
+    whole_number,
+)
 
 HEADER = "# Managed by Ansible (postmaster.mailserver.fail2ban_config); do not edit.\n"
 SETTING_KEYS = (
@@ -50,7 +57,6 @@ DEFAULT_JAILS = (
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
 _FILTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _MODE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
-_NUMBER_RE = re.compile(r"[0-9]+")
 _TABLE_RE = re.compile(r"^[a-z0-9]+:[/{]")
 MAXRETRY = (1, 100)
 FINDTIME = (60, 7 * 86400)
@@ -61,25 +67,9 @@ class Fail2banSettingsError(ValueError):
     """A setting that cannot become a working fail2ban configuration; the message names it."""
 
 
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _int(value: Any, where: str, bounds: tuple[int, int], unit: str = "") -> int:
-    if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Fail2banSettingsError(f"{where}: must be a whole number{unit}, got {_describe(value)}")
-    low, high = bounds
-    if not low <= value <= high:
-        raise Fail2banSettingsError(f"{where}: must be between {low} and {high}{unit}, got {value}")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise Fail2banSettingsError(f"{where}: must be true or false, got {_describe(value)}")
-    return value
+_describe = shown
+_int = partial(whole_number, error=Fail2banSettingsError)
+_bool = partial(true_or_false, error=Fail2banSettingsError)
 
 
 def _networks(value: Any, where: str) -> list[str]:
