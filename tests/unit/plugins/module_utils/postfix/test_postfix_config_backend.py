@@ -450,7 +450,27 @@ def test_probe_retries_until_it_answers(env):
 
     result = make(env, probe=flaky, health_host="::1", health_port=2525).execute()
     assert result["changed"] is True
-    assert attempts == [("::1", 2525)] * 3
+    # Three tries until smtpd answers, then the second probe a second later.
+    assert attempts == [("::1", 2525)] * 4
+
+
+def test_an_answer_from_the_previous_configuration_is_not_enough(env):
+    """The first probe may reach an smtpd of the old configuration; the second one must answer too."""
+    calls = []
+
+    def old_then_dead(host, port, timeout):
+        calls.append(timeout)
+        if len(calls) == 1:
+            return "220 old smtpd"
+        if len(calls) < 5:  # the new smtpd dies at start: three tries in health_timeout=2
+            raise HealthCheckError("connection closed before the greeting")
+        return "220 ok"
+
+    with pytest.raises(PostfixConfigError) as excinfo:
+        make(env, FakeRunner(), probe=old_then_dead, health_timeout=2).execute()
+    assert "health check failed" in str(excinfo.value)
+    assert str(excinfo.value).endswith("the previous configuration was restored and Postfix restarted")
+    assert live(env) == ORIGINAL_MAIN
 
 
 def test_write_failure_restores_written_files(env):
