@@ -124,11 +124,15 @@ def wait_for_file(h: testinfra.host.Host, pattern: str, timeout: int = 30) -> li
 
 
 def run_converge(
-    extra_vars: dict | None = None, check: bool = False, args: tuple[str, ...] = ()
+    extra_vars: dict | None = None,
+    check: bool = False,
+    args: tuple[str, ...] = (),
+    playbook: str = "converge.yml",
 ) -> subprocess.CompletedProcess:
-    """Run the scenario's converge.yml again with extra vars (and ansible-playbook args), as a user would."""
+    """Run the scenario's converge.yml (or another *playbook* of the scenario directory) again with extra
+    vars (and ansible-playbook args), as a user would."""
     inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
+    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], playbook)
     cmd = ["ansible-playbook", "-i", inventory, playbook]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]

@@ -7,26 +7,16 @@ the same settings on the other Debian suite), the comparison of every mailbox, a
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import helpers
 import mailclient
 import pytest
-import yaml
+from mailstate import ALICE, SCENARIO_DIR, SETTINGS, USERS, mail_files, mailbox_state, run_verify, same
 
-SCENARIO_DIR = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-SETTINGS = yaml.safe_load(Path(SCENARIO_DIR, "vars", "server.yml").read_text(encoding="utf-8"))
-USERS = {
-    f"{user['name']}@{domain['name']}": user["password"]
-    for domain in SETTINGS["mailboxes_domains"]
-    for user in domain["users"]
-}
-ALICE, BOB = sorted(USERS)
 MANAGED = (
     "/etc/postmaster/backup /etc/systemd/system/postmaster-backup.service /etc/systemd/system/postmaster-backup.timer"
 )
@@ -64,58 +54,6 @@ c.expunge()
 c.logout()
 print("ok")
 """
-
-
-def doveadm(host, args: str) -> str:
-    return host.check_output(f"doveadm {args}")
-
-
-def _message(record: str) -> str:
-    """One message of ``doveadm fetch``, in a form both Dovecot versions give alike.
-
-    \\Recent belongs to a session, not to the message (the restored copy is new to its host); Dovecot
-    2.3 writes "flags: " where 2.4 writes "flags:" for none, and the order of the flags is not theirs.
-    """
-    lines = []
-    for line in record.strip().split("\n"):
-        if line.startswith("flags:"):
-            flags = sorted(flag for flag in line[len("flags:") :].split() if flag != "\\Recent")
-            lines.append("flags: " + " ".join(flags))
-        else:
-            lines.append(line.rstrip())
-    return "\n".join(lines)
-
-
-def mail_files(host) -> str:
-    """The messages and Dovecot's UID lists under /var/mail/vmail (its index files are caches that any read updates)."""
-    return "\n".join(
-        line
-        for line in helpers.snapshot(host, "/var/mail/vmail").splitlines()
-        if "/dovecot.index" not in line and "/dovecot.list.index" not in line
-    )
-
-
-def mailbox_state(host) -> dict:
-    """Every user's mailboxes (messages, vsize, uidvalidity, uidnext) and every message's uid, flags and subject."""
-    state = {}
-    for user in sorted(USERS):
-        status = doveadm(host, f"mailbox status -u {user} 'messages vsize uidvalidity uidnext' '*'")
-        fetched = doveadm(host, f"fetch -u {user} 'mailbox uid flags hdr.subject' ALL")
-        state[user] = {"status": sorted(status.splitlines()), "messages": sorted(map(_message, fetched.split("\f")))}
-    return state
-
-
-def same(expected: dict, got: dict) -> str:
-    """The difference of two mailbox states, line by line."""
-    return "\n".join(
-        difflib.unified_diff(
-            json.dumps(expected, indent=1).splitlines(),
-            json.dumps(got, indent=1).splitlines(),
-            "server",
-            "fresh",
-            lineterm="",
-        )
-    )
 
 
 def run_restore(extra: dict | None = None, limit: str = "fresh") -> subprocess.CompletedProcess:
@@ -280,3 +218,8 @@ def test_a_restore_into_mailboxes_that_hold_mail_refuses_unless_told_to_overwrit
     assert result.returncode == 0, result.stdout[-3000:]
     got = mailbox_state(fresh)
     assert got == state, same(state, got)
+
+
+def test_the_verify_role_passes_on_the_restored_host(fresh, tmp_path):
+    """Last: its probe message lands in alice's mailbox."""
+    run_verify("fresh", tmp_path / "report.txt")

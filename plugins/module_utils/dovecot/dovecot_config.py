@@ -54,6 +54,18 @@ RELOAD_RACE = re.compile(
 )
 
 
+#: The line below the managed header of every Dovecot file the collection's roles write: the Dovecot
+#: release whose syntax the file is in (the roles' templates are per release: 2.3 on Debian 12, 2.4
+#: on Debian 13).
+WRITTEN_FOR = re.compile(r"^# postmaster\.mailserver: written for Dovecot ([0-9]+\.[0-9]+)$", re.MULTILINE)
+
+
+def written_for(text: str | None) -> str | None:
+    """The Dovecot release *text* says it is written for, or None."""
+    match = WRITTEN_FOR.search(text or "")
+    return match[1] if match else None
+
+
 class DovecotConfigError(ConfigModuleError):
     """Validation, apply or health check failed."""
 
@@ -153,13 +165,52 @@ class DovecotConfig(ServiceBackend):
     # -- plan and candidate ------------------------------------------------------
 
     def changes(self) -> dict[str, tuple[str | None, str | None]]:
-        """Return {name: (text now, new text)} for the files that differ (None: no file)."""
+        """Return {name: (text now, new text)} for the files that differ (None: no file).
+
+        Includes of the collection's other roles written for another Dovecot release than this set
+        are set aside as well (see :meth:`stale_includes`).
+        """
         found = {}
         for name, text in sorted(self.files.items()):
             before = read_text(self.path(name))
             if before != text:
                 found[name] = (before, text)
+        for name, (before, release) in self.stale_includes().items():
+            found[name] = (before, None)
+            self.warnings.append(
+                f"{self.path(name)} was written for Dovecot {release}, whose syntax this Dovecot refuses: it is set "
+                "aside, and the role that owns it writes it again later in the play (the Debian 12 to 13 upgrade)"
+            )
         return found
+
+    def stale_includes(self) -> dict[str, tuple[str, str]]:
+        """{name: (text, release)} of the files in ``conf.d`` that are not in this set and that a role of the
+        collection wrote for another Dovecot release than the one this set is written for.
+
+        After the Debian 12 to 13 upgrade, Dovecot 2.4 refuses the 2.3 syntax of every include until its
+        role writes it again: the dovecot role's set (first in the play) could not be checked, nor could
+        Dovecot start, while the mailboxes role's include of the old release was there.
+        """
+        releases = {written_for(text) for text in self.files.values()} - {None}
+        if len(releases) != 1:
+            return {}
+        (release,) = releases
+        stale = {}
+        directory = self.path("conf.d")
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return {}
+        for entry in names:
+            name = os.path.join("conf.d", entry)
+            path = self.path(name)
+            if name in self.files or not entry.endswith(".conf") or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            text = read_text(path)
+            found = written_for(text)
+            if text is not None and found is not None and found != release:
+                stale[name] = (text, found)
+        return stale
 
     def check_candidate(self, changes: Mapping[str, tuple[str | None, str | None]]) -> None:
         """Copy the live directory, put the new files in, and run ``doveconf -n`` on the copy.

@@ -295,3 +295,48 @@ def test_without_passdb_a_stopped_service_rolls_back(conf):
     with pytest.raises(DovecotConfigError, match="is-active dovecot failed"):
         make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner).execute()
     assert (conf / "conf.d" / "10-ssl.conf").read_text(encoding="utf-8") == LIVE_SSL
+
+
+def _written_for(release: str, body: str) -> str:
+    return f"# Ansible managed\n# postmaster.mailserver: written for Dovecot {release}\n{body}"
+
+
+def test_an_include_of_another_role_written_for_the_old_release_is_set_aside(conf):
+    """After the Debian 12 to 13 upgrade: the mailboxes role's 2.3 include would make doveconf 2.4 refuse the set."""
+    old = _written_for("2.3", "passdb {\n  driver = passwd-file\n}\n")
+    (conf / "conf.d" / "15-postmaster-mailboxes.conf").write_text(old, encoding="utf-8")
+    (conf / "conf.d" / "16-admin.conf").write_text("# the admin's own, without the line\n", encoding="utf-8")
+    runner = FakeRunner()
+    new = _written_for("2.4", "ssl = required\n")
+    result = make(conf, {"conf.d/10-ssl.conf": new}, runner).execute()
+    assert result["changed"] is True
+    assert "conf.d/15-postmaster-mailboxes.conf" not in runner.candidates[0]
+    assert "conf.d/16-admin.conf" in runner.candidates[0]  # not the collection's: left alone
+    assert not (conf / "conf.d" / "15-postmaster-mailboxes.conf").exists()
+    assert any("written for Dovecot 2.3" in w and "set aside" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_an_include_of_the_same_release_stays(conf):
+    same = _written_for("2.4", "passdb {\n}\n")
+    (conf / "conf.d" / "15-postmaster-mailboxes.conf").write_text(same, encoding="utf-8")
+    runner = FakeRunner()
+    make(conf, {"conf.d/10-ssl.conf": _written_for("2.4", "ssl = required\n")}, runner).execute()
+    assert runner.candidates[0]["conf.d/15-postmaster-mailboxes.conf"] == same
+    assert (conf / "conf.d" / "15-postmaster-mailboxes.conf").read_text(encoding="utf-8") == same
+
+
+def test_a_set_without_the_release_line_sets_nothing_aside(conf):
+    old = _written_for("2.3", "passdb {\n}\n")
+    (conf / "conf.d" / "15-postmaster-mailboxes.conf").write_text(old, encoding="utf-8")
+    runner = FakeRunner()
+    make(conf, {"conf.d/10-ssl.conf": NEW_SSL}, runner).execute()
+    assert runner.candidates[0]["conf.d/15-postmaster-mailboxes.conf"] == old
+
+
+def test_a_set_aside_include_comes_back_when_the_reload_fails(conf):
+    old = _written_for("2.3", "passdb {\n}\n")
+    (conf / "conf.d" / "15-postmaster-mailboxes.conf").write_text(old, encoding="utf-8")
+    runner = FakeRunner({"systemctl reload-or-restart dovecot": (1, "", "failed")})
+    with pytest.raises(DovecotConfigError):
+        make(conf, {"conf.d/10-ssl.conf": _written_for("2.4", "ssl = required\n")}, runner).execute()
+    assert (conf / "conf.d" / "15-postmaster-mailboxes.conf").read_text(encoding="utf-8") == old
