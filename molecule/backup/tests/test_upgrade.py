@@ -18,7 +18,7 @@ from mailstate import ALICE, USERS, mailbox_state, run_verify, same
 # docs/upgrade.md, steps 2 and 3: Dovecot stopped and disabled (2.4 refuses the 2.3 configuration, so the
 # package's restart would fail the upgrade; Postfix keeps the mail for the mailboxes in its queue), then apt.
 UPGRADE = (
-    "set -e; systemctl disable --now dovecot.service dovecot.socket; "
+    "set -e; systemctl disable --now dovecot; "
     "sed -i 's/bookworm/trixie/g' /etc/apt/sources.list; "
     "find /etc/apt/sources.list.d -name '*.list' -exec sed -i 's/bookworm/trixie/g' {} +; "
     "export DEBIAN_FRONTEND=noninteractive; apt-get update -q; "
