@@ -43,7 +43,7 @@ else
   # scenario is rarely quick), and the quick ones last, shortest at the end,
   # so that the pool packs well: whatever runs alone at the end is short.
   mapfile -t found < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
-  slow=(mailboxes policy backup verify dovecot firewall badinput amavis relay split)
+  slow=(backup mailboxes policy firewall verify amavis badinput dovecot relay split)
   quick=(saslauthd postfix)
   scenarios=()
   for s in "${slow[@]}"; do
