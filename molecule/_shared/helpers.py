@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from functools import cache
 
 import testinfra
@@ -121,6 +122,18 @@ def wait_for_file(h: testinfra.host.Host, pattern: str, timeout: int = 30) -> li
     cmd = f"for i in $(seq {timeout}); do ls {pattern} 2>/dev/null && exit 0; sleep 1; done; exit 1"
     result = h.run(cmd)
     return result.stdout.split() if result.rc == 0 else []
+
+
+def booted(h: testinfra.host.Host, seconds: int = 60) -> str:
+    """Wait until systemd on *h* has finished booting; return ``systemctl is-system-running`` (``running``,
+    ``degraded``, or the last state seen when *seconds* ran out)."""
+    state = ""
+    for _attempt in range(seconds):
+        state = h.run("systemctl is-system-running --wait").stdout.strip()
+        if state in ("running", "degraded"):
+            break
+        time.sleep(1)
+    return state
 
 
 def run_converge(

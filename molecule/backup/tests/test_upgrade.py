@@ -78,12 +78,7 @@ def test_the_reboot_brings_the_host_up_on_debian_13(role, old):
         time.sleep(1)
     assert running == "false", "the container did not stop after systemctl poweroff"
     subprocess.run(["docker", "start", name], check=True, capture_output=True)
-    state = ""
-    for _attempt in range(90):
-        state = old.run("systemctl is-system-running --wait").stdout.strip()
-        if state in ("running", "degraded"):
-            break
-        time.sleep(1)
+    state = helpers.booted(old, seconds=90)
     assert state in ("running", "degraded"), state
     assert old.file("/etc/debian_version").content_string.startswith("13")
     assert old.run("getent hosts %s", helpers.instance("vault")).rc == 0
