@@ -72,9 +72,23 @@ def same(expected: dict, got: dict, before: str = "server", after: str = "fresh"
     )
 
 
+def converge(role: str, extra: dict | None = None):
+    """The scenario's converge.yml (site.yml with the scenario's settings) on *role* alone."""
+    return helpers.run_converge(extra, args=("--limit", helpers.instance(role)))
+
+
+def assert_rerun_changes_nothing(role: str) -> None:
+    """A converge of *role* passes and its recap line says changed=0."""
+    result = converge(role)
+    assert result.returncode == 0, result.stdout[-3000:]
+    recap = [line for line in result.stdout.splitlines() if line.startswith(helpers.instance(role))]
+    assert recap and "changed=0" in recap[-1], result.stdout[-3000:]
+
+
 def run_verify(role: str, report) -> str:
     """Run site.yml on *role* with the verify role on, probing from the vault; return its report (*report*: a path)."""
-    result = helpers.run_converge(
+    result = converge(
+        role,
         {
             "verify_enabled": True,
             "verify_probe_host": helpers.instance("vault"),
@@ -88,7 +102,6 @@ def run_verify(role: str, report) -> str:
             "verify_relay_recipient": "relay-check@example.invalid",
             "verify_report_file": str(report),
         },
-        args=("--limit", helpers.instance(role)),
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     text = Path(report).read_text(encoding="utf-8")

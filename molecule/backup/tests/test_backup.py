@@ -15,7 +15,18 @@ import subprocess
 import helpers
 import mailclient
 import pytest
-from mailstate import ALICE, SCENARIO_DIR, SETTINGS, USERS, mail_files, mailbox_state, run_verify, same
+from mailstate import (
+    ALICE,
+    SCENARIO_DIR,
+    SETTINGS,
+    USERS,
+    assert_rerun_changes_nothing,
+    converge,
+    mail_files,
+    mailbox_state,
+    run_verify,
+    same,
+)
 
 MANAGED = (
     "/etc/postmaster/backup /etc/systemd/system/postmaster-backup.service /etc/systemd/system/postmaster-backup.timer"
@@ -158,9 +169,7 @@ def test_a_backup_and_a_second_one_that_adds_almost_nothing(server, filled):
 
 def test_a_wrong_repository_password_fails_clearly_and_changes_nothing(server):
     before = helpers.snapshot(server, *MANAGED.split())
-    result = helpers.run_converge(
-        {"backup_password": "not the right passphrase"}, args=("--limit", helpers.instance("server"))
-    )
+    result = converge("server", {"backup_password": "not the right passphrase"})
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "backup_password does not open the repository" in output, output[-3000:]
@@ -200,10 +209,7 @@ def test_the_keys_and_the_certificate_came_back(server, fresh):
 
 
 def test_after_the_restore_a_re_run_changes_nothing(fresh):
-    result = helpers.run_converge(args=("--limit", helpers.instance("fresh")))
-    assert result.returncode == 0, result.stdout[-3000:]
-    recap = [line for line in result.stdout.splitlines() if line.startswith(helpers.instance("fresh"))]
-    assert recap and "changed=0" in recap[-1], result.stdout[-3000:]
+    assert_rerun_changes_nothing("fresh")
 
 
 def test_a_restore_into_mailboxes_that_hold_mail_refuses_unless_told_to_overwrite(fresh):

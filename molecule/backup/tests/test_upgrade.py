@@ -16,7 +16,7 @@ import time
 import helpers
 import mailclient
 import pytest
-from mailstate import ALICE, USERS, mailbox_state, run_verify, same
+from mailstate import ALICE, USERS, assert_rerun_changes_nothing, converge, mailbox_state, run_verify, same
 
 # docs/upgrade.md, steps 2 and 3: Dovecot stopped and disabled (2.4 refuses the 2.3 configuration, so the
 # package's restart would fail the upgrade; Postfix keeps the mail for the mailboxes in its queue), then apt.
@@ -31,25 +31,18 @@ SERVICES = ("postfix", "dovecot", "opendkim", "postsrsd", "fail2ban", "nftables"
 BEFORE: dict = {}
 
 
-def on_bookworm() -> str:
-    for role in ("server", "fresh"):
-        if helpers.host(role).file("/etc/debian_version").content_string.startswith("12"):
-            return role
-    raise AssertionError("neither the server nor the fresh host runs Debian 12")
-
-
 @pytest.fixture(scope="module")
 def role() -> str:
-    return on_bookworm()
+    """The scenario's host on Debian 12."""
+    for name in ("server", "fresh"):
+        if helpers.host(name).file("/etc/debian_version").content_string.startswith("12"):
+            return name
+    raise AssertionError("neither the server nor the fresh host runs Debian 12")
 
 
 @pytest.fixture(scope="module")
 def old(role):
     return helpers.host(role)
-
-
-def converge(role: str, extra: dict | None = None):
-    return helpers.run_converge(extra, args=("--limit", helpers.instance(role)))
 
 
 def test_apt_full_upgrade_takes_the_host_to_debian_13(old):
@@ -113,7 +106,4 @@ def test_the_verify_role_passes_on_the_upgraded_host(role, tmp_path):
 
 
 def test_the_next_run_changes_nothing(role):
-    result = converge(role)
-    assert result.returncode == 0, result.stdout[-3000:]
-    recap = [line for line in result.stdout.splitlines() if line.startswith(helpers.instance(role))]
-    assert recap and "changed=0" in recap[-1], result.stdout[-3000:]
+    assert_rerun_changes_nothing(role)

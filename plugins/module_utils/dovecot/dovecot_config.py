@@ -206,9 +206,9 @@ class DovecotConfig(ServiceBackend):
             path = self.path(name)
             if name in self.files or not entry.endswith(".conf") or os.path.islink(path) or not os.path.isfile(path):
                 continue
-            text = read_text(path)
+            text = read_text(path) or ""
             found = written_for(text)
-            if text is not None and found is not None and found != release:
+            if found is not None and found != release:
                 stale[name] = (text, found)
         return stale
 
